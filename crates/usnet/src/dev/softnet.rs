@@ -1,0 +1,152 @@
+//! Per-stack softirq state (Linux's per-CPU `struct softnet_data`): the pending softirq
+//! bits, the NAPI poll list, the output queue of qdiscs waiting for NET_TX, and the
+//! completion queue of skbs freed from interrupt context.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::napi::NapiPoll;
+use super::sched::QdiscSlot;
+use crate::skb::Skb;
+
+/// `NET_TX_SOFTIRQ`.
+pub const NET_TX: u32 = 1 << 0;
+/// `NET_RX_SOFTIRQ`.
+pub const NET_RX: u32 = 1 << 1;
+/// `TIMER_SOFTIRQ` (raised when a timer may be due).
+pub const TIMER: u32 = 1 << 2;
+
+/// Counters of `/proc/net/softnet_stat`.
+#[derive(Debug, Default)]
+pub struct SoftnetStats {
+    /// Packets processed by `net_rx_action` (column 1).
+    pub processed: AtomicU64,
+    /// Packets dropped for a full input backlog (column 2).
+    pub dropped: AtomicU64,
+    /// Times `net_rx_action` stopped with work left, out of budget or time (column 3).
+    pub time_squeeze: AtomicU64,
+    /// `net_tx_action` runs.
+    pub tx_action: AtomicU64,
+    /// Times a qdisc was put on the output queue (`__netif_schedule`).
+    pub netif_schedule: AtomicU64,
+    /// Softirq passes (`do_softirq` loop iterations).
+    pub softirq_runs: AtomicU64,
+}
+
+/// Softirq state of one stack.
+pub struct Softnet {
+    pending: AtomicU32,
+    pub(crate) poll_list: Mutex<VecDeque<Arc<dyn NapiPoll>>>,
+    pub(crate) output_queue: Mutex<VecDeque<Arc<QdiscSlot>>>,
+    pub(crate) completion_queue: Mutex<Vec<Skb>>,
+    /// Spare list buffers, swapped in and out so the softirq allocates nothing.
+    pub(crate) spare_napi: Mutex<Vec<VecDeque<Arc<dyn NapiPoll>>>>,
+    pub(crate) spare_qdisc: Mutex<Vec<VecDeque<Arc<QdiscSlot>>>>,
+    pub(crate) spare_skbs: Mutex<Vec<Vec<Skb>>>,
+    /// Counters.
+    pub stats: SoftnetStats,
+    wake_lock: Mutex<bool>,
+    wake_cv: Condvar,
+    sleeping: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Softnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Softnet")
+            .field("pending", &self.pending.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Default for Softnet {
+    fn default() -> Self {
+        Softnet {
+            pending: AtomicU32::new(0),
+            poll_list: Mutex::new(VecDeque::new()),
+            output_queue: Mutex::new(VecDeque::new()),
+            completion_queue: Mutex::new(Vec::new()),
+            spare_napi: Mutex::new(Vec::new()),
+            spare_qdisc: Mutex::new(Vec::new()),
+            spare_skbs: Mutex::new(Vec::new()),
+            stats: SoftnetStats::default(),
+            wake_lock: Mutex::new(false),
+            wake_cv: Condvar::new(),
+            sleeping: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl Softnet {
+    /// `raise_softirq`: mark `bits` pending and wake the softirq thread if it sleeps.
+    #[inline]
+    pub fn raise(&self, bits: u32) {
+        let old = self.pending.fetch_or(bits, Ordering::AcqRel);
+        if old & bits != bits {
+            self.wake();
+        }
+    }
+
+    /// Take the pending bits (`local_softirq_pending` + clear).
+    pub(crate) fn take_pending(&self) -> u32 {
+        self.pending.swap(0, Ordering::AcqRel)
+    }
+
+    /// Whether any softirq is pending.
+    #[inline]
+    pub fn pending(&self) -> u32 {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Wake the softirq thread (ksoftirqd), e.g. after arming an earlier timer. Free
+    /// when no thread sleeps (the simulator's case).
+    #[inline]
+    pub fn wake(&self) {
+        if !self.sleeping.load(Ordering::Acquire) {
+            return;
+        }
+        let mut w = self.wake_lock.lock();
+        *w = true;
+        self.wake_cv.notify_one();
+    }
+
+    /// Sleep until woken or `timeout` passes (the softirq thread's idle wait).
+    pub fn wait(&self, timeout: Option<Duration>) {
+        let mut w = self.wake_lock.lock();
+        self.sleeping.store(true, Ordering::SeqCst);
+        if !*w && self.pending() == 0 {
+            match timeout {
+                Some(t) => {
+                    self.wake_cv.wait_for(&mut w, t);
+                }
+                None => self.wake_cv.wait(&mut w),
+            }
+        }
+        *w = false;
+        self.sleeping.store(false, Ordering::SeqCst);
+    }
+
+    /// `dev_kfree_skb_irq`: free an skb from interrupt context by putting it on the
+    /// completion queue; `net_tx_action` frees it.
+    pub fn kfree_skb_irq(&self, skb: Skb) {
+        self.completion_queue.lock().push(skb);
+        self.raise(NET_TX);
+    }
+
+    /// Number of NAPI instances waiting to be polled.
+    pub fn poll_list_len(&self) -> usize {
+        self.poll_list.lock().len()
+    }
+
+    /// `/proc/net/softnet_stat`-style line: processed, dropped, time_squeeze.
+    pub fn softnet_stat(&self) -> [u64; 3] {
+        [
+            self.stats.processed.load(Ordering::Relaxed),
+            self.stats.dropped.load(Ordering::Relaxed),
+            self.stats.time_squeeze.load(Ordering::Relaxed),
+        ]
+    }
+}

@@ -1,0 +1,33 @@
+//! usnet: the Linux kernel's TCP/IPv4 network stack, rebuilt as a userspace Rust library.
+//!
+//! The module tree follows the kernel's layers (see `docs/ARCHITECTURE.md`):
+//!
+//! | kernel | usnet |
+//! |---|---|
+//! | `struct sk_buff` | [`skb`] |
+//! | `net/core/dev.c` (`dev_queue_xmit`, NAPI, `netif_receive_skb`) | [`dev`] |
+//! | `net/sched/` (pfifo_fast, tbf) | [`dev::sched`] |
+//! | `drivers/net/ethernet/intel/igb` | [`drivers::vnic`] |
+//! | the cable | [`link`] |
+//! | timers, jiffies, hrtimers | [`timer`], [`time`] |
+//! | `struct net` + `softnet_data` | [`Stack`] |
+//!
+//! [`sim::Sim`] steps several stacks on a virtual clock, deterministically.
+#![forbid(unsafe_code)]
+
+pub mod dev;
+pub mod drivers;
+pub mod link;
+pub mod pcap;
+pub mod rng;
+pub mod sim;
+pub mod skb;
+pub mod stack;
+pub mod sysctl;
+pub mod time;
+pub mod timer;
+pub mod trace;
+pub mod util;
+
+pub use stack::{Stack, StackBuilder, WeakStack};
+pub mod testutil;

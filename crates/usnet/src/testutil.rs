@@ -1,0 +1,234 @@
+//! Helpers for tests, examples and benchmarks: raw Ethernet frames, a counting packet
+//! sink, a fake driver with scriptable back-pressure, and two hosts on a wire.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use usnet_wire::EthernetAddress;
+
+use crate::dev::rx::PacketHandler;
+use crate::dev::{NetDevice, NetDeviceConfig, NetDeviceOps, NetdevQueue, NetdevTx};
+use crate::drivers::vnic::{Vnic, VnicConfig};
+use crate::link::Wire;
+use crate::sim::Sim;
+use crate::skb::Skb;
+use crate::Stack;
+
+/// A local experimental EtherType (IEEE 802 "local experimental 1").
+pub const ETH_P_TEST: u16 = 0x88b5;
+
+/// A MAC address `02:00:00:00:00:n` (locally administered).
+pub fn mac(n: u8) -> EthernetAddress {
+    EthernetAddress([0x02, 0, 0, 0, 0, n])
+}
+
+/// An Ethernet frame of `len` bytes (header included, at least 18) with EtherType
+/// [`ETH_P_TEST`] and `seq` in the first four payload bytes.
+pub fn test_frame(src: EthernetAddress, dst: EthernetAddress, len: usize, seq: u32) -> Skb {
+    let len = len.max(18);
+    let mut skb = Skb::alloc(len, 64);
+    let d = skb.put(len);
+    d[0..6].copy_from_slice(&dst.0);
+    d[6..12].copy_from_slice(&src.0);
+    d[12..14].copy_from_slice(&ETH_P_TEST.to_be_bytes());
+    d[14..18].copy_from_slice(&seq.to_be_bytes());
+    skb.protocol = ETH_P_TEST;
+    skb
+}
+
+/// A packet handler that counts what it receives and remembers the sequence numbers.
+#[derive(Default)]
+pub struct Sink {
+    /// Packets received.
+    pub packets: AtomicU64,
+    /// Bytes received (network-layer length).
+    pub bytes: AtomicU64,
+    /// Whether to record sequence numbers.
+    pub record: AtomicBool,
+    /// Recorded sequence numbers, in arrival order.
+    pub seqs: Mutex<Vec<u32>>,
+}
+
+impl Sink {
+    /// A sink registered for [`ETH_P_TEST`] on `stack`.
+    pub fn install(stack: &Stack, record: bool) -> Arc<Sink> {
+        let s = Arc::new(Sink::default());
+        s.record.store(record, Ordering::Relaxed);
+        // A second sink on the same stack keeps the first one's registration.
+        let _ = stack.dev_add_pack(ETH_P_TEST, s.clone());
+        s
+    }
+
+    /// Packets received so far.
+    pub fn count(&self) -> u64 {
+        self.packets.load(Ordering::Relaxed)
+    }
+}
+
+impl PacketHandler for Sink {
+    fn rcv(&self, _stack: &Stack, _dev: &Arc<NetDevice>, skb: Skb) {
+        self.packets.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(skb.len() as u64, Ordering::Relaxed);
+        if self.record.load(Ordering::Relaxed) {
+            let mut b = [0u8; 4];
+            if skb.copy_bits(0, &mut b) {
+                self.seqs.lock().push(u32::from_be_bytes(b));
+            }
+        }
+    }
+}
+
+/// A driver that records what it is asked to send and answers BUSY on demand.
+#[derive(Default)]
+pub struct FakeDriver {
+    /// Packets accepted, in order.
+    pub sent: Mutex<Vec<Skb>>,
+    /// Answer BUSY to this many calls, then accept again.
+    pub busy_next: AtomicUsize,
+    /// Stop the queue after accepting this many more packets (0: never).
+    pub stop_after: AtomicUsize,
+    /// Times the driver was called.
+    pub calls: AtomicU64,
+    /// `xmit_more` hints seen, in order.
+    pub more_hints: Mutex<VecDeque<bool>>,
+}
+
+impl FakeDriver {
+    /// Register a fake Ethernet device on `stack` and open it.
+    pub fn create(
+        stack: &Stack,
+        name: &str,
+        tx_queue_len: u32,
+        queues: usize,
+    ) -> io::Result<(Arc<FakeDriver>, Arc<NetDevice>)> {
+        let drv = Arc::new(FakeDriver::default());
+        let mut cfg = NetDeviceConfig::ethernet(name, mac(0xfe));
+        cfg.tx_queue_len = tx_queue_len;
+        cfg.num_tx_queues = queues;
+        let dev = stack.devs.register(stack, cfg, drv.clone())?;
+        crate::dev::dev_open(stack, &dev)?;
+        Ok((drv, dev))
+    }
+
+    /// Sequence numbers of the sent test frames, in order.
+    pub fn sent_seqs(&self) -> Vec<u32> {
+        self.sent
+            .lock()
+            .iter()
+            .map(|s| {
+                let d = s.data();
+                u32::from_be_bytes([d[14], d[15], d[16], d[17]])
+            })
+            .collect()
+    }
+}
+
+impl NetDeviceOps for FakeDriver {
+    fn open(&self, _stack: &Stack, dev: &Arc<NetDevice>) -> io::Result<()> {
+        for q in dev.txqs.iter() {
+            q.start();
+        }
+        dev.carrier_on();
+        Ok(())
+    }
+
+    fn stop(&self, _stack: &Stack, _dev: &Arc<NetDevice>) {}
+
+    fn start_xmit(&self, skb: Skb, _dev: &NetDevice, txq: &NetdevQueue) -> NetdevTx {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if self
+            .busy_next
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return NetdevTx::Busy(skb);
+        }
+        self.more_hints.lock().push_back(skb.xmit_more);
+        self.sent.lock().push(skb);
+        if let Ok(1) = self
+            .stop_after
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        {
+            txq.stop();
+        }
+        NetdevTx::Ok
+    }
+
+    fn driver_name(&self) -> &'static str {
+        "fake"
+    }
+}
+
+/// Two hosts `a` and `b`, each with a vnic `eth0`, on one wire, under a simulator.
+pub struct TwoHosts {
+    /// The simulator.
+    pub sim: Sim,
+    /// Host a.
+    pub a: Stack,
+    /// Host b.
+    pub b: Stack,
+    /// a's NIC device.
+    pub da: Arc<NetDevice>,
+    /// b's NIC device.
+    pub db: Arc<NetDevice>,
+    /// a's driver.
+    pub va: Vnic,
+    /// b's driver.
+    pub vb: Vnic,
+    /// The wire (a is port 0, b is port 1).
+    pub wire: Wire,
+}
+
+impl TwoHosts {
+    /// Lift byte queue limits on both NICs (a minimum limit of 64 MiB), for tests about
+    /// the ring rather than BQL.
+    pub fn without_bql(self) -> TwoHosts {
+        for d in [&self.da, &self.db] {
+            for q in d.txqs.iter() {
+                let mut dql = q.dql.lock();
+                dql.min_limit = 64 << 20;
+                dql.reset();
+            }
+        }
+        self
+    }
+
+    /// Build with `cfg` applied to both NICs' configurations.
+    pub fn new(seed: u64, cfg: impl Fn(&mut VnicConfig)) -> TwoHosts {
+        let mut sim = Sim::new(seed);
+        let a = sim.add_host("a");
+        let b = sim.add_host("b");
+        let wire = sim.wire();
+        let mut ca = VnicConfig::new("eth0", mac(1));
+        let mut cb = VnicConfig::new("eth0", mac(2));
+        cfg(&mut ca);
+        cfg(&mut cb);
+        let va = Vnic::new(ca);
+        let vb = Vnic::new(cb);
+        va.attach(&wire);
+        vb.attach(&wire);
+        let da = a
+            .devs
+            .register(&a, va.netdev_config(), Arc::new(va.clone()))
+            .expect("register a");
+        let db = b
+            .devs
+            .register(&b, vb.netdev_config(), Arc::new(vb.clone()))
+            .expect("register b");
+        crate::dev::dev_open(&a, &da).expect("open a");
+        crate::dev::dev_open(&b, &db).expect("open b");
+        TwoHosts {
+            sim,
+            a,
+            b,
+            da,
+            db,
+            va,
+            vb,
+            wire,
+        }
+    }
+}
