@@ -44,7 +44,7 @@ pub fn test_frame(src: EthernetAddress, dst: EthernetAddress, len: usize, seq: u
 pub struct Sink {
     /// Packets received.
     pub packets: AtomicU64,
-    /// Bytes received (network-layer length).
+    /// Bytes received (network-layer length), counted when recording.
     pub bytes: AtomicU64,
     /// Whether to record sequence numbers.
     pub record: AtomicBool,
@@ -71,8 +71,8 @@ impl Sink {
 impl PacketHandler for Sink {
     fn rcv(&self, _stack: &Stack, _dev: &Arc<NetDevice>, skb: Skb) {
         self.packets.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(skb.len() as u64, Ordering::Relaxed);
         if self.record.load(Ordering::Relaxed) {
+            self.bytes.fetch_add(skb.len() as u64, Ordering::Relaxed);
             let mut b = [0u8; 4];
             if skb.copy_bits(0, &mut b) {
                 self.seqs.lock().push(u32::from_be_bytes(b));
@@ -188,9 +188,7 @@ impl TwoHosts {
     pub fn without_bql(self) -> TwoHosts {
         for d in [&self.da, &self.db] {
             for q in d.txqs.iter() {
-                let mut dql = q.dql.lock();
-                dql.min_limit = 64 << 20;
-                dql.reset();
+                q.dql.set_bounds(64 << 20, crate::dev::bql::DQL_MAX_LIMIT);
             }
         }
         self

@@ -8,18 +8,33 @@
 //! spare seen. The effect is to keep just enough bytes in the ring to never starve it,
 //! and no more — latency stays in the qdisc, where it can be managed.
 
-use crate::time::Instant;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::time::Instant;
 
 /// Largest limit (`DQL_MAX_LIMIT`).
 pub const DQL_MAX_LIMIT: u32 = (u32::MAX / 16) - 65536;
 
 /// Dynamic queue limit state for one transmit queue.
-#[derive(Clone, Debug)]
+///
+/// As in Linux, the producer side (`queued`, `avail`) takes no lock: the driver calls
+/// it under its own transmit lock, so there is one producer at a time. The completion
+/// side (`completed`) keeps its state under a small lock and publishes the new
+/// `adj_limit` for the producer.
+#[derive(Debug)]
 pub struct Dql {
-    num_queued: u32,
-    adj_limit: u32,
-    last_obj_cnt: u32,
+    num_queued: AtomicU32,
+    last_obj_cnt: AtomicU32,
+    adj_limit: AtomicU32,
+    c: Mutex<Completion>,
+}
+
+/// The completion side of [`Dql`].
+#[derive(Clone, Debug)]
+struct Completion {
     limit: u32,
     num_completed: u32,
     prev_ovlimit: u32,
@@ -27,12 +42,9 @@ pub struct Dql {
     prev_last_obj_cnt: u32,
     lowest_slack: u32,
     slack_start_time: Instant,
-    /// Upper bound for the limit.
-    pub max_limit: u32,
-    /// Lower bound for the limit.
-    pub min_limit: u32,
-    /// How long spare bytes must persist before the limit shrinks (1 s, `HZ`).
-    pub slack_hold_time: Duration,
+    max_limit: u32,
+    min_limit: u32,
+    slack_hold_time: Duration,
 }
 
 impl Default for Dql {
@@ -57,108 +69,143 @@ fn after_eq(a: u32, b: u32) -> bool {
 }
 
 impl Dql {
-    /// A fresh limit (`dql_init`).
+    /// A fresh limit (`dql_init`): limit 0, so one packet may be in flight.
     pub fn new() -> Dql {
         Dql {
-            num_queued: 0,
-            adj_limit: 0,
-            last_obj_cnt: 0,
-            limit: 0,
-            num_completed: 0,
-            prev_ovlimit: 0,
-            prev_num_queued: 0,
-            prev_last_obj_cnt: 0,
-            lowest_slack: u32::MAX,
-            slack_start_time: Instant::ZERO,
-            max_limit: DQL_MAX_LIMIT,
-            min_limit: 0,
-            slack_hold_time: Duration::from_secs(1),
+            num_queued: AtomicU32::new(0),
+            last_obj_cnt: AtomicU32::new(0),
+            adj_limit: AtomicU32::new(0),
+            c: Mutex::new(Completion {
+                limit: 0,
+                num_completed: 0,
+                prev_ovlimit: 0,
+                prev_num_queued: 0,
+                prev_last_obj_cnt: 0,
+                lowest_slack: u32::MAX,
+                slack_start_time: Instant::ZERO,
+                max_limit: DQL_MAX_LIMIT,
+                min_limit: 0,
+                slack_hold_time: Duration::from_secs(1),
+            }),
         }
     }
 
-    /// `dql_reset`.
-    pub fn reset(&mut self) {
-        let (max, min, hold) = (self.max_limit, self.min_limit, self.slack_hold_time);
-        *self = Dql::new();
-        self.max_limit = max;
-        self.min_limit = min;
-        self.limit = min;
-        self.adj_limit = min;
-        self.slack_hold_time = hold;
+    /// `dql_reset`: forget history; the limit restarts at `min_limit`.
+    pub fn reset(&self) {
+        let mut c = self.c.lock();
+        let (max, min, hold) = (c.max_limit, c.min_limit, c.slack_hold_time);
+        let q = self.num_queued.load(Ordering::Acquire);
+        *c = Completion {
+            limit: min,
+            num_completed: q,
+            prev_ovlimit: 0,
+            prev_num_queued: q,
+            prev_last_obj_cnt: 0,
+            lowest_slack: u32::MAX,
+            slack_start_time: Instant::ZERO,
+            max_limit: max,
+            min_limit: min,
+            slack_hold_time: hold,
+        };
+        self.adj_limit.store(min.wrapping_add(q), Ordering::Release);
     }
 
-    /// `dql_queued`: `count` bytes handed to hardware.
-    pub fn queued(&mut self, count: u32) {
-        self.last_obj_cnt = count;
-        self.num_queued = self.num_queued.wrapping_add(count);
+    /// Set the bounds of the limit (`/sys/class/net/DEV/queues/tx-N/byte_queue_limits/
+    /// limit_min` and `limit_max`), then reset.
+    pub fn set_bounds(&self, min_limit: u32, max_limit: u32) {
+        {
+            let mut c = self.c.lock();
+            c.min_limit = min_limit.min(max_limit);
+            c.max_limit = max_limit;
+        }
+        self.reset();
+    }
+
+    /// `dql_queued`: `count` bytes handed to hardware. Call with the driver's transmit
+    /// lock held (one producer at a time).
+    #[inline]
+    pub fn queued(&self, count: u32) {
+        self.last_obj_cnt.store(count, Ordering::Relaxed);
+        let q = self.num_queued.load(Ordering::Relaxed);
+        self.num_queued
+            .store(q.wrapping_add(count), Ordering::Release);
     }
 
     /// `dql_avail`: bytes that may still be queued (negative: over the limit).
+    #[inline]
     pub fn avail(&self) -> i64 {
-        i64::from(self.adj_limit.wrapping_sub(self.num_queued) as i32)
+        let adj = self.adj_limit.load(Ordering::Acquire);
+        let q = self.num_queued.load(Ordering::Acquire);
+        i64::from(adj.wrapping_sub(q) as i32)
     }
 
     /// The current limit in bytes.
     pub fn limit(&self) -> u32 {
-        self.limit
+        self.c.lock().limit
     }
 
     /// Bytes queued to hardware and not yet completed.
     pub fn inflight(&self) -> u32 {
-        self.num_queued.wrapping_sub(self.num_completed)
+        let c = self.c.lock();
+        self.num_queued
+            .load(Ordering::Acquire)
+            .wrapping_sub(c.num_completed)
     }
 
     /// `dql_completed`: hardware finished `count` bytes; adapt the limit.
-    pub fn completed(&mut self, count: u32, now: Instant) {
-        let num_queued = self.num_queued;
-        let completed = self.num_completed.wrapping_add(count);
-        let mut limit = self.limit;
-        let mut ovlimit = posdiff(num_queued.wrapping_sub(self.num_completed), limit);
+    pub fn completed(&self, count: u32, now: Instant) {
+        let num_queued = self.num_queued.load(Ordering::Acquire);
+        let last_obj_cnt = self.last_obj_cnt.load(Ordering::Relaxed);
+        let mut c = self.c.lock();
+        let completed = c.num_completed.wrapping_add(count);
+        let mut limit = c.limit;
+        let mut ovlimit = posdiff(num_queued.wrapping_sub(c.num_completed), limit);
         let inprogress = num_queued.wrapping_sub(completed);
-        let prev_inprogress = self.prev_num_queued.wrapping_sub(self.num_completed);
-        let all_prev_completed = after_eq(completed, self.prev_num_queued);
+        let prev_inprogress = c.prev_num_queued.wrapping_sub(c.num_completed);
+        let all_prev_completed = after_eq(completed, c.prev_num_queued);
 
-        if (ovlimit != 0 && inprogress == 0) || (self.prev_ovlimit != 0 && all_prev_completed) {
+        if (ovlimit != 0 && inprogress == 0) || (c.prev_ovlimit != 0 && all_prev_completed) {
             // Starved: the queue was held back yet the hardware emptied. Grow by the
             // bytes completed beyond what was queued last time, plus the old excess.
             limit = limit
-                .wrapping_add(posdiff(completed, self.prev_num_queued))
-                .wrapping_add(self.prev_ovlimit);
-            self.slack_start_time = now;
-            self.lowest_slack = u32::MAX;
+                .wrapping_add(posdiff(completed, c.prev_num_queued))
+                .wrapping_add(c.prev_ovlimit);
+            c.slack_start_time = now;
+            c.lowest_slack = u32::MAX;
         } else if inprogress != 0 && prev_inprogress != 0 && !all_prev_completed {
             // Busy the whole interval: measure the slack (bytes beyond what kept the
             // hardware busy) and shrink by its minimum once it has held long enough.
             let slack = posdiff(
-                limit.wrapping_add(self.prev_ovlimit),
-                2u32.wrapping_mul(completed.wrapping_sub(self.num_completed)),
+                limit.wrapping_add(c.prev_ovlimit),
+                2u32.wrapping_mul(completed.wrapping_sub(c.num_completed)),
             );
-            let slack_last_objs = if self.prev_ovlimit != 0 {
-                posdiff(self.prev_last_obj_cnt, self.prev_ovlimit)
+            let slack_last_objs = if c.prev_ovlimit != 0 {
+                posdiff(c.prev_last_obj_cnt, c.prev_ovlimit)
             } else {
                 0
             };
             let slack = slack.max(slack_last_objs);
-            if slack < self.lowest_slack {
-                self.lowest_slack = slack;
+            if slack < c.lowest_slack {
+                c.lowest_slack = slack;
             }
-            if now > self.slack_start_time + self.slack_hold_time {
-                limit = posdiff(limit, self.lowest_slack);
-                self.slack_start_time = now;
-                self.lowest_slack = u32::MAX;
+            if now > c.slack_start_time + c.slack_hold_time {
+                limit = posdiff(limit, c.lowest_slack);
+                c.slack_start_time = now;
+                c.lowest_slack = u32::MAX;
             }
         }
 
-        limit = limit.clamp(self.min_limit, self.max_limit);
-        if limit != self.limit {
-            self.limit = limit;
+        limit = limit.clamp(c.min_limit, c.max_limit);
+        if limit != c.limit {
+            c.limit = limit;
             ovlimit = 0;
         }
-        self.adj_limit = limit.wrapping_add(completed);
-        self.prev_ovlimit = ovlimit;
-        self.prev_last_obj_cnt = self.last_obj_cnt;
-        self.num_completed = completed;
-        self.prev_num_queued = num_queued;
+        self.adj_limit
+            .store(limit.wrapping_add(completed), Ordering::Release);
+        c.prev_ovlimit = ovlimit;
+        c.prev_last_obj_cnt = last_obj_cnt;
+        c.num_completed = completed;
+        c.prev_num_queued = num_queued;
     }
 }
 
@@ -168,7 +215,7 @@ mod tests {
 
     #[test]
     fn starts_with_room_for_one_packet_then_grows_when_starved() {
-        let mut d = Dql::new();
+        let d = Dql::new();
         assert_eq!(d.avail(), 0);
         d.queued(1514);
         assert!(d.avail() < 0, "the first packet uses up a zero limit");
@@ -179,7 +226,7 @@ mod tests {
 
     #[test]
     fn keeps_growing_while_the_hardware_keeps_draining() {
-        let mut d = Dql::new();
+        let d = Dql::new();
         let mut t = Instant::ZERO;
         for _ in 0..20 {
             // Fill to the limit (plus one packet), then the hardware completes all.
@@ -196,9 +243,13 @@ mod tests {
 
     #[test]
     fn shrinks_when_there_is_persistent_slack() {
-        let mut d = Dql::new();
-        d.limit = 100_000;
-        d.adj_limit = 100_000;
+        let d = Dql::new();
+        d.set_bounds(100_000, DQL_MAX_LIMIT);
+        d.set_bounds(0, DQL_MAX_LIMIT);
+        {
+            d.c.lock().limit = 100_000;
+            d.adj_limit.store(100_000, Ordering::Release);
+        }
         let mut t = Instant::ZERO;
         // Hardware always busy, but only ~10 kB completes per interval while 100 kB sits
         // queued: lots of slack.
@@ -213,8 +264,8 @@ mod tests {
 
     #[test]
     fn limit_is_clamped() {
-        let mut d = Dql::new();
-        d.max_limit = 5000;
+        let d = Dql::new();
+        d.set_bounds(0, 5000);
         for _ in 0..10 {
             while d.avail() >= 0 {
                 d.queued(1500);

@@ -27,7 +27,7 @@ use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use usnet_wire::EthernetAddress;
 
 use crate::skb::Skb;
@@ -215,7 +215,7 @@ pub struct NetdevQueue {
     pub index: u16,
     state: AtomicU32,
     /// Byte queue limits.
-    pub dql: Mutex<bql::Dql>,
+    pub dql: bql::Dql,
     /// The qdisc attached to this queue.
     pub qdisc: Arc<sched::QdiscSlot>,
     /// Times the driver stopped this queue.
@@ -263,12 +263,15 @@ impl NetdevQueue {
     /// `netdev_tx_sent_queue`: the driver queued `bytes` to hardware. Stops the queue
     /// (`STACK_XOFF`) when the byte limit is used up.
     pub fn sent_queue(&self, bytes: u32) {
-        let mut d = self.dql.lock();
-        d.queued(bytes);
-        if d.avail() >= 0 {
+        self.dql.queued(bytes);
+        if self.dql.avail() >= 0 {
             return;
         }
         self.state.fetch_or(qstate::STACK_XOFF, Ordering::AcqRel);
+        // Completion may have made room meanwhile (Linux re-checks after a barrier).
+        if self.dql.avail() >= 0 {
+            self.state.fetch_and(!qstate::STACK_XOFF, Ordering::AcqRel);
+        }
     }
 
     /// `netdev_tx_completed_queue`: hardware finished `pkts` packets of `bytes`.
@@ -277,11 +280,8 @@ impl NetdevQueue {
         if bytes == 0 && pkts == 0 {
             return;
         }
-        let avail = {
-            let mut d = self.dql.lock();
-            d.completed(bytes, now);
-            d.avail()
-        };
+        self.dql.completed(bytes, now);
+        let avail = self.dql.avail();
         if avail < 0 {
             return;
         }
@@ -292,7 +292,7 @@ impl NetdevQueue {
 
     /// `netdev_tx_reset_queue`.
     pub fn reset_queue(&self) {
-        self.dql.lock().reset();
+        self.dql.reset();
         self.state.fetch_and(!qstate::STACK_XOFF, Ordering::AcqRel);
     }
 
@@ -663,7 +663,7 @@ impl DevRegistry {
                 .map(|i| NetdevQueue {
                     index: i as u16,
                     state: AtomicU32::new(qstate::DRV_XOFF),
-                    dql: Mutex::new(bql::Dql::new()),
+                    dql: bql::Dql::new(),
                     qdisc: sched::QdiscSlot::new(
                         weak.clone(),
                         i as u16,

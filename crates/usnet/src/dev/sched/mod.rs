@@ -16,9 +16,12 @@
 //! * `net_tx_action` ([`net_tx_action`]): frees the completion queue and runs every
 //!   rescheduled qdisc.
 //!
-//! Only one context runs a qdisc at a time (`qdisc_run_begin`): the `running` flag is
-//! set and cleared under the qdisc's root lock, together with the enqueue or the final
-//! empty dequeue, so no packet is ever left behind unscheduled.
+//! Only one context runs a qdisc at a time (`qdisc_run_begin`). As Linux does for its
+//! lockless qdiscs (`TCQ_F_NOLOCK`), `running` is an atomic flag paired with `MISSED`:
+//! a context that enqueues while another runs the qdisc sets `MISSED`; the runner, on
+//! finding the queue empty, clears `MISSED` and looks once more, and when it stops it
+//! reschedules the qdisc if `MISSED` is set. So no packet is ever left behind
+//! unscheduled, and the bypass path takes the queue lock only once.
 
 pub mod pfifo_fast;
 pub mod tbf;
@@ -104,16 +107,20 @@ struct QdiscInner {
     /// Skbs handed back by a busy driver (Linux's `q->gso_skb`), sent first.
     requeued: SkbQueue,
     requeued_bytes: usize,
-    running: bool,
     active: bool,
     stats: QdiscStats,
-    bulk: Vec<Skb>,
 }
 
 /// A transmit queue's qdisc with its lock and state (Linux's `struct Qdisc` plus its
 /// root lock and `__QDISC_STATE_SCHED`).
 pub struct QdiscSlot {
     inner: Mutex<QdiscInner>,
+    /// `__QDISC_STATE_RUNNING` (`qdisc->seqlock` held).
+    running: AtomicBool,
+    /// `__QDISC_STATE_MISSED`.
+    missed: AtomicBool,
+    /// Packets queued (qdisc + requeued), mirrored for lock-free emptiness checks.
+    qlen: std::sync::atomic::AtomicUsize,
     sched: AtomicBool,
     dev: Weak<NetDevice>,
     txq: u16,
@@ -154,11 +161,12 @@ impl QdiscSlot {
                 q,
                 requeued: SkbQueue::new(),
                 requeued_bytes: 0,
-                running: false,
                 active: false,
                 stats: QdiscStats::default(),
-                bulk: Vec::new(),
             }),
+            running: AtomicBool::new(false),
+            missed: AtomicBool::new(false),
+            qlen: std::sync::atomic::AtomicUsize::new(0),
             sched: AtomicBool::new(false),
             dev,
             txq,
@@ -194,7 +202,40 @@ impl QdiscSlot {
 
     /// Whether some context is running it now.
     pub fn is_running(&self) -> bool {
-        self.inner.lock().running
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// `qdisc_run_begin`: become the one context running this qdisc, or record MISSED
+    /// so the runner looks again.
+    pub fn run_begin(&self) -> bool {
+        if self
+            .running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return true;
+        }
+        if self.missed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        // Try again, so that either we run it or the runner sees MISSED at its end.
+        self.running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// `qdisc_run_end`: stop running; reschedule if someone missed us.
+    pub fn run_end(self: &Arc<Self>) {
+        self.running.store(false, Ordering::Release);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.missed.load(Ordering::Acquire) {
+            netif_schedule(self);
+        }
+    }
+
+    fn sync_qlen(&self, g: &QdiscInner) {
+        self.qlen
+            .store(g.q.qlen() + g.requeued.len(), Ordering::Release);
     }
 
     /// `tc qdisc replace`: swap in a new qdisc. Packets in the old one are dropped and
@@ -206,6 +247,7 @@ impl QdiscSlot {
         i.requeued_bytes = 0;
         i.q = q;
         i.stats = QdiscStats::default();
+        self.sync_qlen(&i);
         let _ = dropped;
     }
 
@@ -221,6 +263,7 @@ impl QdiscSlot {
         i.requeued.clear();
         i.requeued_bytes = 0;
         i.stats.drops += n as u64;
+        self.sync_qlen(&i);
     }
 
     fn arm_watchdog(self: &Arc<Self>, stack: &Stack, at: Instant) {
@@ -251,6 +294,30 @@ pub fn netif_schedule(slot: &Arc<QdiscSlot>) {
     slot.softnet.raise(NET_TX);
 }
 
+thread_local! {
+    /// Scratch batches for `qdisc_restart` (a small stack, so nested runs — a driver
+    /// that transmits on another device — each get their own).
+    static SCRATCH: std::cell::RefCell<Vec<Vec<Skb>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn scratch_take() -> Vec<Skb> {
+    SCRATCH
+        .try_with(|s| s.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+fn scratch_put(mut v: Vec<Skb>) {
+    v.clear();
+    let _ = SCRATCH.try_with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < 8 {
+            s.push(v);
+        }
+    });
+}
+
 /// `__dev_xmit_skb`: bypass an idle empty qdisc, or enqueue and run it.
 pub fn dev_xmit_skb(
     stack: &Stack,
@@ -271,27 +338,22 @@ pub fn dev_xmit_skb(
         dev.stats.tx_dropped.fetch_add(1, Ordering::Relaxed);
         return NetXmit::Drop;
     }
-    if g.q.can_bypass() && g.q.qlen() == 0 && g.requeued.is_empty() && !g.running {
-        // qdisc_run_begin succeeded on an empty queue: straight to the driver.
-        g.running = true;
+    if g.q.can_bypass() && g.q.qlen() == 0 && g.requeued.is_empty() && slot.run_begin() {
+        // Empty and now ours: straight to the driver.
         g.stats.bytes += skb.len() as u64;
         g.stats.packets += u64::from(skb.pcount());
-        let mut list = std::mem::take(&mut g.bulk);
         drop(g);
         stack
             .trace
             .hit(Stage::QdiscBypass, skb.trace_id, skb.len(), now);
+        let mut list = scratch_take();
         list.push(skb);
         let more = sch_direct_xmit(stack, &mut list, slot, dev, txq);
-        let mut g = slot.inner.lock();
-        g.bulk = list;
-        // Nothing was enqueued meanwhile (the common case): the run ends here, under
-        // the same lock hold as qdisc_run's final empty dequeue would.
-        if more && (g.q.qlen() > 0 || !g.requeued.is_empty()) {
-            drop(g);
+        scratch_put(list);
+        if more && slot.qlen.load(Ordering::Acquire) > 0 {
             qdisc_run(stack, slot, dev, txq);
         } else {
-            g.running = false;
+            slot.run_end();
         }
         return NetXmit::Success;
     }
@@ -306,9 +368,9 @@ pub fn dev_xmit_skb(
             NetXmit::Drop
         }
     };
-    if !g.running {
-        g.running = true;
-        drop(g);
+    slot.sync_qlen(&g);
+    drop(g);
+    if slot.run_begin() {
         qdisc_run(stack, slot, dev, txq);
     }
     rc
@@ -343,7 +405,7 @@ fn dequeue_skb(
     };
     g.stats.bytes += first.len() as u64;
     g.stats.packets += u64::from(first.pcount());
-    let mut bytelimit = txq.dql.lock().avail() - first.len() as i64;
+    let mut bytelimit = txq.dql.avail() - first.len() as i64;
     out.push(first);
     while bytelimit > 0 {
         match g.q.dequeue(now) {
@@ -362,21 +424,27 @@ fn dequeue_skb(
     }
 }
 
-/// `__qdisc_run`: the caller has set `running`. Send until the qdisc is empty, the
+/// `__qdisc_run`: the caller won `qdisc_run_begin`. Send until the qdisc is empty, the
 /// driver or BQL stops us, or the `dev_tx_weight` quota is spent (then reschedule to
-/// NET_TX). Clears `running` under the lock on the way out.
+/// NET_TX). Ends with `qdisc_run_end`.
 pub fn qdisc_run(stack: &Stack, slot: &Arc<QdiscSlot>, dev: &Arc<NetDevice>, txq: &NetdevQueue) {
     let mut quota = stack.sysctl.dev_tx_weight().max(1);
     loop {
-        let mut g = slot.inner.lock();
-        let mut batch = std::mem::take(&mut g.bulk);
-        dequeue_skb(stack, slot, &mut g, txq, &mut batch);
+        let mut batch = scratch_take();
+        {
+            let mut g = slot.inner.lock();
+            dequeue_skb(stack, slot, &mut g, txq, &mut batch);
+            slot.sync_qlen(&g);
+        }
         if batch.is_empty() {
-            g.bulk = batch;
-            g.running = false;
+            scratch_put(batch);
+            // Someone enqueued while we ran: look once more before stopping.
+            if slot.missed.swap(false, Ordering::AcqRel) && !txq.frozen_or_stopped() {
+                continue;
+            }
+            slot.run_end();
             return;
         }
-        drop(g);
         let n = batch.len() as i64;
         let now = stack.now();
         for s in &batch {
@@ -385,17 +453,15 @@ pub fn qdisc_run(stack: &Stack, slot: &Arc<QdiscSlot>, dev: &Arc<NetDevice>, txq
                 .hit(Stage::QdiscRestart, s.trace_id, s.len(), now);
         }
         let more = sch_direct_xmit(stack, &mut batch, slot, dev, txq);
-        let mut g = slot.inner.lock();
-        g.bulk = batch;
+        scratch_put(batch);
         quota -= n;
         if !more {
-            g.running = false;
+            slot.run_end();
             return;
         }
         if quota <= 0 {
-            g.running = false;
-            drop(g);
             netif_schedule(slot);
+            slot.run_end();
             return;
         }
     }
@@ -437,6 +503,7 @@ fn dev_requeue_skb(stack: &Stack, slot: &Arc<QdiscSlot>, batch: &mut Vec<Skb>) {
         g.stats.requeues += 1;
         g.requeued.push_front(skb);
     }
+    slot.sync_qlen(&g);
     drop(g);
     netif_schedule(slot);
 }
@@ -462,12 +529,8 @@ pub fn net_tx_action(stack: &Stack) {
         let Some(txq) = dev.txqs.get(usize::from(slot.txq)) else {
             continue;
         };
-        {
-            let mut g = slot.inner.lock();
-            if g.running || !g.active {
-                continue;
-            }
-            g.running = true;
+        if !slot.inner.lock().active || !slot.run_begin() {
+            continue;
         }
         qdisc_run(stack, &slot, &dev, txq);
     }

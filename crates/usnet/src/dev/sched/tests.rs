@@ -44,7 +44,7 @@ fn busy_qdisc_enqueues_and_the_runner_sends_in_order() {
     let (_sim, s) = host();
     let (drv, dev) = FakeDriver::create(&s, "f0", 1000, 1).unwrap();
     // Another context is running the qdisc: our packets must be enqueued, not sent.
-    dev.txqs[0].qdisc.inner.lock().running = true;
+    assert!(dev.txqs[0].qdisc.run_begin());
     s.trace.enable();
     for i in 0..5 {
         let mut skb = frame(i);
@@ -148,7 +148,7 @@ fn pfifo_fast_serves_bands_by_priority_and_drops_past_txqueuelen() {
     let (drv, dev) = FakeDriver::create(&s, "f0", 6, 1).unwrap();
     let txq = &dev.txqs[0];
     // Another context holds the qdisc, so everything is enqueued.
-    txq.qdisc.inner.lock().running = true;
+    assert!(txq.qdisc.run_begin());
     // priority → band: 6 → 0, 0 → 1, 1 → 2.
     for (seq, prio) in [(0, 1), (1, 0), (2, 6), (3, 1), (4, 0), (5, 6), (6, 6)] {
         let mut f = frame(seq);
@@ -250,4 +250,49 @@ fn flows_pick_distinct_queues_and_keep_to_them() {
         seen.insert(q1);
     }
     assert_eq!(seen.len(), 4);
+}
+
+#[test]
+fn register_checks_names_mtu_and_duplicates() {
+    use crate::dev::NetDeviceConfig;
+    let (_sim, s) = host();
+    let drv: Arc<dyn crate::dev::NetDeviceOps> = Arc::new(FakeDriver::default());
+    let reg = |cfg: NetDeviceConfig| s.devs.register(&s, cfg, drv.clone());
+    let ok = NetDeviceConfig::ethernet("eth0", mac(1));
+    let dev = reg(ok.clone()).unwrap();
+    assert_eq!(dev.ifindex, 1);
+    assert!(!dev.is_up(), "registered devices start down");
+    assert_eq!(
+        reg(ok.clone()).unwrap_err().kind(),
+        std::io::ErrorKind::AlreadyExists
+    );
+    for bad in ["", "a/b", "eth 0", "averyveryverylongname", "..", "x:1"] {
+        let mut c = ok.clone();
+        c.name = bad.to_string();
+        assert_eq!(
+            reg(c).unwrap_err().kind(),
+            std::io::ErrorKind::InvalidInput,
+            "{bad:?}"
+        );
+    }
+    let mut c = NetDeviceConfig::ethernet("eth1", mac(2));
+    c.mtu = 20;
+    assert!(reg(c).is_err(), "MTU below min_mtu");
+    let mut c = NetDeviceConfig::ethernet("eth1", mac(2));
+    c.mac = usnet_wire::EthernetAddress::BROADCAST;
+    assert!(reg(c).is_err(), "multicast address");
+    let mut c = NetDeviceConfig::ethernet("eth1", mac(2));
+    c.hw_features = crate::dev::Features::TSO | crate::dev::Features::SG;
+    c.features = c.hw_features;
+    let d1 = reg(c).unwrap();
+    assert!(
+        !d1.features().contains(crate::dev::Features::TSO),
+        "TSO without checksum offload is fixed away"
+    );
+    assert_eq!(d1.ifindex, 2);
+    assert!(dev.set_mtu(9000).is_ok());
+    assert!(dev.set_mtu(10_000).is_err());
+    s.devs.unregister(&s, 1).unwrap();
+    assert!(s.devs.by_name("eth0").is_none());
+    assert!(s.devs.unregister(&s, 1).is_err());
 }

@@ -132,6 +132,9 @@ impl QVector {
     /// (`igb_msix_ring`); if masked, latch it for when it is unmasked.
     pub fn raise(&self) {
         let mut cur = self.irq.load(Ordering::Acquire);
+        if cur == IRQ_MASKED | IRQ_PENDING {
+            return; // already latched
+        }
         loop {
             let new = if cur & IRQ_MASKED != 0 {
                 cur | IRQ_PENDING

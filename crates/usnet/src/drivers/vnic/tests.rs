@@ -111,7 +111,7 @@ fn bql_stops_the_stack_and_the_limit_adapts() {
     assert!(txq.qdisc.stats().qlen > 0);
     h.sim.run_for(Duration::from_millis(5));
     assert_eq!(txq.qdisc.stats().qlen, 0);
-    let limit = txq.dql.lock().limit();
+    let limit = txq.dql.limit();
     assert!(limit >= 1000, "limit grew after starvation: {limit}");
 }
 
@@ -241,4 +241,36 @@ fn corrupted_frames_fail_the_hardware_checksum() {
     // (a flip in the Ethernet header may send it elsewhere or leave checksums intact).
     assert!(st.csum_err > 25, "csum_err {}", st.csum_err);
     assert!(sink.count() + h.db.stats.rx_nohandler.load(Ordering::Relaxed) <= total);
+}
+
+#[test]
+fn three_hosts_on_a_learning_switch() {
+    let mut sim = crate::sim::Sim::new(12);
+    let hosts: Vec<_> = ["a", "b", "c"].iter().map(|n| sim.add_host(n)).collect();
+    let wire = crate::link::Wire::switch(sim.clock(), 5, 3);
+    let devs: Vec<_> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Vnic::create(h, VnicConfig::new("eth0", mac(i as u8 + 1)), &wire).unwrap())
+        .collect();
+    let sinks: Vec<_> = hosts.iter().map(|h| Sink::install(h, true)).collect();
+    // a → b: b unknown yet, so the switch floods to b and c; c's NIC drops it as not
+    // for its address only at the protocol layer (OtherHost), the sink still counts it.
+    dev_queue_xmit(&hosts[0], &devs[0], test_frame(mac(1), mac(2), 100, 1));
+    sim.run_for(Duration::from_millis(1));
+    assert_eq!((sinks[1].count(), sinks[2].count()), (1, 1));
+    // b answers: the switch learns where mac(2) is...
+    dev_queue_xmit(&hosts[1], &devs[1], test_frame(mac(2), mac(1), 100, 2));
+    sim.run_for(Duration::from_millis(1));
+    assert_eq!(sinks[0].count(), 1);
+    assert_eq!(
+        sinks[2].count(),
+        1,
+        "mac(1) was already learned: no flood to c"
+    );
+    // ...so a → b no longer reaches c.
+    dev_queue_xmit(&hosts[0], &devs[0], test_frame(mac(1), mac(2), 100, 3));
+    sim.run_for(Duration::from_millis(1));
+    assert_eq!(*sinks[1].seqs.lock(), vec![1, 3]);
+    assert_eq!(sinks[2].count(), 1);
 }
