@@ -17,13 +17,20 @@
 
 pub mod dev;
 pub mod drivers;
+pub mod fuzz;
+pub mod ipv4;
 pub mod link;
+pub mod mib;
+pub mod neigh;
+pub mod netfilter;
 pub mod pcap;
 pub mod rng;
 pub mod sim;
 pub mod skb;
+pub mod sock;
 pub mod stack;
 pub mod sysctl;
+pub mod tcp;
 pub mod time;
 pub mod timer;
 pub mod trace;

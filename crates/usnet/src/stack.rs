@@ -60,6 +60,12 @@ pub struct StackInner {
     pub rng: Mutex<Rng>,
     /// Trace points.
     pub trace: Arc<Tracer>,
+    /// The input backlog (`netif_rx`).
+    pub backlog: Arc<crate::dev::backlog::Backlog>,
+    /// IPv4.
+    pub ipv4: crate::ipv4::Ipv4,
+    /// TCP.
+    pub tcp: crate::tcp::TcpTables,
     ptypes: [PtypeSlot; PTYPE_SLOTS],
     ptype_lock: Mutex<()>,
     ksoftirqd: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -130,15 +136,17 @@ impl StackBuilder {
     /// Build the stack.
     pub fn build(self) -> Stack {
         let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| RealClock::new());
-        let rng = match self.seed {
+        let mut rng = match self.seed {
             Some(s) => Rng::new(s),
             None => Rng::from_entropy(),
         };
+        let ident_key = rng.next_u64();
+        let tcp_secret = [rng.next_u64(), rng.next_u64()];
         let softnet = Arc::new(Softnet::default());
         let timers = TimerBase::new();
         let waker = softnet.clone();
         timers.set_waker(Box::new(move || waker.wake()));
-        Stack {
+        let stack = Stack {
             inner: Arc::new(StackInner {
                 name: self.name,
                 clock,
@@ -148,12 +156,18 @@ impl StackBuilder {
                 devs: DevRegistry::default(),
                 rng: Mutex::new(rng),
                 trace: Arc::new(Tracer::default()),
+                backlog: crate::dev::backlog::Backlog::new(64),
+                ipv4: crate::ipv4::Ipv4::new(ident_key),
+                tcp: crate::tcp::TcpTables::new(tcp_secret),
                 ptypes: std::array::from_fn(|_| PtypeSlot::default()),
                 ptype_lock: Mutex::new(()),
                 ksoftirqd: Mutex::new(None),
                 stopping: AtomicBool::new(false),
             }),
-        }
+        };
+        crate::ipv4::init(&stack);
+        crate::tcp::init(&stack);
+        stack
     }
 }
 
@@ -283,6 +297,9 @@ impl Stack {
         }
         if pending & NET_RX != 0 {
             net_rx_action(self);
+        }
+        if pending & crate::dev::softnet::TASKLET != 0 {
+            crate::tcp::timer::tsq_run(self);
         }
         true
     }

@@ -162,6 +162,11 @@ impl NetDeviceOps for FakeDriver {
     }
 }
 
+/// `a.b.c.d` shorthand.
+pub fn ip(a: u8, b: u8, c: u8, d: u8) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(a, b, c, d)
+}
+
 /// Two hosts `a` and `b`, each with a vnic `eth0`, on one wire, under a simulator.
 pub struct TwoHosts {
     /// The simulator.
@@ -191,6 +196,13 @@ impl TwoHosts {
                 q.dql.set_bounds(64 << 20, crate::dev::bql::DQL_MAX_LIMIT);
             }
         }
+        self
+    }
+
+    /// Give a 10.0.0.1/24 and b 10.0.0.2/24.
+    pub fn with_ip(self) -> TwoHosts {
+        crate::ipv4::addr::addr_add(&self.a, &self.da, ip(10, 0, 0, 1), 24).expect("addr a");
+        crate::ipv4::addr::addr_add(&self.b, &self.db, ip(10, 0, 0, 2), 24).expect("addr b");
         self
     }
 
@@ -227,6 +239,90 @@ impl TwoHosts {
             va,
             vb,
             wire,
+        }
+    }
+}
+
+/// Three hosts in a line, `a — r — b`: a (10.0.1.1/24) and r's eth0 (10.0.1.254/24) on
+/// one wire, r's eth1 (10.0.2.254/24) and b (10.0.2.1/24) on another; a and b route
+/// everything via r, which forwards.
+pub struct Routed {
+    /// The simulator.
+    pub sim: Sim,
+    /// Host a.
+    pub a: Stack,
+    /// The router.
+    pub r: Stack,
+    /// Host b.
+    pub b: Stack,
+    /// a's NIC.
+    pub da: Arc<NetDevice>,
+    /// r's NIC towards a.
+    pub r0: Arc<NetDevice>,
+    /// r's NIC towards b.
+    pub r1: Arc<NetDevice>,
+    /// b's NIC.
+    pub db: Arc<NetDevice>,
+    /// The a–r wire (a is port 0).
+    pub wire_a: Wire,
+    /// The r–b wire (r is port 0).
+    pub wire_b: Wire,
+}
+
+impl Routed {
+    /// Build the three hosts with `cfg` applied to every NIC.
+    pub fn new(seed: u64, cfg: impl Fn(&mut VnicConfig)) -> Routed {
+        use crate::ipv4::addr::addr_add;
+        use crate::ipv4::route::FibRoute;
+        let mut sim = Sim::new(seed);
+        let a = sim.add_host("a");
+        let r = sim.add_host("r");
+        let b = sim.add_host("b");
+        let wire_a = sim.wire();
+        let wire_b = sim.wire();
+        let mk = |h: &Stack, name: &str, m: u8, w: &Wire| {
+            let mut c = VnicConfig::new(name, mac(m));
+            cfg(&mut c);
+            Vnic::create(h, c, w).expect("vnic")
+        };
+        let da = mk(&a, "eth0", 1, &wire_a);
+        let r0 = mk(&r, "eth0", 0x11, &wire_a);
+        let r1 = mk(&r, "eth1", 0x12, &wire_b);
+        let db = mk(&b, "eth0", 2, &wire_b);
+        addr_add(&a, &da, ip(10, 0, 1, 1), 24).expect("addr");
+        addr_add(&r, &r0, ip(10, 0, 1, 254), 24).expect("addr");
+        addr_add(&r, &r1, ip(10, 0, 2, 254), 24).expect("addr");
+        addr_add(&b, &db, ip(10, 0, 2, 1), 24).expect("addr");
+        a.ipv4
+            .fib
+            .add(FibRoute::unicast(
+                ip(0, 0, 0, 0),
+                0,
+                Some(ip(10, 0, 1, 254)),
+                Some(da.ifindex),
+            ))
+            .expect("route");
+        b.ipv4
+            .fib
+            .add(FibRoute::unicast(
+                ip(0, 0, 0, 0),
+                0,
+                Some(ip(10, 0, 2, 254)),
+                Some(db.ifindex),
+            ))
+            .expect("route");
+        r.sysctl.set("net.ipv4.ip_forward", 1).expect("sysctl");
+        Routed {
+            sim,
+            a,
+            r,
+            b,
+            da,
+            r0,
+            r1,
+            db,
+            wire_a,
+            wire_b,
         }
     }
 }

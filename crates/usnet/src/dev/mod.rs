@@ -12,6 +12,7 @@
 //! * [`gso`] is software segmentation and checksumming (`skb_gso_segment`,
 //!   `skb_checksum_help`).
 
+pub mod backlog;
 pub mod bql;
 pub mod flow;
 pub mod gro;
@@ -463,6 +464,12 @@ impl NetDevice {
     #[inline]
     pub fn is_up(&self) -> bool {
         self.flags() & flags::UP != 0
+    }
+
+    /// Whether this is a loopback device.
+    #[inline]
+    pub fn is_loopback(&self) -> bool {
+        self.flags() & flags::LOOPBACK != 0
     }
 
     /// `netif_carrier_ok`.

@@ -19,6 +19,8 @@ pub const NET_TX: u32 = 1 << 0;
 pub const NET_RX: u32 = 1 << 1;
 /// `TIMER_SOFTIRQ` (raised when a timer may be due).
 pub const TIMER: u32 = 1 << 2;
+/// `TASKLET_SOFTIRQ` (TCP small queues restarts).
+pub const TASKLET: u32 = 1 << 3;
 
 /// Counters of `/proc/net/softnet_stat`.
 #[derive(Debug, Default)]

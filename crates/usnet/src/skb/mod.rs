@@ -69,6 +69,16 @@ pub enum IpSummed {
     Partial,
 }
 
+impl IpSummed {
+    /// Whether the transport checksum needs no software check on receive: verified by
+    /// the device, or never finished because it was offloaded by a sender on the same
+    /// path (Linux's `skb_csum_unnecessary`, which accepts `CHECKSUM_PARTIAL`).
+    #[inline]
+    pub fn is_verified(self) -> bool {
+        matches!(self, IpSummed::Unnecessary | IpSummed::Partial)
+    }
+}
+
 /// The kind of segmentation offload an skb asks for (Linux's `SKB_GSO_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum GsoType {
@@ -911,10 +921,27 @@ impl SkbInner {
     /// the data and the trace id survive; the timestamp becomes `now`.
     pub fn reset_for_rx(&mut self, now: Instant) {
         let trace_id = self.trace_id;
+        let csum = (self.ip_summed, self.csum_start, self.csum_offset);
         self.orphan();
         self.reset_meta();
         self.trace_id = trace_id;
+        if csum.0 == IpSummed::Partial {
+            // An unfinished checksum stays describable (the driver decides what to keep).
+            (self.ip_summed, self.csum_start, self.csum_offset) = csum;
+        }
         self.tstamp = now;
+    }
+
+    /// As [`SkbInner::reset_for_rx`], but keep the checksum state and GSO fields (the
+    /// loopback device hands packets back whole, checksums unfinished but trusted).
+    pub fn reset_for_rx_keep_csum(&mut self, now: Instant) {
+        let (summed, gso) = (
+            self.ip_summed,
+            (self.gso_size, self.gso_segs, self.gso_type),
+        );
+        self.reset_for_rx(now);
+        self.ip_summed = summed;
+        (self.gso_size, self.gso_segs, self.gso_type) = gso;
     }
 
     /// Set the link-layer header offset (from the buffer head).

@@ -227,7 +227,7 @@ impl VnicShared {
             return (hash, 0);
         }
         if frame.ip_summed == IpSummed::Partial {
-            return (hash, status::L4_OK);
+            return (hash, status::L4_OK | status::PARTIAL);
         }
         if !is_ip {
             return (hash, 0);

@@ -642,6 +642,8 @@ impl VnicShared {
                 // igb_rx_checksum / igb_rx_hash.
                 skb.ip_summed = if !rxcsum {
                     IpSummed::None
+                } else if d.status & status::PARTIAL != 0 {
+                    IpSummed::Partial
                 } else if d.status & status::L4_OK != 0 {
                     IpSummed::Unnecessary
                 } else {

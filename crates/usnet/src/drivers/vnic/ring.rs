@@ -35,6 +35,9 @@ pub mod status {
     pub const L4_OK: u8 = 1 << 2;
     /// Receive: L4 checksum verified bad.
     pub const L4_ERR: u8 = 1 << 3;
+    /// Receive: the checksum was offloaded by the sender and is still unfinished (the
+    /// frame crossed intact); the skb stays `CHECKSUM_PARTIAL`, as over veth.
+    pub const PARTIAL: u8 = 1 << 4;
 }
 
 /// What a transmit descriptor describes.

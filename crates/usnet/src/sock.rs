@@ -1,0 +1,193 @@
+//! Pieces every socket shares (Linux's `struct sock` basics): the wait queue blocking
+//! calls sleep on, send-buffer accounting that wakes writers when skbs are freed, and
+//! the pending-error slot (`sk_err`) that ICMP errors fill.
+
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::skb::SkbOwner;
+
+/// A socket's wait queue (Linux's `sk_wq`): blocking callers sleep on it; async callers
+/// leave a waker. Every state change that may unblock someone calls
+/// [`WaitQueue::wake_all`].
+#[derive(Default)]
+pub struct WaitQueue {
+    gen: Mutex<u64>,
+    cv: Condvar,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl std::fmt::Debug for WaitQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WaitQueue(gen {})", *self.gen.lock())
+    }
+}
+
+impl WaitQueue {
+    /// Wake every sleeper and waker (`sk->sk_data_ready` / `sk_write_space`).
+    pub fn wake_all(&self) {
+        {
+            let mut g = self.gen.lock();
+            *g += 1;
+        }
+        self.cv.notify_all();
+        let wakers = std::mem::take(&mut *self.wakers.lock());
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Register an async waker for the next wake-up.
+    pub fn register(&self, w: &Waker) {
+        let mut ws = self.wakers.lock();
+        if !ws.iter().any(|x| x.will_wake(w)) {
+            ws.push(w.clone());
+        }
+    }
+
+    /// Sleep until `ready()` is true or `timeout` passes. Returns whether it became
+    /// ready. `ready` is checked under the queue lock, so a wake-up between the check
+    /// and the sleep is never lost.
+    pub fn wait_until(&self, timeout: Option<Duration>, mut ready: impl FnMut() -> bool) -> bool {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut g = self.gen.lock();
+        loop {
+            if ready() {
+                return true;
+            }
+            match deadline {
+                Some(d) => {
+                    if std::time::Instant::now() >= d {
+                        return ready();
+                    }
+                    self.cv.wait_until(&mut g, d);
+                }
+                None => self.cv.wait(&mut g),
+            }
+        }
+    }
+}
+
+/// Send-buffer accounting of one socket (`sk_wmem_alloc` against `sk_sndbuf`): skbs
+/// charged to it release their truesize when freed, waking writers.
+#[derive(Debug)]
+pub struct WmemAccount {
+    /// Bytes charged (`sk_wmem_alloc`).
+    pub alloc: AtomicUsize,
+    /// The limit (`sk_sndbuf`).
+    pub sndbuf: AtomicUsize,
+    /// Woken when room frees up.
+    pub wq: Arc<WaitQueue>,
+}
+
+impl WmemAccount {
+    /// An account with `sndbuf` bytes of room, waking `wq`.
+    pub fn new(sndbuf: usize, wq: Arc<WaitQueue>) -> Arc<WmemAccount> {
+        Arc::new(WmemAccount {
+            alloc: AtomicUsize::new(0),
+            sndbuf: AtomicUsize::new(sndbuf),
+            wq,
+        })
+    }
+
+    /// Whether `more` bytes fit.
+    pub fn has_room(&self, more: usize) -> bool {
+        self.alloc.load(Ordering::Acquire) + more <= self.sndbuf.load(Ordering::Relaxed)
+    }
+
+    /// Charge `n` bytes (the skb's owner is set separately).
+    pub fn charge(&self, n: usize) {
+        self.alloc.fetch_add(n, Ordering::AcqRel);
+    }
+}
+
+impl SkbOwner for WmemAccount {
+    fn skb_released(&self, truesize: u32) {
+        let before = self.alloc.fetch_sub(truesize as usize, Ordering::AcqRel);
+        // sock_wfree: wake writers when at least half the buffer is free again.
+        let after = before.saturating_sub(truesize as usize);
+        if after <= self.sndbuf.load(Ordering::Relaxed) / 2 {
+            self.wq.wake_all();
+        }
+    }
+}
+
+/// The pending error of a socket (`sk_err`), set by ICMP errors and consumed by the next
+/// call (`sock_error`).
+#[derive(Debug, Default)]
+pub struct SockError(AtomicI32);
+
+impl SockError {
+    /// Record an errno.
+    pub fn set(&self, errno: i32) {
+        self.0.store(errno, Ordering::Release);
+    }
+
+    /// Take the pending error, if any (`sock_error`).
+    pub fn take(&self) -> Option<std::io::Error> {
+        let e = self.0.swap(0, Ordering::AcqRel);
+        (e != 0).then(|| std::io::Error::from_raw_os_error(e))
+    }
+
+    /// The pending errno without clearing it.
+    pub fn peek(&self) -> i32 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Linux errno values the stack returns.
+pub mod errno {
+    /// Operation not permitted.
+    pub const EPERM: i32 = 1;
+    /// Interrupted / would block.
+    pub const EAGAIN: i32 = 11;
+    /// Permission denied.
+    pub const EACCES: i32 = 13;
+    /// Invalid argument.
+    pub const EINVAL: i32 = 22;
+    /// Broken pipe.
+    pub const EPIPE: i32 = 32;
+    /// Protocol error.
+    pub const EPROTO: i32 = 71;
+    /// Destination address required.
+    pub const EDESTADDRREQ: i32 = 89;
+    /// Message too long.
+    pub const EMSGSIZE: i32 = 90;
+    /// Protocol not available.
+    pub const ENOPROTOOPT: i32 = 92;
+    /// Operation not supported.
+    pub const EOPNOTSUPP: i32 = 95;
+    /// Address in use.
+    pub const EADDRINUSE: i32 = 98;
+    /// Cannot assign requested address.
+    pub const EADDRNOTAVAIL: i32 = 99;
+    /// Network unreachable.
+    pub const ENETUNREACH: i32 = 101;
+    /// No buffer space.
+    pub const ENOBUFS: i32 = 105;
+    /// Already connected.
+    pub const EISCONN: i32 = 106;
+    /// Not connected.
+    pub const ENOTCONN: i32 = 107;
+    /// Timed out.
+    pub const ETIMEDOUT: i32 = 110;
+    /// Connection refused.
+    pub const ECONNREFUSED: i32 = 111;
+    /// Host down.
+    pub const EHOSTDOWN: i32 = 112;
+    /// Host unreachable.
+    pub const EHOSTUNREACH: i32 = 113;
+    /// Connection reset.
+    pub const ECONNRESET: i32 = 104;
+    /// Machine is not on the network.
+    pub const ENONET: i32 = 64;
+}
+
+/// An `io::Error` for an errno.
+pub fn os_err(errno: i32) -> std::io::Error {
+    std::io::Error::from_raw_os_error(errno)
+}

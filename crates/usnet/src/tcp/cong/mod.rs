@@ -1,0 +1,202 @@
+//! Congestion control (Linux's `tcp_congestion_ops`): a trait with the same hooks,
+//! called from the same places — `cong_avoid` on every ACK that advances, `ssthresh` on
+//! loss, `set_state` on state changes, `cwnd_event` on transmit start and idle restart,
+//! `pkts_acked` with RTT samples, `undo_cwnd` when a reduction proves spurious.
+//!
+//! [`reno`] is RFC 5681 as `tcp_reno_cong_avoid`; [`cubic`] is RFC 9438 with HyStart as
+//! Linux's default.
+
+pub mod cubic;
+pub mod reno;
+
+use super::{CaState, Tcb};
+use crate::time::Instant;
+
+/// What a congestion control sees and changes of the socket.
+pub struct CcCtx<'a> {
+    /// Congestion window (packets).
+    pub cwnd: &'a mut u32,
+    /// Congestion-avoidance counter.
+    pub cwnd_cnt: &'a mut u32,
+    /// Slow-start threshold.
+    pub ssthresh: &'a mut u32,
+    /// Upper bound of cwnd.
+    pub clamp: u32,
+    /// cwnd before the last reduction.
+    pub prior_cwnd: u32,
+    /// Smoothed RTT × 8 in µs (0: no sample yet).
+    pub srtt_us: u32,
+    /// Smallest RTT seen (µs).
+    pub min_rtt_us: u32,
+    /// Now.
+    pub now: Instant,
+    /// Sender MSS.
+    pub mss: u32,
+    /// Whether the sender was cwnd-limited.
+    pub is_cwnd_limited: bool,
+    /// Packets in flight.
+    pub in_flight: u32,
+    /// `snd_nxt`.
+    pub snd_nxt: u32,
+    /// `snd_una`.
+    pub snd_una: u32,
+}
+
+impl CcCtx<'_> {
+    /// A context over `t` (for calls that need no simultaneous access to `t.cc`).
+    pub fn of(t: &mut Tcb, now: Instant) -> CcCtx<'_> {
+        let in_flight = t.packets_in_flight();
+        CcCtx {
+            cwnd: &mut t.snd_cwnd,
+            cwnd_cnt: &mut t.snd_cwnd_cnt,
+            ssthresh: &mut t.snd_ssthresh,
+            clamp: t.snd_cwnd_clamp,
+            prior_cwnd: t.prior_cwnd,
+            srtt_us: t.srtt_us,
+            min_rtt_us: t.min_rtt_us,
+            now,
+            mss: t.mss_cache,
+            is_cwnd_limited: t.is_cwnd_limited,
+            in_flight,
+            snd_nxt: t.snd_nxt,
+            snd_una: t.snd_una,
+        }
+    }
+
+    /// `tcp_in_slow_start`.
+    pub fn in_slow_start(&self) -> bool {
+        *self.cwnd < *self.ssthresh
+    }
+}
+
+/// Call into the socket's congestion control with a context over the rest of `t`.
+pub fn with_cc<R>(
+    t: &mut Tcb,
+    now: Instant,
+    f: impl FnOnce(&mut dyn CongestionOps, &mut CcCtx<'_>) -> R,
+) -> R {
+    let in_flight = t.packets_in_flight();
+    let Tcb {
+        cc,
+        snd_cwnd,
+        snd_cwnd_cnt,
+        snd_ssthresh,
+        snd_cwnd_clamp,
+        prior_cwnd,
+        srtt_us,
+        min_rtt_us,
+        mss_cache,
+        is_cwnd_limited,
+        snd_nxt,
+        snd_una,
+        ..
+    } = t;
+    let mut ctx = CcCtx {
+        cwnd: snd_cwnd,
+        cwnd_cnt: snd_cwnd_cnt,
+        ssthresh: snd_ssthresh,
+        clamp: *snd_cwnd_clamp,
+        prior_cwnd: *prior_cwnd,
+        srtt_us: *srtt_us,
+        min_rtt_us: *min_rtt_us,
+        now,
+        mss: *mss_cache,
+        is_cwnd_limited: *is_cwnd_limited,
+        in_flight,
+        snd_nxt: *snd_nxt,
+        snd_una: *snd_una,
+    };
+    f(cc.as_mut(), &mut ctx)
+}
+
+/// Events a congestion control hears (Linux's `tcp_ca_event`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaEvent {
+    /// First transmit when nothing was in flight.
+    TxStart,
+    /// Restarting after idle.
+    CwndRestart,
+    /// Fast recovery finished.
+    CompleteCwr,
+    /// RTO fired.
+    Loss,
+}
+
+/// An ACK's sample (Linux's `ack_sample`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AckSample {
+    /// Packets newly acknowledged.
+    pub pkts_acked: u32,
+    /// RTT sample in µs (negative: none).
+    pub rtt_us: i64,
+    /// Packets in flight before the ACK.
+    pub in_flight: u32,
+}
+
+/// A congestion control algorithm (Linux's `struct tcp_congestion_ops`).
+pub trait CongestionOps: Send + Sync {
+    /// Its name (`TCP_CONGESTION`, `ss -i`).
+    fn name(&self) -> &'static str;
+    /// Connection start.
+    fn init(&mut self, _ctx: &mut CcCtx<'_>) {}
+    /// The slow-start threshold after a loss.
+    fn ssthresh(&mut self, ctx: &mut CcCtx<'_>) -> u32;
+    /// Grow cwnd for `acked` packets newly acknowledged.
+    fn cong_avoid(&mut self, ctx: &mut CcCtx<'_>, ack: u32, acked: u32);
+    /// The congestion state changed.
+    fn set_state(&mut self, _ctx: &mut CcCtx<'_>, _new: CaState) {}
+    /// Something happened.
+    fn cwnd_event(&mut self, _ctx: &mut CcCtx<'_>, _ev: CaEvent) {}
+    /// An ACK acknowledged packets (RTT sample).
+    fn pkts_acked(&mut self, _ctx: &mut CcCtx<'_>, _s: &AckSample) {}
+    /// cwnd after an undo.
+    fn undo_cwnd(&mut self, ctx: &mut CcCtx<'_>) -> u32 {
+        (*ctx.cwnd).max(ctx.prior_cwnd)
+    }
+    /// Algorithm state for `ss -i` (name, value pairs).
+    fn info(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+/// `tcp_slow_start`: grow by one per packet acknowledged, up to ssthresh. Returns the
+/// acks left over for congestion avoidance.
+pub fn slow_start(ctx: &mut CcCtx<'_>, acked: u32) -> u32 {
+    let cwnd = (*ctx.cwnd + acked).min(*ctx.ssthresh);
+    let left = acked - (cwnd - *ctx.cwnd).min(acked);
+    *ctx.cwnd = cwnd.min(ctx.clamp);
+    left
+}
+
+/// `tcp_cong_avoid_ai`: additive increase of one packet per `w` acknowledged.
+pub fn cong_avoid_ai(ctx: &mut CcCtx<'_>, w: u32, acked: u32) {
+    let w = w.max(1);
+    if *ctx.cwnd_cnt >= w {
+        *ctx.cwnd_cnt = 0;
+        *ctx.cwnd += 1;
+    }
+    *ctx.cwnd_cnt += acked;
+    if *ctx.cwnd_cnt >= w {
+        let delta = *ctx.cwnd_cnt / w;
+        *ctx.cwnd_cnt -= delta * w;
+        *ctx.cwnd += delta;
+    }
+    *ctx.cwnd = (*ctx.cwnd).min(ctx.clamp);
+}
+
+/// Names of the available algorithms (`tcp_available_congestion_control`).
+pub const AVAILABLE: &[&str] = &["cubic", "reno"];
+
+/// An algorithm by name.
+pub fn by_name(name: &str) -> Option<Box<dyn CongestionOps>> {
+    match name {
+        "reno" => Some(Box::new(reno::Reno)),
+        "cubic" => Some(Box::new(cubic::Cubic::default())),
+        _ => None,
+    }
+}
+
+/// Linux's default (`cubic`).
+pub fn default_cc() -> Box<dyn CongestionOps> {
+    Box::new(cubic::Cubic::default())
+}

@@ -1,0 +1,1645 @@
+//! TCP input (Linux's `net/ipv4/tcp_ipv4.c` `tcp_v4_rcv` and `tcp_input.c`).
+//!
+//! * [`tcp_v4_rcv`]: checksum, socket lookup (established, TIME_WAIT, listener), then the
+//!   socket — or its backlog when an application holds it.
+//! * [`tcp_v4_do_rcv`] → `tcp_rcv_state_process`: the RFC 9293 state machine with RFC
+//!   5961's checks (challenge ACKs for in-window RST and SYN), PAWS (RFC 7323).
+//! * `tcp_ack`: `snd_una` and window updates, freeing acknowledged skbs, RTT samples
+//!   (RFC 6298, Karn's rule), congestion control, fast retransmit with NewReno (RFC 6582)
+//!   and PRR (RFC 6937) cwnd reduction, undo of spurious reductions.
+//! * `tcp_data_queue`: in-order data to the receive queue, out-of-order data to a bounded
+//!   queue with SACK blocks, duplicates answered with DSACK, FIN processing.
+//! * Delayed ACKs as Linux: ACK at once every second full segment, in quick-ack mode
+//!   (connection start, after reordering) and on out-of-order data; otherwise after the
+//!   ATO (40 ms to 200 ms).
+//! * [`tcp_recvmsg`]: copy to the application, advance `copied_seq`, open the window and
+//!   ACK when reading freed a lot of space.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use usnet_wire::{ChecksumCheck, TcpFlags, TcpPacket, TcpRepr};
+
+use super::cong::{with_cc, AckSample, CaEvent};
+use super::output::{self, tcphdr};
+use super::seq::{after, before, between};
+use super::timer::{self, Pending};
+use super::{
+    ack, msg, shutdown, CaState, SockGuard, Tcb, Tcp, TcpExt, TcpSock, TcpState, TCP_ATO_MIN,
+    TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT, TCP_RTO_MAX, TCP_RTO_MIN,
+};
+use crate::ipv4::icmp::{err_convert, IcmpError};
+use crate::skb::Skb;
+use crate::sock::{errno, os_err};
+use crate::time::Instant;
+use crate::trace::Stage;
+use crate::Stack;
+
+/// SACK scoreboard bits in `cb.tcp.sacked` (Linux's `TCPCB_*`).
+pub mod sacked {
+    /// SACKed by the peer.
+    pub const ACKED: u8 = 0x01;
+    /// Retransmitted, not yet acknowledged.
+    pub const RETRANS: u8 = 0x02;
+    /// Marked lost.
+    pub const LOST: u8 = 0x04;
+    /// Was retransmitted at some point.
+    pub const EVER_RETRANS: u8 = 0x80;
+}
+
+/// What an ACK did (Linux's `FLAG_*`).
+mod flag {
+    pub const DATA: u32 = 0x01;
+    pub const WIN_UPDATE: u32 = 0x02;
+    pub const DATA_ACKED: u32 = 0x04;
+    pub const RETRANS_DATA_ACKED: u32 = 0x08;
+    pub const SYN_ACKED: u32 = 0x10;
+    pub const DATA_SACKED: u32 = 0x20;
+    pub const SND_UNA_ADVANCED: u32 = 0x400;
+    pub const DSACKING_ACK: u32 = 0x800;
+    pub const ACKED: u32 = DATA_ACKED | SYN_ACKED;
+    pub const NOT_DUP: u32 = DATA | WIN_UPDATE | ACKED;
+}
+
+/// A parsed segment (what Linux keeps in `TCP_SKB_CB` and `tp->rx_opt` for it).
+#[derive(Clone, Copy, Debug)]
+pub struct Seg {
+    /// Sequence number.
+    pub seq: u32,
+    /// seq + payload + SYN + FIN.
+    pub end_seq: u32,
+    /// Acknowledgment number (valid with ACK).
+    pub ack_seq: u32,
+    /// Flags.
+    pub flags: u8,
+    /// Raw window field.
+    pub window: u16,
+    /// Payload length.
+    pub len: u32,
+    /// MSS option.
+    pub mss: Option<u16>,
+    /// Window scale option.
+    pub wscale: Option<u8>,
+    /// SACK-permitted option.
+    pub sack_perm: bool,
+    /// Timestamps option.
+    pub ts: Option<(u32, u32)>,
+    /// SACK blocks.
+    pub sacks: [Option<(u32, u32)>; 4],
+    /// Source address and port.
+    pub src: SocketAddrV4,
+    /// Destination address and port.
+    pub dst: SocketAddrV4,
+}
+
+impl Seg {
+    fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+}
+
+fn parse(skb: &Skb, saddr: Ipv4Addr, daddr: Ipv4Addr) -> Option<(Seg, usize)> {
+    let d = skb.data();
+    let pkt = TcpPacket::new_checked(d).ok()?;
+    let hlen = usize::from(pkt.header_len());
+    let repr = TcpRepr::parse(&pkt, &saddr, &daddr, ChecksumCheck::Ignore).ok()?;
+    let len = (skb.len() - hlen) as u32;
+    let mut flags = (repr.flags.bits() & 0xff) as u8;
+    if repr.ack_number.is_some() {
+        flags |= tcphdr::ACK;
+    }
+    let seq = repr.seq_number.0;
+    let end_seq = seq
+        .wrapping_add(len)
+        .wrapping_add(u32::from(flags & tcphdr::SYN != 0))
+        .wrapping_add(u32::from(flags & tcphdr::FIN != 0));
+    Some((
+        Seg {
+            seq,
+            end_seq,
+            ack_seq: repr.ack_number.map(|a| a.0).unwrap_or(0),
+            flags,
+            window: repr.window_len,
+            len,
+            mss: repr.max_seg_size,
+            wscale: repr.window_scale,
+            sack_perm: repr.sack_permitted,
+            ts: repr.timestamp,
+            sacks: repr.sack_ranges,
+            src: SocketAddrV4::new(saddr, repr.src_port),
+            dst: SocketAddrV4::new(daddr, repr.dst_port),
+        },
+        hlen,
+    ))
+}
+
+/// `tcp_v4_rcv`: `skb.data()` is the TCP header; the network header is set.
+pub fn tcp_v4_rcv(stack: &Stack, mut skb: Skb) {
+    let now = stack.now();
+    stack
+        .trace
+        .hit(Stage::TcpV4Rcv, skb.trace_id, skb.len(), now);
+    let snmp = &stack.tcp.snmp;
+    snmp.inc(Tcp::InSegs);
+    let (saddr, daddr) = {
+        let nh = skb.network_header();
+        if nh.len() < 20 {
+            return;
+        }
+        (
+            Ipv4Addr::new(nh[12], nh[13], nh[14], nh[15]),
+            Ipv4Addr::new(nh[16], nh[17], nh[18], nh[19]),
+        )
+    };
+    if !skb.may_pull(20) {
+        snmp.inc(Tcp::InErrs);
+        return;
+    }
+    let doff = usize::from(skb.data()[12] >> 4) * 4;
+    if doff < 20 || !skb.may_pull(doff) {
+        snmp.inc(Tcp::InErrs);
+        return;
+    }
+    if !skb.ip_summed.is_verified() {
+        let mut acc = usnet_wire::checksum::Accumulator::with_initial(
+            usnet_wire::checksum::pseudo_header_v4(&saddr, &daddr, 6, skb.len() as u32),
+        );
+        for c in skb.chunks() {
+            acc.add(c);
+        }
+        if acc.finish() != 0 {
+            snmp.inc(Tcp::InCsumErrors);
+            snmp.inc(Tcp::InErrs);
+            return;
+        }
+    }
+    let Some((seg, hlen)) = parse(&skb, saddr, daddr) else {
+        snmp.inc(Tcp::InErrs);
+        return;
+    };
+    skb.cb.tcp.seq = seg.seq;
+    skb.cb.tcp.end_seq = seg.end_seq;
+    skb.cb.tcp.tcp_flags = seg.flags;
+    skb.cb.tcp.tx_time = now;
+    let _ = hlen;
+    // Established (or connecting) socket?
+    let sk = stack.tcp.ehash.read().get(&(seg.dst, seg.src)).cloned();
+    if let Some(sk) = sk {
+        sk.rcv_or_backlog(stack, skb);
+        return;
+    }
+    // TIME_WAIT?
+    if stack.tcp.tw.contains(seg.dst, seg.src) {
+        super::minisocks::tcp_timewait_state_process(stack, &skb, &seg);
+        return;
+    }
+    // A listener?
+    if let Some(l) = lookup_listener(stack, seg.dst) {
+        l.rcv_or_backlog(stack, skb);
+        return;
+    }
+    // Nobody: RST (RFC 9293 § 3.10.7.1).
+    output::tcp_v4_send_reset(stack, &skb, saddr, daddr);
+}
+
+pub(crate) fn lookup_listener_pub(stack: &Stack, local: SocketAddrV4) -> Option<Arc<TcpSock>> {
+    lookup_listener(stack, local)
+}
+
+/// The ACK completing a handshake, processed on the new child socket.
+pub(crate) fn tcp_v4_do_rcv_child(
+    stack: &Stack,
+    sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    seg: &Seg,
+    skb: Skb,
+) {
+    rcv_state_process(stack, sk, t, seg, skb);
+    sk.wq.wake_all();
+}
+
+fn lookup_listener(stack: &Stack, local: SocketAddrV4) -> Option<Arc<TcpSock>> {
+    let l = stack.tcp.lhash.read();
+    let v = l.get(&local.port())?;
+    let exact = v
+        .iter()
+        .find(|s| s.with_tcb(|t| *t.local.ip() == *local.ip()));
+    exact
+        .or_else(|| {
+            v.iter()
+                .find(|s| s.with_tcb(|t| t.local.ip().is_unspecified()))
+        })
+        .cloned()
+}
+
+/// `tcp_v4_do_rcv`: a segment for this socket, with the control block held.
+pub fn tcp_v4_do_rcv(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, skb: Skb) {
+    let (saddr, daddr) = {
+        let nh = skb.network_header();
+        (
+            Ipv4Addr::new(nh[12], nh[13], nh[14], nh[15]),
+            Ipv4Addr::new(nh[16], nh[17], nh[18], nh[19]),
+        )
+    };
+    let Some((seg, hlen)) = parse(&skb, saddr, daddr) else {
+        return;
+    };
+    let mut skb = skb;
+    skb.pull(hlen);
+    t.stats.segs_in += 1;
+    if seg.len > 0 {
+        t.stats.data_segs_in += 1;
+    }
+    match t.state {
+        TcpState::Listen => super::minisocks::tcp_v4_conn_request(stack, sk, t, &seg, skb),
+        TcpState::SynSent => rcv_synsent(stack, sk, t, &seg, skb),
+        TcpState::Close => output::tcp_v4_send_reset(stack, &with_header(&seg), saddr, daddr),
+        _ => rcv_state_process(stack, sk, t, &seg, skb),
+    }
+    sk.wq.wake_all();
+}
+
+/// A minimal skb holding just a TCP header for `seg` (to answer it with a RST).
+fn with_header(seg: &Seg) -> Skb {
+    let repr = TcpRepr {
+        src_port: seg.src.port(),
+        dst_port: seg.dst.port(),
+        seq_number: usnet_wire::TcpSeqNumber(seg.seq),
+        ack_number: (seg.flags & tcphdr::ACK != 0).then_some(usnet_wire::TcpSeqNumber(seg.ack_seq)),
+        flags: TcpFlags::from_bits_truncate(u16::from(seg.flags & !tcphdr::ACK)),
+        window_len: 0,
+        urgent_ptr: 0,
+        max_seg_size: None,
+        window_scale: None,
+        sack_permitted: false,
+        sack_ranges: [None; 4],
+        timestamp: None,
+        payload_len: 0,
+    };
+    let mut skb = Skb::alloc(repr.header_len() + seg.len as usize, 64);
+    let h = skb.put(repr.header_len());
+    repr.emit(
+        &mut TcpPacket::new_unchecked(&mut h[..]),
+        seg.src.ip(),
+        seg.dst.ip(),
+        false,
+    );
+    skb.put(seg.len as usize);
+    skb
+}
+
+/// Apply the options of a SYN or SYN-ACK (`tcp_parse_options` at handshake).
+fn apply_syn_options(stack: &Stack, t: &mut Tcb, seg: &Seg) {
+    let mss = u32::from(seg.mss.unwrap_or(TCP_MSS_DEFAULT as u16)).max(super::TCP_MIN_MSS - 40);
+    t.mss_clamp = t.user_mss.map_or(mss, |u| u.min(mss));
+    t.wscale_ok = seg.wscale.is_some() && stack.sysctl.tcp_window_scaling() != 0;
+    if t.wscale_ok {
+        t.snd_wscale = seg.wscale.unwrap_or(0).min(super::TCP_MAX_WSCALE);
+    } else {
+        t.snd_wscale = 0;
+        t.rcv_wscale = 0;
+    }
+    t.sack_ok = seg.sack_perm && stack.sysctl.tcp_sack() != 0;
+    t.tstamp_ok = seg.ts.is_some() && stack.sysctl.tcp_timestamps() != 0;
+    if let (true, Some((val, _))) = (t.tstamp_ok, seg.ts) {
+        t.ts_recent = val;
+        t.ts_recent_stamp = stack.now();
+    }
+}
+
+/// `tcp_rcv_synsent_state_process`.
+fn rcv_synsent(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, skb: Skb) {
+    let now = stack.now();
+    if seg.has(tcphdr::ACK) {
+        // RFC 9293: an unacceptable ACK gets a RST (unless it is one).
+        if !after(seg.ack_seq, t.iss) || after(seg.ack_seq, t.snd_nxt) {
+            if !seg.has(tcphdr::RST) {
+                output::tcp_v4_send_reset(stack, &with_header(seg), *seg.src.ip(), *seg.dst.ip());
+            }
+            return;
+        }
+        if seg.has(tcphdr::RST) {
+            // Connection refused.
+            t.err = errno::ECONNREFUSED;
+            stack.tcp.snmp.inc(Tcp::AttemptFails);
+            super::minisocks::tcp_done(stack, sk, t);
+            return;
+        }
+        if !seg.has(tcphdr::SYN) {
+            return;
+        }
+        // SYN-ACK: the connection is established.
+        apply_syn_options(stack, t, seg);
+        t.irs = seg.seq;
+        t.rcv_nxt = seg.seq.wrapping_add(1);
+        t.rcv_wup = t.rcv_nxt;
+        t.copied_seq = t.rcv_nxt;
+        t.snd_wl1 = seg.seq;
+        t.snd_wnd = u32::from(seg.window); // never scaled on a SYN
+        t.max_window = t.snd_wnd;
+        if !t.wscale_ok {
+            // We offered scaling, the peer did not: no scaling either way.
+            t.rcv_wnd = t.rcv_wnd.min(65535);
+            t.window_clamp = t.window_clamp.min(65535);
+        }
+        tcp_clean_rtx_queue_to(stack, sk, t, seg.ack_seq, now, seg);
+        t.snd_una = seg.ack_seq;
+        t.retrans_stamp = None;
+        finish_connect(stack, sk, t);
+        // First data ACK: ACK the SYN-ACK now (Linux delays it only with defer-accept
+        // tricks or quick data).
+        enter_quickack_mode(t, TCP_MAX_QUICKACKS);
+        output::tcp_send_ack(stack, sk, t);
+        drop(skb);
+        return;
+    }
+    if seg.has(tcphdr::RST) {
+        return;
+    }
+    if seg.has(tcphdr::SYN) {
+        // Simultaneous open: SYN_RECV, send SYN-ACK.
+        apply_syn_options(stack, t, seg);
+        t.irs = seg.seq;
+        t.rcv_nxt = seg.seq.wrapping_add(1);
+        t.rcv_wup = t.rcv_nxt;
+        t.copied_seq = t.rcv_nxt;
+        t.snd_wnd = u32::from(seg.window);
+        t.snd_wl1 = seg.seq;
+        t.max_window = t.snd_wnd;
+        t.state = TcpState::SynRecv;
+        let mut synack = Skb::alloc(0, super::MAX_TCP_HEADER);
+        synack.cb.tcp.seq = t.iss;
+        synack.cb.tcp.end_seq = t.iss.wrapping_add(1);
+        synack.cb.tcp.tcp_flags = tcphdr::SYN | tcphdr::ACK;
+        let _ = output::tcp_transmit_skb(stack, sk, t, &synack, 0);
+    }
+}
+
+/// Common completion of an active or passive open (`tcp_finish_connect` +
+/// `tcp_init_transfer`).
+pub(crate) fn finish_connect(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    let now = stack.now();
+    t.state = TcpState::Established;
+    t.lsndtime = now;
+    t.rcv_tstamp = now;
+    let mtu = t.dst.as_ref().map(|d| d.mtu(now)).unwrap_or(1500);
+    output::tcp_sync_mss(t, mtu);
+    t.ack.rcv_mss = t
+        .advmss
+        .min(t.mss_cache)
+        .max(TCP_MSS_DEFAULT.min(t.mss_cache));
+    t.snd_cwnd = super::TCP_INIT_CWND;
+    t.snd_cwnd_stamp = now;
+    init_buffer_space(stack, t);
+    t.rcvq_space = (t.rcv_wnd.min(t.rcvbuf as u32), t.copied_seq, now);
+    with_cc(t, now, |cc, ctx| cc.init(ctx));
+    timer::reset_keepalive(stack, sk, t);
+    super::timer::tcp_rearm_rto(stack, sk, t);
+    sk.wq.wake_all();
+}
+
+/// `tcp_init_buffer_space`: send buffer from the congestion window, window clamp from
+/// the receive buffer.
+fn init_buffer_space(stack: &Stack, t: &mut Tcb) {
+    if !t.sndbuf_locked {
+        sndbuf_expand(stack, t);
+    }
+    let maxwin = output::win_from_space(stack, t.rcvbuf);
+    if t.window_clamp >= maxwin {
+        t.window_clamp = maxwin.max(4 * t.advmss);
+    }
+    t.rcv_ssthresh = t.rcv_ssthresh.min(t.window_clamp);
+}
+
+/// `tcp_sndbuf_expand`: room for twice the congestion window (or the reordering
+/// degree) of full-size skbs, up to `tcp_wmem[2]`.
+pub(crate) fn sndbuf_expand(stack: &Stack, t: &mut Tcb) {
+    let per_mss = (t.mss_cache.max(2048) as usize
+        + super::MAX_TCP_HEADER
+        + crate::skb::SKB_OVERHEAD as usize)
+        .next_power_of_two();
+    let nr = t.snd_cwnd.max(t.reordering + 1) as usize * 2;
+    let want = (nr * per_mss).min(stack.sysctl.tcp_wmem_max().max(4096) as usize);
+    if want > t.sndbuf {
+        t.sndbuf = want;
+    }
+}
+
+/// Answer an unacceptable segment with an ACK, rate limited (`tcp_send_dupack` with
+/// `tcp_oow_rate_limited`, `tcp_invalid_ratelimit`).
+fn send_oow_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    let now = stack.now();
+    let limit = Duration::from_millis(stack.sysctl.tcp_invalid_ratelimit().max(0) as u64);
+    if t.last_oow_ack != Instant::ZERO && now.saturating_duration_since(t.last_oow_ack) < limit {
+        return;
+    }
+    t.last_oow_ack = now;
+    output::tcp_send_ack(stack, sk, t);
+}
+
+/// `tcp_send_challenge_ack` (RFC 5961 § 3.2, § 4.2): at most `tcp_challenge_ack_limit`
+/// per second.
+fn send_challenge_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    let now_s = stack.now().as_millis() / 1000;
+    if t.challenge.1 != now_s {
+        t.challenge = (0, now_s);
+    }
+    let limit = stack.sysctl.tcp_challenge_ack_limit().max(0) as u32;
+    if t.challenge.0 >= limit {
+        return;
+    }
+    t.challenge.0 += 1;
+    stack.tcp.mib.inc(TcpExt::TCPChallengeACK);
+    output::tcp_send_ack(stack, sk, t);
+}
+
+/// `tcp_sequence`: does the segment overlap the receive window?
+fn sequence_ok(t: &Tcb, seg: &Seg) -> bool {
+    !before(seg.end_seq, t.rcv_wup)
+        && !after(
+            seg.seq,
+            t.rcv_nxt.wrapping_add(output::tcp_receive_window(t)),
+        )
+}
+
+/// PAWS (RFC 7323 § 5): reject a segment whose TSval is older than `ts_recent`, unless
+/// `ts_recent` is over 24 days old.
+fn paws_reject(stack: &Stack, t: &Tcb, seg: &Seg) -> bool {
+    let Some((val, _)) = seg.ts else {
+        return false;
+    };
+    if !t.tstamp_ok || seg.has(tcphdr::RST) {
+        return false;
+    }
+    if (t.ts_recent.wrapping_sub(val) as i32) <= 0 {
+        return false;
+    }
+    let age = stack.now().saturating_duration_since(t.ts_recent_stamp);
+    age < Duration::from_secs(24 * 24 * 3600)
+}
+
+/// `tcp_validate_incoming`: PAWS, sequence check, RST and SYN checks (RFC 5961).
+/// Returns false if the segment must be dropped.
+fn validate_incoming(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
+    if paws_reject(stack, t, seg) {
+        stack.tcp.mib.inc(TcpExt::PAWSEstab);
+        if !seg.has(tcphdr::RST) {
+            send_oow_ack(stack, sk, t);
+        }
+        return false;
+    }
+    if !sequence_ok(t, seg) {
+        if !seg.has(tcphdr::RST) {
+            if seg.has(tcphdr::SYN) {
+                send_challenge_ack(stack, sk, t);
+            } else {
+                send_oow_ack(stack, sk, t);
+            }
+        }
+        stack.tcp.mib.inc(TcpExt::TCPACKSkippedSeq);
+        return false;
+    }
+    if seg.has(tcphdr::RST) {
+        // RFC 5961 § 3.2: reset only if seq is exactly rcv_nxt; in-window → challenge.
+        if seg.seq == t.rcv_nxt {
+            tcp_reset(stack, sk, t);
+        } else {
+            send_challenge_ack(stack, sk, t);
+        }
+        return false;
+    }
+    if seg.has(tcphdr::SYN) {
+        // RFC 5961 § 4.2: a SYN in a synchronized state gets a challenge ACK.
+        stack.tcp.mib.inc(TcpExt::TCPSYNChallenge);
+        send_challenge_ack(stack, sk, t);
+        return false;
+    }
+    true
+}
+
+/// `tcp_reset`: the peer reset the connection.
+fn tcp_reset(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    t.err = match t.state {
+        TcpState::SynSent => errno::ECONNREFUSED,
+        TcpState::CloseWait => errno::EPIPE,
+        TcpState::Close => return,
+        _ => errno::ECONNRESET,
+    };
+    if matches!(t.state, TcpState::Established | TcpState::CloseWait) {
+        stack.tcp.snmp.inc(Tcp::EstabResets);
+    }
+    super::minisocks::tcp_done(stack, sk, t);
+}
+
+/// `tcp_replace_ts_recent`.
+fn update_ts_recent(stack: &Stack, t: &mut Tcb, seg: &Seg) {
+    if let (true, Some((val, _))) = (t.tstamp_ok, seg.ts) {
+        if !after(seg.seq, t.rcv_wup) && (val.wrapping_sub(t.ts_recent) as i32) >= 0 {
+            t.ts_recent = val;
+            t.ts_recent_stamp = stack.now();
+        }
+    }
+}
+
+/// `tcp_rcv_state_process` for every synchronized state.
+fn rcv_state_process(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, skb: Skb) {
+    let now = stack.now();
+    if !validate_incoming(stack, sk, t, seg) {
+        return;
+    }
+    t.rcv_tstamp = now;
+    if !seg.has(tcphdr::ACK) {
+        return;
+    }
+    let prior_state = t.state;
+    let acceptable = tcp_ack(stack, sk, t, seg);
+    if t.state == TcpState::Close {
+        return;
+    }
+    match prior_state {
+        TcpState::SynRecv => {
+            if !acceptable {
+                output::tcp_v4_send_reset(stack, &with_header(seg), *seg.src.ip(), *seg.dst.ip());
+                return;
+            }
+            t.snd_wnd = u32::from(seg.window) << t.snd_wscale;
+            t.snd_wl1 = seg.seq;
+            t.max_window = t.max_window.max(t.snd_wnd);
+            finish_connect(stack, sk, t);
+            super::minisocks::child_established(stack, sk, t);
+        }
+        TcpState::FinWait1 if t.snd_una == t.write_seq && t.write_queue.is_empty() => {
+            t.state = TcpState::FinWait2;
+            t.shutdown |= shutdown::SEND;
+            timer::orphan_timers(stack, sk, t);
+            sk.wq.wake_all();
+        }
+        TcpState::Closing if t.snd_una == t.write_seq => {
+            super::minisocks::tcp_time_wait(stack, sk, t, TcpState::TimeWait);
+            return;
+        }
+        TcpState::LastAck if t.snd_una == t.write_seq => {
+            super::minisocks::tcp_done(stack, sk, t);
+            return;
+        }
+        _ => {}
+    }
+    update_ts_recent(stack, t, seg);
+    // Data and FIN (tcp_data_queue), unless the receive side is closed.
+    match t.state {
+        TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
+            if seg.len > 0 || seg.has(tcphdr::FIN) =>
+        {
+            if t.shutdown & shutdown::RCV != 0
+                && seg.len > 0
+                && after(seg.end_seq, t.rcv_nxt)
+                && t.state != TcpState::Established
+            {
+                // Data after we closed: reset (RFC 9293 § 3.10.7.4, as tcp_reset).
+                stack.tcp.mib.inc(TcpExt::TCPAbortOnData);
+                output::tcp_send_active_reset(stack, sk, t);
+                tcp_reset(stack, sk, t);
+                return;
+            }
+            tcp_data_queue(stack, sk, t, seg, skb);
+        }
+        // The peer's FIN was seen: just ACK retransmissions.
+        TcpState::CloseWait | TcpState::Closing | TcpState::LastAck
+            if seg.len > 0 && !after(seg.end_seq, t.rcv_nxt) =>
+        {
+            dsack_set(t, seg.seq, seg.end_seq);
+            output::tcp_send_ack(stack, sk, t);
+        }
+        _ => {}
+    }
+    if t.state != TcpState::Close {
+        tcp_data_snd_check(stack, sk, t);
+        ack_snd_check(stack, sk, t, true);
+    }
+}
+
+/// `tcp_data_snd_check`: try to send more after an ACK; grow the send buffer.
+fn tcp_data_snd_check(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    output::tcp_push_pending_frames(stack, sk, t);
+    // tcp_check_space / tcp_new_space: wake writers when there is room again.
+    if output::stream_memory_free(t) {
+        if !t.sndbuf_locked
+            && t.packets_out < t.snd_cwnd
+            && !matches!(t.ca_state, CaState::Recovery | CaState::Loss)
+        {
+            sndbuf_expand(stack, t);
+        }
+        sk.wq.wake_all();
+    }
+}
+
+/// `tcp_ack`: process an ACK. Returns false when it acknowledges nothing we sent
+/// (`snd_una < ack <= snd_nxt` fails).
+fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
+    let now = stack.now();
+    let ackn = seg.ack_seq;
+    let prior_snd_una = t.snd_una;
+    let prior_in_flight = t.packets_in_flight();
+    let prior_packets = t.packets_out;
+    let mut fl = 0u32;
+    if before(ackn, prior_snd_una) {
+        // Old duplicate ACK (RFC 5961 § 5.2: ignore if too old).
+        if before(ackn, prior_snd_una.wrapping_sub(t.max_window)) {
+            send_challenge_ack(stack, sk, t);
+            return false;
+        }
+        return true;
+    }
+    if after(ackn, t.snd_nxt) {
+        // ACK for data not sent yet.
+        send_oow_ack(stack, sk, t);
+        return false;
+    }
+    if after(ackn, prior_snd_una) {
+        fl |= flag::SND_UNA_ADVANCED;
+    }
+    if seg.len > 0 {
+        fl |= flag::DATA;
+    }
+    // Window update (tcp_ack_update_window).
+    let nwin = if seg.has(tcphdr::SYN) {
+        u32::from(seg.window)
+    } else {
+        u32::from(seg.window) << t.snd_wscale
+    };
+    if after(ackn, t.snd_una)
+        || after(seg.seq, t.snd_wl1)
+        || (seg.seq == t.snd_wl1 && (nwin > t.snd_wnd || nwin == 0))
+    {
+        if t.snd_wnd != nwin {
+            fl |= flag::WIN_UPDATE;
+            t.snd_wnd = nwin;
+            if nwin > t.max_window {
+                t.max_window = nwin;
+                let pmtu = t.pmtu_cookie;
+                if pmtu != 0 {
+                    output::tcp_sync_mss(t, pmtu);
+                }
+            }
+        }
+        t.snd_wl1 = seg.seq;
+    }
+    // RFC 5961-style check done; timestamps: echo-reply RTT.
+    let ts_rtt = match (t.tstamp_ok, seg.ts) {
+        (true, Some((_, ecr))) if ecr != 0 => {
+            let d = output::tcp_time_stamp(t, now).wrapping_sub(ecr);
+            (d as i32 >= 0).then(|| i64::from(d) * 1000)
+        }
+        _ => None,
+    };
+    // SACK information: count SACKed bytes as delivered for dupack purposes.
+    if t.sack_ok && seg.sacks.iter().any(|s| s.is_some()) {
+        fl |= flag::DATA_SACKED;
+        if let Some((l, r)) = seg.sacks[0] {
+            if !after(r, ackn) || (before(l, ackn) && !after(r, t.snd_una)) {
+                fl |= flag::DSACKING_ACK;
+                stack.tcp.mib.inc(TcpExt::TCPDSACKRecv);
+            }
+        }
+    }
+    // Free what was acknowledged.
+    let (acked_pkts, rtt_us, retrans_acked) = tcp_clean_rtx_queue_to(stack, sk, t, ackn, now, seg);
+    if acked_pkts > 0 {
+        fl |= flag::DATA_ACKED;
+    }
+    if retrans_acked {
+        fl |= flag::RETRANS_DATA_ACKED;
+    }
+    t.snd_una = ackn;
+    if fl & flag::SND_UNA_ADVANCED != 0 {
+        let bytes = ackn.wrapping_sub(prior_snd_una);
+        t.stats.bytes_acked += u64::from(bytes);
+        t.retransmits = 0;
+        t.backoff = 0;
+        // An ACK that advances confirms the neighbour (dst_confirm_neigh).
+        if let Some(d) = &t.dst {
+            if let Some(n) = stack.ipv4.arp.lookup(&d.dev, d.nexthop()) {
+                n.confirm(now);
+            }
+        }
+    }
+    // RTT (Karn: only from never-retransmitted data; else timestamps).
+    let sample = rtt_us.or(if fl & flag::ACKED != 0 { ts_rtt } else { None });
+    if let Some(rtt) = sample {
+        tcp_rtt_estimator(t, rtt.max(1) as u32);
+        tcp_set_rto(t);
+    }
+    if fl & flag::ACKED != 0 {
+        with_cc(t, now, |cc, ctx| {
+            cc.pkts_acked(
+                ctx,
+                &AckSample {
+                    pkts_acked: acked_pkts,
+                    rtt_us: sample.unwrap_or(-1),
+                    in_flight: prior_in_flight,
+                },
+            )
+        });
+    }
+    // Zero-window probing: the window opened?
+    if t.pending_timer == Pending::Probe0 && t.packets_out == 0 {
+        if let Some(h) = t.write_queue.front() {
+            if !after(
+                h.cb.tcp.end_seq.min(h.cb.tcp.seq.wrapping_add(t.mss_cache)),
+                t.wnd_end(),
+            ) {
+                t.backoff = 0;
+                t.probes_out = 0;
+                timer::clear_xmit_timer(sk, t);
+            }
+        }
+    }
+    let is_dupack = fl & (flag::SND_UNA_ADVANCED | flag::NOT_DUP) == 0 && prior_packets > 0;
+    if t.packets_out == 0 && t.write_queue.is_empty() {
+        t.probes_out = 0;
+    }
+    // Congestion control and loss recovery (tcp_fastretrans_alert / tcp_cong_control).
+    let newly_acked = acked_pkts;
+    fastretrans_alert(stack, sk, t, fl, is_dupack, newly_acked, prior_in_flight);
+    if fl & flag::ACKED != 0 {
+        timer::tcp_rearm_rto(stack, sk, t);
+    }
+    if fl & flag::SND_UNA_ADVANCED != 0 || is_dupack {
+        stack.trace.hit(
+            Stage::TcpAck,
+            0,
+            ackn.wrapping_sub(prior_snd_una) as usize,
+            now,
+        );
+    }
+    true
+}
+
+/// `tcp_clean_rtx_queue`: free every skb fully acknowledged by `ackn` (trimming a
+/// partly acknowledged head). Returns (packets acked, RTT sample in µs from
+/// never-retransmitted data, whether retransmitted data was acked).
+fn tcp_clean_rtx_queue_to(
+    stack: &Stack,
+    _sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    ackn: u32,
+    now: Instant,
+    _seg: &Seg,
+) -> (u32, Option<i64>, bool) {
+    let mut pkts = 0u32;
+    let mut rtt: Option<i64> = None;
+    let mut retrans = false;
+    let mss = t.mss_cache.max(1);
+    while let Some(skb) = t.rtx_queue.front() {
+        let cb = skb.cb.tcp;
+        if after(cb.end_seq, ackn) {
+            // Partly acknowledged: trim what was acked.
+            if after(ackn, cb.seq) && !skb.is_empty() {
+                let n = ackn.wrapping_sub(cb.seq) as usize;
+                let before_pc = u32::from(skb.gso_segs.max(1));
+                let skb = t.rtx_queue.front_mut().expect("head");
+                output::trim_head(skb, n.min(skb.len()));
+                let after_pc = (skb.len() as u32).div_ceil(mss).max(1);
+                skb.gso_segs = after_pc as u16;
+                let done = before_pc.saturating_sub(after_pc);
+                pkts += done;
+                t.packets_out = t.packets_out.saturating_sub(done);
+                t.wmem_queued = t.wmem_queued.saturating_sub(n);
+            }
+            break;
+        }
+        let Some(skb) = t.rtx_queue.pop_front() else {
+            break;
+        };
+        let pc = u32::from(skb.gso_segs.max(1));
+        pkts += pc;
+        t.packets_out = t.packets_out.saturating_sub(pc);
+        if skb.cb.tcp.sacked & sacked::RETRANS != 0 {
+            t.retrans_out = t.retrans_out.saturating_sub(pc);
+            retrans = true;
+        }
+        if skb.cb.tcp.sacked & sacked::LOST != 0 {
+            t.lost_out = t.lost_out.saturating_sub(pc);
+        }
+        if skb.cb.tcp.sacked & sacked::EVER_RETRANS == 0 {
+            rtt = Some(
+                now.saturating_duration_since(skb.cb.tcp.tx_time)
+                    .as_micros() as i64,
+            );
+        } else {
+            rtt = None;
+        }
+        if skb.cb.tcp.tcp_flags & tcphdr::SYN != 0 && t.state == TcpState::SynRecv {
+            // counted elsewhere
+        }
+        t.wmem_queued = t
+            .wmem_queued
+            .saturating_sub(skb.len() + super::output::PAGE_FRAG_SIZE.min(512));
+        t.stats.delivered += pc;
+        stack.tcp.mib.add(TcpExt::TCPDelivered, u64::from(pc));
+    }
+    if t.packets_out == 0 {
+        t.retrans_out = 0;
+        t.lost_out = 0;
+        t.sacked_out = 0;
+        t.retrans_stamp = None;
+    }
+    if retrans && t.retrans_out == 0 {
+        t.retrans_stamp = None;
+    }
+    (pkts, rtt, retrans)
+}
+
+/// `tcp_rtt_estimator` (RFC 6298 as Linux computes it, in µs).
+pub fn tcp_rtt_estimator(t: &mut Tcb, mrtt_us: u32) {
+    let rto_min = TCP_RTO_MIN.as_micros() as u32;
+    let mut m = i64::from(mrtt_us);
+    let mut srtt = i64::from(t.srtt_us);
+    t.min_rtt_us = t.min_rtt_us.min(mrtt_us);
+    if srtt != 0 {
+        m -= srtt >> 3;
+        srtt += m;
+        let mut mdev = i64::from(t.mdev_us);
+        if m < 0 {
+            m = -m;
+            m -= mdev >> 2;
+            if m > 0 {
+                m >>= 3;
+            }
+        } else {
+            m -= mdev >> 2;
+        }
+        mdev += m;
+        t.mdev_us = mdev.max(0) as u32;
+        if t.mdev_us > t.mdev_max_us {
+            t.mdev_max_us = t.mdev_us;
+            if t.mdev_max_us > t.rttvar_us {
+                t.rttvar_us = t.mdev_max_us;
+            }
+        }
+        if after(t.snd_una, t.rtt_seq) {
+            if t.mdev_max_us < t.rttvar_us {
+                t.rttvar_us -= (t.rttvar_us - t.mdev_max_us) >> 2;
+            }
+            t.rtt_seq = t.snd_nxt;
+            t.mdev_max_us = rto_min;
+        }
+    } else {
+        srtt = m << 3;
+        t.mdev_us = (m << 1) as u32;
+        t.rttvar_us = t.mdev_us.max(rto_min);
+        t.mdev_max_us = t.rttvar_us;
+        t.rtt_seq = t.snd_nxt;
+    }
+    t.srtt_us = srtt.max(1) as u32;
+}
+
+/// `tcp_set_rto`: RTO = SRTT + 4·RTTVAR (RFC 6298 § 2.3; Linux's `rttvar` already holds
+/// the 4× deviation), at least 200 ms, at most 120 s.
+pub fn tcp_set_rto(t: &mut Tcb) {
+    let us = u64::from(t.srtt_us >> 3) + u64::from(t.rttvar_us);
+    t.rto = Duration::from_micros(us).clamp(TCP_RTO_MIN, TCP_RTO_MAX);
+}
+
+/// `tcp_mark_head_lost` (NewReno): the first unacknowledged skb is lost.
+fn mark_head_lost(t: &mut Tcb) {
+    if let Some(skb) = t.rtx_queue.front_mut() {
+        if skb.cb.tcp.sacked & (sacked::LOST | sacked::ACKED) == 0 {
+            skb.cb.tcp.sacked |= sacked::LOST;
+            t.lost_out += u32::from(skb.gso_segs.max(1));
+        }
+    }
+}
+
+/// `tcp_xmit_retransmit_queue`: retransmit lost skbs while cwnd allows.
+pub fn xmit_retransmit_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    let mut idx = 0;
+    while idx < t.rtx_queue.len() {
+        if t.packets_in_flight() >= t.snd_cwnd {
+            break;
+        }
+        let s = t.rtx_queue[idx].cb.tcp.sacked;
+        if s & sacked::LOST != 0 && s & (sacked::RETRANS | sacked::ACKED) == 0 {
+            if !output::tcp_retransmit_skb(stack, sk, t, idx) {
+                break;
+            }
+            if t.ca_state == CaState::Recovery {
+                stack.tcp.mib.inc(TcpExt::TCPFastRetrans);
+            } else if t.ca_state == CaState::Loss {
+                stack.tcp.mib.inc(TcpExt::TCPSlowStartRetrans);
+            }
+        }
+        idx += 1;
+    }
+}
+
+/// `tcp_enter_recovery`.
+fn enter_recovery(stack: &Stack, t: &mut Tcb) {
+    let now = stack.now();
+    stack.tcp.mib.inc(if t.sack_ok {
+        TcpExt::TCPSackRecovery
+    } else {
+        TcpExt::TCPRenoRecovery
+    });
+    t.prior_ssthresh = 0;
+    t.undo_marker = t.snd_una;
+    t.undo_retrans = 0;
+    if !matches!(t.ca_state, CaState::Cwr) {
+        t.prior_cwnd = t.snd_cwnd;
+        t.snd_ssthresh = with_cc(t, now, |cc, ctx| cc.ssthresh(ctx));
+    }
+    t.prr_delivered = 0;
+    t.prr_out = 0;
+    t.high_seq = t.snd_nxt;
+    t.ca_state = CaState::Recovery;
+    with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Recovery));
+}
+
+/// `tcp_cwnd_reduction` (PRR, RFC 6937, as Linux).
+fn cwnd_reduction(t: &mut Tcb, newly_acked_sacked: u32, fl: u32) {
+    if newly_acked_sacked == 0 || t.prior_cwnd == 0 {
+        return;
+    }
+    let in_flight = t.packets_in_flight() as i64;
+    let delta = i64::from(t.snd_ssthresh) - in_flight;
+    t.prr_delivered += newly_acked_sacked;
+    let mut sndcnt: i64 = if delta < 0 {
+        let dividend =
+            u64::from(t.snd_ssthresh) * u64::from(t.prr_delivered) + u64::from(t.prior_cwnd) - 1;
+        (dividend / u64::from(t.prior_cwnd)) as i64 - i64::from(t.prr_out)
+    } else if fl & flag::SND_UNA_ADVANCED != 0 {
+        delta.min(
+            (i64::from(t.prr_delivered) - i64::from(t.prr_out)).max(i64::from(newly_acked_sacked))
+                + 1,
+        )
+    } else {
+        delta.min(i64::from(newly_acked_sacked))
+    };
+    sndcnt = sndcnt.max(if t.prr_out > 0 { 0 } else { 1 });
+    t.snd_cwnd = (in_flight + sndcnt).max(1) as u32;
+}
+
+/// `tcp_end_cwnd_reduction`.
+fn end_cwnd_reduction(stack: &Stack, t: &mut Tcb) {
+    if t.snd_ssthresh < u32::MAX >> 1 {
+        t.snd_cwnd = t.snd_ssthresh.max(1);
+        t.snd_cwnd_stamp = stack.now();
+    }
+}
+
+/// `tcp_try_undo_recovery` / `tcp_try_undo_loss`: if every retransmission proved
+/// unnecessary (DSACKs, timestamps), restore cwnd.
+fn try_undo(stack: &Stack, t: &mut Tcb) -> bool {
+    if t.undo_marker != 0 && t.undo_retrans == 0 && t.prior_cwnd > 0 {
+        let now = stack.now();
+        let c = with_cc(t, now, |cc, ctx| cc.undo_cwnd(ctx));
+        t.snd_cwnd = c;
+        if t.prior_ssthresh > t.snd_ssthresh {
+            t.snd_ssthresh = t.prior_ssthresh;
+        }
+        t.undo_marker = 0;
+        stack.tcp.mib.inc(TcpExt::TCPFullUndo);
+        return true;
+    }
+    false
+}
+
+/// `tcp_fastretrans_alert` + `tcp_cong_control`: the loss-recovery state machine and
+/// window growth, for NewReno (duplicate ACKs count as "sacked" packets, RFC 6582).
+fn fastretrans_alert(
+    stack: &Stack,
+    sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    fl: u32,
+    is_dupack: bool,
+    newly_acked: u32,
+    prior_in_flight: u32,
+) {
+    let now = stack.now();
+    if is_dupack {
+        // tcp_add_reno_sack.
+        t.sacked_out = (t.sacked_out + 1).min(t.packets_out.saturating_sub(1));
+        t.stats.dup_segs_in += 0;
+    }
+    let acked = fl & flag::SND_UNA_ADVANCED != 0;
+    match t.ca_state {
+        CaState::Recovery => {
+            if !before(t.snd_una, t.high_seq) {
+                // Recovery complete.
+                if !try_undo(stack, t) {
+                    end_cwnd_reduction(stack, t);
+                }
+                t.ca_state = CaState::Open;
+                t.sacked_out = 0;
+                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+                with_cc(t, now, |cc, ctx| cc.cwnd_event(ctx, CaEvent::CompleteCwr));
+            } else {
+                if acked {
+                    // Partial ACK (NewReno): the next hole is lost too; dupacks reset.
+                    t.sacked_out = 0;
+                    mark_head_lost(t);
+                }
+                let delivered = newly_acked + u32::from(is_dupack);
+                cwnd_reduction(t, delivered, fl);
+                xmit_retransmit_queue(stack, sk, t);
+                return;
+            }
+        }
+        CaState::Loss => {
+            if !before(t.snd_una, t.high_seq) {
+                if !try_undo(stack, t) {
+                    // Stay in slow start from the reduced window.
+                }
+                t.ca_state = CaState::Open;
+                t.sacked_out = 0;
+                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+            } else {
+                if acked {
+                    mark_head_lost(t);
+                }
+                cong_avoid(stack, t, fl, newly_acked, prior_in_flight);
+                xmit_retransmit_queue(stack, sk, t);
+                return;
+            }
+        }
+        CaState::Cwr => {
+            if !before(t.snd_una, t.high_seq) {
+                end_cwnd_reduction(stack, t);
+                t.ca_state = CaState::Open;
+                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+            } else {
+                cwnd_reduction(t, newly_acked + u32::from(is_dupack), fl);
+                return;
+            }
+        }
+        CaState::Open | CaState::Disorder => {}
+    }
+    // Open / Disorder: enter recovery after `reordering` duplicate ACKs.
+    if t.sacked_out >= t.reordering && t.packets_out > 0 {
+        enter_recovery(stack, t);
+        mark_head_lost(t);
+        cwnd_reduction(t, 1, fl);
+        xmit_retransmit_queue(stack, sk, t);
+        return;
+    }
+    if t.sacked_out > 0 {
+        if t.ca_state == CaState::Open {
+            t.ca_state = CaState::Disorder;
+            with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Disorder));
+        }
+        // Limited transmit (RFC 3042): new data on the first two dupacks.
+        return;
+    }
+    if t.ca_state == CaState::Disorder && acked {
+        t.ca_state = CaState::Open;
+        with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+    }
+    cong_avoid(stack, t, fl, newly_acked, prior_in_flight);
+}
+
+/// `tcp_cong_avoid` on an ACK that advanced, when not reducing cwnd.
+fn cong_avoid(stack: &Stack, t: &mut Tcb, fl: u32, acked: u32, _prior_in_flight: u32) {
+    if fl & flag::ACKED == 0 || acked == 0 {
+        return;
+    }
+    let now = stack.now();
+    let ackn = t.snd_una;
+    with_cc(t, now, |cc, ctx| cc.cong_avoid(ctx, ackn, acked));
+    t.snd_cwnd_stamp = now;
+    t.snd_cwnd = t.snd_cwnd.clamp(1, t.snd_cwnd_clamp);
+}
+
+/// `tcp_incr_quickack`.
+fn incr_quickack(t: &mut Tcb, max: u32) {
+    let mut q = t.rcv_wnd / (2 * t.ack.rcv_mss.max(1));
+    if q == 0 {
+        q = 2;
+    }
+    q = q.min(max);
+    if q > t.ack.quick {
+        t.ack.quick = q;
+    }
+}
+
+/// `tcp_enter_quickack_mode`.
+pub fn enter_quickack_mode(t: &mut Tcb, max: u32) {
+    incr_quickack(t, max);
+    t.ack.pingpong = false;
+    t.ack.ato = TCP_ATO_MIN;
+}
+
+fn in_quickack_mode(t: &Tcb) -> bool {
+    t.ack.quick > 0 && !t.ack.pingpong
+}
+
+/// `tcp_event_data_recv`: ATO estimation, quick-ack, receive MSS and window growth.
+fn event_data_recv(stack: &Stack, t: &mut Tcb, len: u32) {
+    let now = stack.now();
+    t.ack.pending |= ack::SCHED;
+    // tcp_measure_rcv_mss.
+    if len >= t.ack.rcv_mss {
+        t.ack.rcv_mss = len.min(t.advmss);
+    } else if len >= TCP_MSS_DEFAULT || len >= super::TCP_MIN_MSS {
+        let lss = t.ack.last_seg_size;
+        t.ack.last_seg_size = len;
+        if len == lss {
+            t.ack.rcv_mss = len;
+        } else {
+            if t.ack.pending & ack::PUSHED != 0 {
+                t.ack.pending |= ack::PUSHED2;
+            }
+            t.ack.pending |= ack::PUSHED;
+        }
+    } else {
+        if t.ack.pending & ack::PUSHED != 0 {
+            t.ack.pending |= ack::PUSHED2;
+        }
+        t.ack.pending |= ack::PUSHED;
+    }
+    if t.ack.ato.is_zero() || t.ack.lrcvtime == Instant::ZERO {
+        incr_quickack(t, TCP_MAX_QUICKACKS);
+        t.ack.ato = TCP_ATO_MIN;
+    } else {
+        let m = now.saturating_duration_since(t.ack.lrcvtime);
+        if m <= TCP_ATO_MIN / 2 {
+            t.ack.ato = t.ack.ato / 2 + TCP_ATO_MIN / 2;
+        } else if m < t.ack.ato {
+            t.ack.ato = (t.ack.ato / 2 + m).min(t.rto);
+        } else if m > t.rto {
+            incr_quickack(t, TCP_MAX_QUICKACKS);
+        }
+    }
+    t.ack.lrcvtime = now;
+    // tcp_grow_window.
+    if len >= 128 && t.rcv_ssthresh < t.window_clamp {
+        let space = output::win_from_space(stack, t.rcvbuf.saturating_sub(t.rmem_alloc));
+        if t.rcv_ssthresh < space {
+            t.rcv_ssthresh = (t.rcv_ssthresh + 2 * t.advmss).min(t.window_clamp);
+        }
+    }
+}
+
+/// Queue a DSACK for `[seq, end)` (`tcp_dsack_set`).
+fn dsack_set(t: &mut Tcb, seq: u32, end: u32) {
+    if t.sack_ok {
+        t.dsack = Some((seq, end));
+    }
+}
+
+/// Merge a received out-of-order block into the SACK list, most recent first
+/// (`tcp_sack_new_ofo_skb`).
+fn sack_add(t: &mut Tcb, seq: u32, end: u32) {
+    if !t.sack_ok {
+        return;
+    }
+    let (mut s, mut e) = (seq, end);
+    t.sack_blocks.retain(|&(l, r)| {
+        if !after(l, e) && !before(r, s) {
+            s = super::seq::seq_min(s, l);
+            e = super::seq::seq_max(e, r);
+            false
+        } else {
+            true
+        }
+    });
+    t.sack_blocks.insert(0, (s, e));
+    t.sack_blocks.truncate(4);
+}
+
+/// Drop SACK blocks now covered by `rcv_nxt`.
+fn sack_remove(t: &mut Tcb) {
+    let r = t.rcv_nxt;
+    t.sack_blocks.retain(|&(_, e)| after(e, r));
+}
+
+/// `tcp_data_queue`.
+fn tcp_data_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, mut skb: Skb) {
+    let now = stack.now();
+    let fin = seg.has(tcphdr::FIN);
+    if seg.len == 0 && !fin {
+        return;
+    }
+    // Entirely old: a retransmission we already have (DSACK, quick ACK).
+    if !after(seg.end_seq, t.rcv_nxt) {
+        stack.tcp.mib.inc(TcpExt::DelayedACKLost);
+        dsack_set(t, seg.seq, seg.end_seq);
+        enter_quickack_mode(t, TCP_MAX_QUICKACKS);
+        output::tcp_send_ack(stack, sk, t);
+        return;
+    }
+    // Beyond the window: drop (an ACK tells the peer).
+    if !before(
+        seg.seq,
+        t.rcv_nxt.wrapping_add(output::tcp_receive_window(t)),
+    ) {
+        stack.tcp.mib.inc(TcpExt::TCPZeroWindowDrop);
+        output::tcp_send_ack(stack, sk, t);
+        return;
+    }
+    if after(seg.seq, t.rcv_nxt) {
+        // Out of order: keep it (bounded by the receive buffer).
+        tcp_data_queue_ofo(stack, sk, t, seg, skb);
+        return;
+    }
+    // In order (possibly overlapping the front): trim what we have.
+    if before(seg.seq, t.rcv_nxt) {
+        let dup = t.rcv_nxt.wrapping_sub(seg.seq) as usize;
+        dsack_set(t, seg.seq, t.rcv_nxt);
+        let dup = dup.min(skb.len());
+        output::trim_head(&mut skb, dup);
+    }
+    if t.rmem_alloc + skb.len() > t.rcvbuf && !skb.is_empty() && t.rx_readable() > 0 {
+        // No room: drop; the window was overrun.
+        stack.tcp.mib.inc(TcpExt::TCPRcvQDrop);
+        output::tcp_send_ack(stack, sk, t);
+        return;
+    }
+    let len = skb.len() as u32;
+    if len > 0 {
+        event_data_recv(stack, t, seg.len);
+        t.rmem_alloc += skb.len();
+        t.rcv_nxt = t.rcv_nxt.wrapping_add(len);
+        t.stats.bytes_received += u64::from(len);
+        skb.cb.tcp.seq = t.rcv_nxt.wrapping_sub(len);
+        t.rx_queue.push_back(skb);
+    }
+    if fin {
+        tcp_fin(stack, sk, t);
+    }
+    // Anything from the out-of-order queue that now fits.
+    if !t.ofo_queue.is_empty() {
+        ofo_queue_pull(stack, sk, t);
+        // Filled a hole: ACK at once.
+        t.ack.pending |= ack::NOW;
+    }
+    sack_remove(t);
+    let _ = now;
+    sk.wq.wake_all();
+}
+
+/// `tcp_data_queue_ofo`: insert in sequence order; duplicates are DSACKed.
+fn tcp_data_queue_ofo(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, mut skb: Skb) {
+    stack.tcp.mib.inc(TcpExt::TCPOFOQueue);
+    if t.rmem_alloc + skb.len() > t.rcvbuf {
+        stack.tcp.mib.inc(TcpExt::TCPOFODrop);
+        output::tcp_send_ack(stack, sk, t);
+        return;
+    }
+    let seq = seg.seq;
+    let end = seg.seq.wrapping_add(seg.len);
+    skb.cb.tcp.seq = seq;
+    skb.cb.tcp.end_seq = end;
+    if seg.has(tcphdr::FIN) {
+        skb.cb.tcp.tcp_flags |= tcphdr::FIN;
+    }
+    // Fully covered by an existing segment: duplicate.
+    if t.ofo_queue
+        .iter()
+        .any(|o| !after(o.cb.tcp.seq, seq) && !before(o.cb.tcp.end_seq, end))
+    {
+        stack.tcp.mib.inc(TcpExt::TCPOFOMerge);
+        dsack_set(t, seq, end);
+        output::tcp_send_ack(stack, sk, t);
+        return;
+    }
+    let pos = t
+        .ofo_queue
+        .iter()
+        .position(|o| after(o.cb.tcp.seq, seq))
+        .unwrap_or(t.ofo_queue.len());
+    t.rmem_alloc += skb.len();
+    t.ofo_queue.insert(pos, skb);
+    sack_add(t, seq, end);
+    // Out-of-order data: ACK at once (with SACK), and go into quick-ack mode.
+    enter_quickack_mode(t, TCP_MAX_QUICKACKS);
+    output::tcp_send_ack(stack, sk, t);
+}
+
+/// `tcp_ofo_queue`: move segments that became in-order to the receive queue.
+fn ofo_queue_pull(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    while let Some(o) = t.ofo_queue.front() {
+        if after(o.cb.tcp.seq, t.rcv_nxt) {
+            break;
+        }
+        let Some(mut skb) = t.ofo_queue.pop_front() else {
+            break;
+        };
+        t.rmem_alloc = t.rmem_alloc.saturating_sub(skb.len());
+        let end = skb.cb.tcp.end_seq;
+        let fin = skb.cb.tcp.tcp_flags & tcphdr::FIN != 0;
+        if !after(end, t.rcv_nxt) && (!fin || end != t.rcv_nxt) {
+            continue;
+        }
+        let overlap = (t.rcv_nxt.wrapping_sub(skb.cb.tcp.seq) as usize).min(skb.len());
+        if overlap > 0 {
+            output::trim_head(&mut skb, overlap);
+        }
+        let len = skb.len() as u32;
+        if len > 0 {
+            t.rmem_alloc += skb.len();
+            t.rcv_nxt = t.rcv_nxt.wrapping_add(len);
+            t.stats.bytes_received += u64::from(len);
+            skb.cb.tcp.seq = t.rcv_nxt.wrapping_sub(len);
+            t.rx_queue.push_back(skb);
+        }
+        if fin {
+            tcp_fin(stack, sk, t);
+            break;
+        }
+    }
+}
+
+/// `tcp_fin`: the peer finished sending.
+fn tcp_fin(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    t.rcv_nxt = t.rcv_nxt.wrapping_add(1);
+    t.shutdown |= shutdown::RCV;
+    t.ack.pending |= ack::NOW | ack::SCHED;
+    match t.state {
+        TcpState::SynRecv | TcpState::Established => {
+            t.state = TcpState::CloseWait;
+            t.ack.pingpong = true;
+        }
+        TcpState::FinWait1 => {
+            // Simultaneous close.
+            t.state = TcpState::Closing;
+        }
+        TcpState::FinWait2 => {
+            output::tcp_send_ack(stack, sk, t);
+            super::minisocks::tcp_time_wait(stack, sk, t, TcpState::TimeWait);
+            return;
+        }
+        _ => {}
+    }
+    // The out-of-order queue is useless now.
+    t.ofo_queue.clear();
+    t.sack_blocks.clear();
+    sk.wq.wake_all();
+}
+
+/// `__tcp_ack_snd_check`: ACK now (two full segments since the last ACK, quick-ack
+/// mode, or an immediate ACK was asked for) or schedule a delayed ACK.
+fn ack_snd_check(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, _ofo_possible: bool) {
+    if t.ack.pending & ack::SCHED == 0 {
+        return;
+    }
+    let two_full = t.rcv_nxt.wrapping_sub(t.rcv_wup) > t.ack.rcv_mss;
+    if two_full || in_quickack_mode(t) || t.ack.pending & ack::NOW != 0 {
+        if two_full && !in_quickack_mode(t) {
+            // An ACK every second full-sized segment.
+        }
+        output::tcp_send_ack(stack, sk, t);
+        return;
+    }
+    output::tcp_send_delayed_ack(stack, sk, t);
+    stack.tcp.mib.inc(TcpExt::DelayedACKs);
+}
+
+/// `tcp_recvmsg`.
+pub fn tcp_recvmsg(
+    sk: &Arc<TcpSock>,
+    t: &mut SockGuard<'_>,
+    buf: &mut [u8],
+    flags: u32,
+    timeout: Option<Duration>,
+) -> std::io::Result<usize> {
+    let stack = t.stack().clone();
+    if t.state == TcpState::Listen {
+        return Err(os_err(errno::ENOTCONN));
+    }
+    let peek = flags & msg::PEEK != 0;
+    let waitall = flags & msg::WAITALL != 0;
+    let target = if waitall { buf.len() } else { 1.min(buf.len()) };
+    let mut copied = 0usize;
+    loop {
+        // Copy what is there.
+        let mut off = if peek { t.rx_head_off } else { 0 };
+        let mut qi = 0;
+        while copied < buf.len() {
+            let Some(skb) = t.rx_queue.get(qi) else {
+                break;
+            };
+            let start = if qi == 0 { t.rx_head_off } else { 0 };
+            let start = if peek && qi == 0 { off } else { start };
+            let avail = skb.len() - start;
+            let n = avail.min(buf.len() - copied);
+            skb.copy_bits(start, &mut buf[copied..copied + n]);
+            let skb_len = skb.len();
+            copied += n;
+            if peek {
+                qi += 1;
+                off = 0;
+                continue;
+            }
+            t.copied_seq = t.copied_seq.wrapping_add(n as u32);
+            if start + n == skb_len {
+                let skb = t.rx_queue.pop_front().expect("head");
+                t.rmem_alloc = t.rmem_alloc.saturating_sub(skb.len());
+                t.rx_head_off = 0;
+            } else {
+                t.rx_head_off = start + n;
+                break;
+            }
+        }
+        if copied >= target && copied > 0 {
+            break;
+        }
+        if copied > 0 && !waitall {
+            break;
+        }
+        // Nothing (more) to read: why?
+        if t.err != 0 {
+            if copied > 0 {
+                break;
+            }
+            let e = std::mem::take(&mut t.err);
+            return Err(os_err(e));
+        }
+        if t.shutdown & shutdown::RCV != 0
+            || matches!(
+                t.state,
+                TcpState::Close
+                    | TcpState::CloseWait
+                    | TcpState::LastAck
+                    | TcpState::Closing
+                    | TcpState::TimeWait
+            )
+        {
+            if t.state == TcpState::Close
+                && t.rx_queue.is_empty()
+                && copied == 0
+                && t.err == 0
+                && t.shutdown & shutdown::RCV == 0
+            {
+                return Err(os_err(errno::ENOTCONN));
+            }
+            break;
+        }
+        if buf.is_empty() {
+            break;
+        }
+        // Let the peer know about the space we freed before sleeping.
+        if copied > 0 {
+            cleanup_rbuf(&stack, sk, t, copied);
+        }
+        if !t.wait(timeout, |t| {
+            t.rx_readable() > 0
+                || t.err != 0
+                || t.shutdown & shutdown::RCV != 0
+                || t.state == TcpState::Close
+        }) {
+            if copied > 0 {
+                break;
+            }
+            return Err(os_err(errno::EAGAIN));
+        }
+    }
+    if !peek && copied > 0 {
+        rcv_space_adjust(&stack, t);
+        cleanup_rbuf(&stack, sk, t, copied);
+    }
+    Ok(copied)
+}
+
+/// `tcp_cleanup_rbuf`: after reading, ACK if one is owed and the reader freed a lot of
+/// the window (it at least doubled).
+fn cleanup_rbuf(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, copied: usize) {
+    let mut time_to_ack = false;
+    if t.ack.pending & ack::SCHED != 0 {
+        let pushed = t.ack.pending & ack::PUSHED2 != 0
+            || (t.ack.pending & ack::PUSHED != 0 && !t.ack.pingpong);
+        if t.rcv_nxt.wrapping_sub(t.rcv_wup) > t.ack.rcv_mss
+            || (copied > 0 && pushed && t.rmem_alloc == 0)
+        {
+            time_to_ack = true;
+        }
+    }
+    if copied > 0 && !time_to_ack && t.shutdown & shutdown::RCV == 0 {
+        let now_win = output::tcp_receive_window(t);
+        if 2 * now_win <= t.window_clamp {
+            let mss = t.ack.rcv_mss;
+            let free = output::win_from_space(stack, t.rcvbuf.saturating_sub(t.rmem_alloc))
+                .min(t.rcv_ssthresh);
+            let new = if free < mss { 0 } else { free };
+            if new > 0 && new >= 2 * now_win {
+                time_to_ack = true;
+            }
+        }
+    }
+    if time_to_ack {
+        output::tcp_send_ack(stack, sk, t);
+    }
+}
+
+/// `tcp_rcv_space_adjust` (DRS, receive-buffer autotuning): once per RTT, size the
+/// receive buffer for twice what the application read in that RTT.
+fn rcv_space_adjust(stack: &Stack, t: &mut Tcb) {
+    let now = stack.now();
+    let (space, seq, time) = t.rcvq_space;
+    let rtt = if t.srtt_us > 0 {
+        Duration::from_micros(u64::from(t.srtt_us >> 3))
+    } else {
+        Duration::from_millis(1)
+    };
+    if now.saturating_duration_since(time) < rtt {
+        return;
+    }
+    let copied = t.copied_seq.wrapping_sub(seq);
+    if copied > space {
+        if stack.sysctl.tcp_moderate_rcvbuf() != 0 && !t.rcvbuf_locked {
+            let mut rcvwin = (u64::from(copied) << 1) + 16 * u64::from(t.advmss);
+            let grow = rcvwin * u64::from(copied - space) / u64::from(space.max(1));
+            rcvwin += grow << 1;
+            let rcvbuf = (rcvwin * 2).min(stack.sysctl.tcp_rmem_max().max(0) as u64) as usize;
+            if rcvbuf > t.rcvbuf {
+                t.rcvbuf = rcvbuf;
+                t.window_clamp =
+                    output::win_from_space(stack, rcvbuf).min(65535u32 << t.rcv_wscale);
+            }
+        }
+        t.rcvq_space.0 = copied;
+    }
+    t.rcvq_space.1 = t.copied_seq;
+    t.rcvq_space.2 = now;
+}
+
+/// `tcp_v4_err`: an ICMP error about one of our segments.
+pub fn tcp_v4_err(stack: &Stack, e: &IcmpError) {
+    let local = SocketAddrV4::new(e.saddr, e.sport);
+    let remote = SocketAddrV4::new(e.daddr, e.dport);
+    let Some(sk) = stack.tcp.ehash.read().get(&(local, remote)).cloned() else {
+        stack.ipv4.icmp_mib.inc(crate::mib::Icmp::InErrors);
+        return;
+    };
+    if e.kind == crate::ipv4::icmp::DEST_UNREACH && e.code == crate::ipv4::icmp::FRAG_NEEDED {
+        sk.bh_run(stack, super::deferred::MTU_REDUCED);
+        return;
+    }
+    let (err, fatal) = err_convert(e.kind, e.code);
+    let owned = sk.slock.lock().owned;
+    let mut t = sk.tcb.lock();
+    match t.state {
+        TcpState::SynSent | TcpState::SynRecv if fatal && !owned => {
+            t.err = err;
+            super::minisocks::tcp_done(stack, &sk, &mut t);
+        }
+        _ => {
+            t.err_soft = err;
+        }
+    }
+    drop(t);
+    sk.wq.wake_all();
+}
+
+/// The MTU dropped (`tcp_v4_mtu_reduced`): resync the MSS and retransmit what no longer
+/// fits.
+pub fn mtu_reduced(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    if matches!(t.state, TcpState::Listen | TcpState::Close) {
+        return;
+    }
+    let now = stack.now();
+    let Some(dst) = t.dst.clone() else {
+        return;
+    };
+    // Re-route to pick up the learned path MTU.
+    if !stack.ipv4.fib.check(&dst) {
+        if let Ok(d) = stack.ipv4.fib.route_output(
+            stack,
+            &crate::ipv4::route::Flowi4 {
+                daddr: Some(*t.remote.ip()),
+                saddr: Some(*t.local.ip()),
+                ..Default::default()
+            },
+        ) {
+            t.dst = Some(d);
+        }
+    }
+    let mtu = t.dst.as_ref().map(|d| d.mtu(now)).unwrap_or(1500);
+    if mtu < t.pmtu_cookie {
+        output::tcp_sync_mss(t, mtu);
+        // tcp_simple_retransmit: everything larger than the new MSS is lost.
+        let mss = output::tcp_current_mss(stack, t);
+        for skb in t.rtx_queue.iter_mut() {
+            if skb.len() as u32 > mss && skb.cb.tcp.sacked & sacked::LOST == 0 {
+                skb.cb.tcp.sacked |= sacked::LOST;
+            }
+        }
+        t.lost_out = t
+            .rtx_queue
+            .iter()
+            .filter(|s| s.cb.tcp.sacked & sacked::LOST != 0)
+            .map(|s| u32::from(s.gso_segs.max(1)))
+            .sum();
+        xmit_retransmit_queue(stack, sk, t);
+    }
+}
+
+/// Whether an skb is a pure ACK (for counters).
+pub fn is_pure_ack(seg: &Seg) -> bool {
+    seg.len == 0 && seg.flags & (tcphdr::SYN | tcphdr::FIN | tcphdr::RST) == 0
+}
+
+#[allow(dead_code)]
+fn unused(_: &Seg) -> bool {
+    between(0, 0, 0)
+}

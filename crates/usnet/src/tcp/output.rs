@@ -1,0 +1,1559 @@
+//! TCP output (Linux's `net/ipv4/tcp.c` `tcp_sendmsg_locked` and `tcp_output.c`), in
+//! the seeds' order:
+//!
+//! * [`tcp_sendmsg`]: `tcp_send_mss` gives the MSS and `size_goal` (many MSS per skb
+//!   when the device does TSO); data goes into the tail skb while it has room, else a new
+//!   skb is allocated and `skb_entail`ed; bytes are copied once, into page fragments;
+//!   `write_seq` and `end_seq` advance; at the send buffer the caller waits (or gets
+//!   `EAGAIN`); `forced_push` past half the peer's largest window; `tcp_push_one` for the
+//!   first skb; `tcp_push` at the end with PSH, `MSG_MORE`/`TCP_CORK` corking and
+//!   autocorking while earlier data still sits in the qdisc or driver.
+//! * [`tcp_write_xmit`]: for each skb at the send head — `tcp_cwnd_test`,
+//!   `tcp_snd_wnd_test`, Nagle (`tcp_nagle_test` with Minshall's variant) or
+//!   `tcp_tso_should_defer`, `tcp_mss_split_point` / `tso_fragment`,
+//!   `tcp_small_queue_check` (TSQ), then `tcp_transmit_skb` and
+//!   `tcp_event_new_data_sent`.
+//! * [`tcp_transmit_skb`]: clone (the original stays queued for retransmission), header
+//!   fields as seed 003 lists them, options, window from `tcp_select_window`, checksum
+//!   offload, then `ip_queue_xmit`; a local drop enters CWR (`tcp_enter_cwr`).
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use usnet_wire::{TcpFlags, TcpPacket, TcpRepr, TcpSeqNumber};
+
+use super::cong::with_cc;
+use super::seq::{after, before};
+use super::timer::{self, Pending};
+use super::{
+    ack, msg, nagle, shutdown, CaState, SockGuard, Tcb, Tcp, TcpExt, TcpSock, TcpState,
+    MAX_TCP_HEADER, TCP_MAX_WSCALE, TCP_MIN_MSS, TCP_MSS_DEFAULT,
+};
+use crate::dev::Features;
+use crate::ipv4::output::ip_queue_xmit;
+use crate::ipv4::route::Flowi4;
+use crate::skb::{GsoType, Skb, MAX_SKB_FRAGS};
+use crate::sock::{errno, os_err};
+use crate::time::Instant;
+use crate::trace::Stage;
+use crate::Stack;
+
+/// TCP header flag bits in `cb.tcp.tcp_flags`.
+pub mod tcphdr {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// PSH.
+    pub const PSH: u8 = 0x08;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+    /// URG.
+    pub const URG: u8 = 0x20;
+    /// ECE.
+    pub const ECE: u8 = 0x40;
+    /// CWR.
+    pub const CWR: u8 = 0x80;
+}
+
+/// Size of the page fragment `tcp_sendmsg` copies into (Linux's `SKB_FRAG_PAGE_ORDER`
+/// page: 32 KiB).
+pub const PAGE_FRAG_SIZE: usize = 32 * 1024;
+
+/// Per-skb memory overhead charged to the send queue on top of its payload.
+const SKB_TRUESIZE_BASE: usize = crate::skb::SKB_OVERHEAD as usize + 256;
+
+/// Our timestamp clock (ms, with the connection's random offset).
+pub fn tcp_time_stamp(t: &Tcb, now: Instant) -> u32 {
+    (now.as_millis() as u32).wrapping_add(t.tsoffset)
+}
+
+/// Bytes of TCP options on established segments (`tcp_established_options`).
+fn established_options_len(t: &Tcb) -> usize {
+    let mut n = 0;
+    if t.tstamp_ok {
+        n += 12;
+    }
+    let blocks = t.dsack.iter().count() + t.sack_blocks.len();
+    if t.sack_ok && blocks > 0 {
+        let room = 40 - n;
+        let fit = ((room - 4) / 8).min(blocks).min(4);
+        if fit > 0 {
+            n += 4 + 8 * fit;
+        }
+    }
+    n
+}
+
+/// `tcp_current_mss` / `tcp_sync_mss`: the MSS for the current path MTU, minus the
+/// options every segment carries.
+pub fn tcp_current_mss(stack: &Stack, t: &mut Tcb) -> u32 {
+    let now = stack.now();
+    let mtu = t.dst.as_ref().map(|d| d.mtu(now)).unwrap_or(1500);
+    if mtu != t.pmtu_cookie {
+        tcp_sync_mss(t, mtu);
+    }
+    // Options on established segments shrink the payload (`tcp_current_mss`).
+    let opts = established_options_len(t);
+    t.mss_cache
+        .saturating_sub(opts as u32)
+        .max(TCP_MIN_MSS - 40)
+        .max(8)
+}
+
+/// `tcp_sync_mss`: recompute the MSS for `pmtu` (IP + TCP headers off, clamped to the
+/// peer's MSS and `TCP_MAXSEG`).
+pub fn tcp_sync_mss(t: &mut Tcb, pmtu: u32) -> u32 {
+    let mut mss = pmtu.saturating_sub(40).max(48);
+    mss = mss.min(t.mss_clamp);
+    if let Some(u) = t.user_mss {
+        mss = mss.min(u);
+    }
+    // Never more than half the largest window the peer offered, once known.
+    if t.max_window > 0 && mss > t.max_window / 2 && t.max_window / 2 >= 68 {
+        mss = t.max_window / 2;
+    }
+    t.mss_cache = mss.max(TCP_MIN_MSS - 40);
+    t.pmtu_cookie = pmtu;
+    t.mss_cache
+}
+
+/// `tcp_send_mss`: the MSS now and `size_goal`, the bytes one skb should carry
+/// (`tcp_xmit_size_goal`: many MSS up to half the peer's window and 64 KiB when the
+/// device segments for us).
+pub fn tcp_send_mss(stack: &Stack, t: &mut Tcb) -> (u32, u32) {
+    let mss = tcp_current_mss(stack, t);
+    let gso = t.dst.as_ref().is_some_and(|d| {
+        d.dev.features().contains(Features::GSO) || d.dev.features().contains(Features::TSO)
+    });
+    if !gso {
+        return (mss, mss);
+    }
+    let gso_max = t
+        .dst
+        .as_ref()
+        .map(|d| d.dev.gso_max_size)
+        .unwrap_or(65536)
+        .min(65536 - 256);
+    // tcp_bound_to_half_wnd
+    let bound = if t.max_window > TCP_MSS_DEFAULT {
+        gso_max.min(t.max_window / 2)
+    } else {
+        gso_max
+    };
+    let segs = (bound / mss).max(1);
+    (mss, (segs * mss).max(mss))
+}
+
+/// `sk_stream_memory_free`: room in the send buffer for more data.
+pub fn stream_memory_free(t: &Tcb) -> bool {
+    t.wmem_queued < t.sndbuf && t.notsent_bytes() < u32::MAX
+}
+
+/// `forced_push`: more than half the largest window is unpushed.
+fn forced_push(t: &Tcb) -> bool {
+    after(t.write_seq, t.pushed_seq.wrapping_add(t.max_window >> 1))
+}
+
+/// `tcp_mark_push`.
+fn mark_push(t: &mut Tcb) {
+    if let Some(skb) = t.write_queue.back_mut() {
+        skb.cb.tcp.tcp_flags |= tcphdr::PSH;
+    }
+    t.pushed_seq = t.write_seq;
+}
+
+/// Move the tail skb's bytes still in the page fragment into a real fragment (done
+/// before the skb is cloned, split or a new skb starts).
+pub(crate) fn commit_frag(t: &mut Tcb) {
+    if t.frag_pending == 0 {
+        return;
+    }
+    let n = t.frag_pending;
+    t.frag_pending = 0;
+    let bytes = t.page_frag.split_to(n).freeze();
+    if let Some(skb) = t.write_queue.back_mut() {
+        if let Err(b) = skb.push_frag(bytes) {
+            // Out of fragment slots: linearize what is there, then append.
+            skb.linearize();
+            skb.put_slice(&b);
+        }
+    }
+}
+
+/// `skb_entail`: a new skb at the tail of the write queue.
+fn skb_entail(t: &mut Tcb, skb: Skb) {
+    t.wmem_queued += SKB_TRUESIZE_BASE;
+    t.write_queue.push_back(skb);
+}
+
+fn new_data_skb(t: &Tcb) -> Skb {
+    let mut skb = Skb::alloc(0, MAX_TCP_HEADER);
+    skb.cb.tcp.seq = t.write_seq;
+    skb.cb.tcp.end_seq = t.write_seq;
+    skb.cb.tcp.tcp_flags = tcphdr::ACK;
+    skb
+}
+
+/// Copy `data` into the tail skb through the page fragment (one copy), returning bytes
+/// taken (it may stop early when the skb runs out of fragment slots).
+fn copy_to_tail(t: &mut Tcb, data: &[u8]) -> usize {
+    let mut done = 0;
+    while done < data.len() {
+        if t.page_frag.capacity() - t.page_frag.len() == 0 {
+            commit_frag(t);
+            let nfrags = t.write_queue.back().map(|s| s.frags().len()).unwrap_or(0);
+            if nfrags >= MAX_SKB_FRAGS {
+                break;
+            }
+            // A fresh page: reuse the old allocation if every reference is gone.
+            let old = std::mem::take(&mut t.page_frag);
+            let mut page = old;
+            if !page.try_reclaim(PAGE_FRAG_SIZE) {
+                page = BytesMut::with_capacity(PAGE_FRAG_SIZE);
+            }
+            t.page_frag = page;
+        }
+        let room = t.page_frag.capacity() - t.page_frag.len();
+        let n = room.min(data.len() - done);
+        t.page_frag.extend_from_slice(&data[done..done + n]);
+        t.frag_pending += n;
+        done += n;
+    }
+    done
+}
+
+/// `tcp_sendmsg_locked`.
+pub fn tcp_sendmsg(
+    sk: &Arc<TcpSock>,
+    t: &mut SockGuard<'_>,
+    iov: &[&[u8]],
+    flags: u32,
+    timeout: Option<Duration>,
+) -> std::io::Result<usize> {
+    let stack = t.stack().clone();
+    if flags & msg::OOB != 0 {
+        return Err(os_err(errno::EOPNOTSUPP));
+    }
+    let total: usize = iov.iter().map(|b| b.len()).sum();
+    // Wait for the connection to be established (sk_stream_wait_connect).
+    loop {
+        if t.err != 0 {
+            let e = std::mem::take(&mut t.err);
+            return Err(os_err(e));
+        }
+        if t.shutdown & shutdown::SEND != 0 {
+            return Err(os_err(errno::EPIPE));
+        }
+        match t.state {
+            TcpState::Established | TcpState::CloseWait => break,
+            TcpState::SynSent | TcpState::SynRecv => {
+                if !t.wait(timeout, |t| {
+                    !matches!(t.state, TcpState::SynSent | TcpState::SynRecv) || t.err != 0
+                }) {
+                    return Err(os_err(errno::EAGAIN));
+                }
+            }
+            _ => return Err(os_err(errno::EPIPE)),
+        }
+    }
+    stack.trace.hit(Stage::TcpSendmsg, 0, total, stack.now());
+    let (mut mss_now, mut size_goal) = tcp_send_mss(&stack, t);
+    let mut copied = 0usize;
+    let mut seg = 0usize; // index in iov
+    let mut off = 0usize; // offset in iov[seg]
+    'outer: while seg < iov.len() {
+        if off >= iov[seg].len() {
+            seg += 1;
+            off = 0;
+            continue;
+        }
+        // Room in the tail skb?
+        let tail_room = t.write_queue.back().map_or(0, |s| {
+            let used = s.len() + t.frag_pending;
+            if s.cb.tcp.eor || s.cb.tcp.tcp_flags & tcphdr::FIN != 0 {
+                0
+            } else {
+                (size_goal as usize).saturating_sub(used)
+            }
+        });
+        let mut copy = tail_room;
+        if copy == 0 {
+            // new_segment
+            if !stream_memory_free(t) {
+                // wait_for_space
+                if copied > 0 {
+                    tcp_push(
+                        &stack,
+                        sk,
+                        t,
+                        flags & !msg::MORE,
+                        mss_now,
+                        nagle::PUSH,
+                        size_goal,
+                    );
+                }
+                let ok = t.wait(timeout, |t| {
+                    stream_memory_free(t)
+                        || t.err != 0
+                        || t.shutdown & shutdown::SEND != 0
+                        || !t.can_send()
+                });
+                if t.err != 0 || t.shutdown & shutdown::SEND != 0 || !t.can_send() {
+                    if copied > 0 {
+                        break 'outer;
+                    }
+                    let e = std::mem::take(&mut t.err);
+                    return Err(os_err(if e != 0 { e } else { errno::EPIPE }));
+                }
+                if !ok {
+                    if copied > 0 {
+                        break 'outer;
+                    }
+                    return Err(os_err(errno::EAGAIN));
+                }
+                (mss_now, size_goal) = tcp_send_mss(&stack, t);
+                continue;
+            }
+            commit_frag(t);
+            let skb = new_data_skb(t);
+            skb_entail(t, skb);
+            copy = size_goal as usize;
+        }
+        let want = copy.min(iov[seg].len() - off);
+        let n = copy_to_tail(t, &iov[seg][off..off + want]);
+        if n == 0 {
+            // The tail skb is out of fragment slots: start a new one.
+            commit_frag(t);
+            if let Some(s) = t.write_queue.back_mut() {
+                s.cb.tcp.eor = true;
+            }
+            continue;
+        }
+        off += n;
+        copied += n;
+        t.write_seq = t.write_seq.wrapping_add(n as u32);
+        t.wmem_queued += n;
+        let end = t.write_seq;
+        let is_head;
+        let skb_len;
+        {
+            let skb = t.write_queue.back_mut().expect("tail skb");
+            skb.cb.tcp.end_seq = end;
+            skb_len = skb.len();
+            is_head = t.write_queue.len() == 1;
+        }
+        let skb_len = skb_len + t.frag_pending;
+        if seg == iov.len() - 1 && off == iov[seg].len() {
+            break;
+        }
+        if skb_len < size_goal as usize {
+            continue;
+        }
+        if forced_push(t) {
+            commit_frag(t);
+            mark_push(t);
+            tcp_push_pending_frames_nagle(&stack, sk, t, nagle::PUSH);
+        } else if is_head {
+            commit_frag(t);
+            tcp_push_one(&stack, sk, t, mss_now);
+        }
+    }
+    if copied > 0 {
+        let nonagle = t.nonagle;
+        tcp_push(&stack, sk, t, flags, mss_now, nonagle, size_goal);
+    }
+    if copied == 0 && total > 0 {
+        return Err(os_err(errno::EAGAIN));
+    }
+    Ok(copied)
+}
+
+/// `tcp_should_autocork`: hold a small tail skb while earlier data is still in the
+/// qdisc or driver (its TX completion will push it).
+fn should_autocork(stack: &Stack, sk: &TcpSock, t: &Tcb, skb_len: usize, size_goal: u32) -> bool {
+    let truesize = t.write_queue.back().map_or(0, |s| s.truesize() as usize);
+    skb_len < size_goal as usize
+        && stack.sysctl.tcp_autocorking() != 0
+        && !t.rtx_queue.is_empty()
+        && sk.wmem.alloc.load(Ordering::Acquire) > truesize
+}
+
+/// `tcp_push`: mark PSH (unless `MSG_MORE`), autocork, then push pending frames.
+pub fn tcp_push(
+    stack: &Stack,
+    sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    flags: u32,
+    _mss_now: u32,
+    nonagle: u8,
+    size_goal: u32,
+) {
+    commit_frag(t);
+    let Some(skb_len) = t.write_queue.back().map(|s| s.len()) else {
+        return;
+    };
+    stack.trace.hit(Stage::TcpPush, 0, skb_len, stack.now());
+    if flags & msg::MORE == 0 || forced_push(t) {
+        mark_push(t);
+    }
+    if should_autocork(stack, sk, t, skb_len, size_goal) {
+        if sk.tsq_pending.fetch_or(1, Ordering::AcqRel) & 1 == 0 {
+            stack.tcp.mib.inc(TcpExt::TCPAutoCorking);
+        }
+        t.tsq_throttled = true;
+        let truesize = t.write_queue.back().map_or(0, |s| s.truesize() as usize);
+        // TX completion may have happened before we set the flag: test again.
+        if sk.wmem.alloc.load(Ordering::Acquire) > truesize {
+            return;
+        }
+    }
+    let nonagle = if flags & msg::MORE != 0 {
+        nagle::CORK
+    } else {
+        nonagle
+    };
+    tcp_push_pending_frames_nagle(stack, sk, t, nonagle);
+}
+
+/// `__tcp_push_pending_frames` with the socket's Nagle setting.
+pub fn tcp_push_pending_frames(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    let n = t.nonagle;
+    tcp_push_pending_frames_nagle(stack, sk, t, n);
+}
+
+/// `__tcp_push_pending_frames`.
+pub fn tcp_push_pending_frames_nagle(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, nonagle: u8) {
+    if t.state == TcpState::Close {
+        return;
+    }
+    commit_frag(t);
+    let mss = tcp_current_mss(stack, t);
+    if tcp_write_xmit(stack, sk, t, mss, nonagle, 0) {
+        timer::tcp_check_probe_timer(stack, sk, t);
+    }
+    t.nonagle &= !nagle::PUSH;
+}
+
+/// `tcp_push_one`.
+fn tcp_push_one(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, mss_now: u32) {
+    tcp_write_xmit(stack, sk, t, mss_now, nagle::PUSH, 1);
+}
+
+/// Segments the skb needs at `mss` (`tcp_init_tso_segs`).
+fn tso_segs(skb: &Skb, mss: u32) -> u32 {
+    let len = skb.len() as u32;
+    if len <= mss || mss == 0 {
+        1
+    } else {
+        len.div_ceil(mss)
+    }
+}
+
+/// `tcp_cwnd_test`: how many more packets cwnd allows (at most half the window per
+/// burst, so at least two GSO skbs are in flight).
+fn cwnd_test(t: &Tcb) -> u32 {
+    let in_flight = t.packets_in_flight();
+    let cwnd = t.snd_cwnd;
+    if in_flight >= cwnd {
+        return 0;
+    }
+    let half = (cwnd >> 1).max(1);
+    half.min(cwnd - in_flight)
+}
+
+/// `tcp_snd_wnd_test`: the first MSS of the skb fits in the peer's window.
+fn snd_wnd_test(t: &Tcb, skb: &Skb, mss: u32) -> bool {
+    let mut end = skb.cb.tcp.end_seq;
+    if skb.len() as u32 > mss {
+        end = skb.cb.tcp.seq.wrapping_add(mss);
+    }
+    !after(end, t.wnd_end())
+}
+
+/// `tcp_minshall_check`: a small segment is still unacknowledged.
+fn minshall_check(t: &Tcb) -> bool {
+    after(t.snd_sml, t.snd_una) && !after(t.snd_sml, t.snd_nxt)
+}
+
+/// `tcp_nagle_check`: whether Nagle (or cork) holds a partial segment back.
+fn nagle_check(partial: bool, t: &Tcb, nonagle: u8) -> bool {
+    partial
+        && (nonagle & nagle::CORK != 0 || (nonagle == 0 && t.packets_out > 0 && minshall_check(t)))
+}
+
+/// `tcp_nagle_test`: true if the skb may go now.
+fn nagle_test(t: &Tcb, skb: &Skb, mss: u32, nonagle: u8) -> bool {
+    if nonagle & nagle::PUSH != 0 {
+        return true;
+    }
+    if skb.cb.tcp.tcp_flags & tcphdr::FIN != 0 {
+        return true;
+    }
+    !nagle_check((skb.len() as u32) < mss, t, nonagle)
+}
+
+/// Pacing rate bytes per millisecond for TSO sizing and TSQ (`sk_pacing_rate >>
+/// sk_pacing_shift`).
+fn pacing_bytes_per_ms(t: &Tcb) -> u64 {
+    if t.pacing_rate == 0 {
+        u64::MAX
+    } else {
+        t.pacing_rate >> 10
+    }
+}
+
+/// `tcp_tso_autosize` / `tcp_tso_segs`: segments per TSO skb — about 1 ms of the pacing
+/// rate, at least `tcp_min_tso_segs`, at most what the device takes.
+pub fn tcp_tso_segs(stack: &Stack, t: &Tcb, mss: u32) -> u32 {
+    let gso_max = t
+        .dst
+        .as_ref()
+        .map(|d| d.dev.gso_max_size)
+        .unwrap_or(65536)
+        .min(65536 - 256);
+    let bytes = pacing_bytes_per_ms(t).min(u64::from(gso_max)) as u32;
+    let min_segs = stack.sysctl.tcp_min_tso_segs().max(1) as u32;
+    (bytes / mss.max(1)).max(min_segs)
+}
+
+/// `tcp_tso_should_defer`: wait for more ACKs so a bigger TSO skb can go.
+fn tso_should_defer(
+    stack: &Stack,
+    t: &Tcb,
+    skb: &Skb,
+    is_last: bool,
+    max_segs: u32,
+    cwnd_limited: &mut bool,
+    rwnd_limited: &mut bool,
+) -> bool {
+    if matches!(t.ca_state, CaState::Recovery | CaState::Loss) {
+        return false;
+    }
+    let now = stack.now();
+    // Only defer when the last transmit was recent.
+    if now.saturating_duration_since(t.lsndtime) > Duration::from_millis(1) {
+        return false;
+    }
+    let in_flight = t.packets_in_flight();
+    if t.snd_cwnd <= in_flight {
+        return false;
+    }
+    let mss = t.mss_cache;
+    let send_win = t.wnd_end().wrapping_sub(skb.cb.tcp.seq);
+    let cong_win = (t.snd_cwnd - in_flight) * mss;
+    let limit = send_win.min(cong_win);
+    if limit >= max_segs * mss {
+        return false;
+    }
+    if !is_last && limit as usize >= skb.len() {
+        return false;
+    }
+    let div = stack.sysctl.tcp_tso_win_divisor().max(0) as u32;
+    if let Some(chunk) = t.snd_wnd.min(t.snd_cwnd * mss).checked_div(div) {
+        if limit >= chunk {
+            return false;
+        }
+    } else if limit > 3 * mss {
+        return false;
+    }
+    let Some(head) = t.rtx_queue.front() else {
+        return false;
+    };
+    // If the next ACK likely comes later than half an RTT, do not defer.
+    let age = now.saturating_duration_since(head.cb.tcp.tx_time);
+    if age < Duration::from_micros(u64::from(t.srtt_us >> 4)) {
+        return false;
+    }
+    if cong_win < send_win {
+        if cong_win as usize <= skb.len() {
+            *cwnd_limited = true;
+            return true;
+        }
+    } else if send_win as usize <= skb.len() {
+        *rwnd_limited = true;
+        return true;
+    }
+    if skb.cb.tcp.tcp_flags & tcphdr::FIN != 0 || skb.cb.tcp.eor {
+        return false;
+    }
+    true
+}
+
+/// `tcp_mss_split_point`: how much of a TSO skb to send now — full segments up to the
+/// window and cwnd quota; a partial last segment only if Nagle allows it.
+fn mss_split_point(t: &Tcb, skb: &Skb, is_last: bool, mss: u32, max_segs: u32, nonagle: u8) -> u32 {
+    let window = t.wnd_end().wrapping_sub(skb.cb.tcp.seq);
+    let max_len = mss * max_segs;
+    if max_len <= window && !is_last {
+        return max_len;
+    }
+    let needed = (skb.len() as u32).min(window);
+    if max_len <= needed {
+        return max_len;
+    }
+    let partial = needed % mss;
+    if nagle_check(partial != 0, t, nonagle) {
+        return needed - partial;
+    }
+    needed
+}
+
+/// `tso_fragment`: split the unsent skb at the head of the write queue after `len`
+/// bytes; the remainder (with FIN and PSH) becomes the next skb. Payload pages are
+/// shared, not copied.
+pub fn tso_fragment(t: &mut Tcb, idx: usize, len: u32) -> bool {
+    let Some(skb) = t.write_queue.get_mut(idx) else {
+        return false;
+    };
+    let total = skb.len() as u32;
+    if len == 0 || len >= total {
+        return false;
+    }
+    let head = skb.headlen() as u32;
+    let mut rest = Skb::alloc(0, MAX_TCP_HEADER);
+    if len >= head {
+        let mut frags = Vec::with_capacity(4);
+        skb.split_frags_at((len - head) as usize, &mut frags);
+        for f in frags {
+            if let Err(f) = rest.push_frag(f) {
+                rest.linearize();
+                rest.put_slice(&f);
+            }
+        }
+    } else {
+        // Linear payload (rare: only when frags ran out): copy the tail.
+        let mut tail = vec![0u8; (total - len) as usize];
+        skb.copy_bits(len as usize, &mut tail);
+        skb.trim(len as usize);
+        rest.put_slice(&tail);
+    }
+    let flags = skb.cb.tcp.tcp_flags;
+    rest.cb.tcp = skb.cb.tcp;
+    rest.cb.tcp.seq = skb.cb.tcp.seq.wrapping_add(len);
+    skb.cb.tcp.end_seq = rest.cb.tcp.seq;
+    skb.cb.tcp.tcp_flags = flags & !(tcphdr::FIN | tcphdr::PSH);
+    rest.cb.tcp.tcp_flags = flags;
+    t.wmem_queued += SKB_TRUESIZE_BASE;
+    t.write_queue.insert(idx + 1, rest);
+    true
+}
+
+/// `tcp_small_queue_check`: TCP small queues. Stop when more than ~1 ms of the pacing
+/// rate (at least two skbs, at most `tcp_limit_output_bytes`) sits below TCP in qdiscs
+/// and driver rings; TX completion restarts the flow.
+fn small_queue_check(stack: &Stack, sk: &TcpSock, t: &mut Tcb, truesize: u32, len: usize) -> bool {
+    let mut limit =
+        (2 * u64::from(truesize) + 2 * len as u64).max(pacing_bytes_per_ms(t).min(1 << 40));
+    limit = limit.min(stack.sysctl.tcp_limit_output_bytes().max(0) as u64);
+    let alloc = sk.wmem.alloc.load(Ordering::Acquire) as u64;
+    if alloc > limit {
+        if t.rtx_queue.len() <= 1 {
+            return false;
+        }
+        sk.tsq_pending.fetch_or(1, Ordering::AcqRel);
+        t.tsq_throttled = true;
+        if sk.wmem.alloc.load(Ordering::Acquire) as u64 > limit {
+            return true;
+        }
+    }
+    false
+}
+
+/// `tcp_write_xmit`. Returns true when data waits but nothing is in flight (the caller
+/// arms the zero-window probe timer).
+pub fn tcp_write_xmit(
+    stack: &Stack,
+    sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    mss_now: u32,
+    nonagle: u8,
+    push_one: u8,
+) -> bool {
+    let now = stack.now();
+    let mut sent_pkts = 0u32;
+    let max_segs = tcp_tso_segs(stack, t, mss_now);
+    let mut cwnd_limited = false;
+    let mut rwnd_limited = false;
+    while let Some(skb) = t.write_queue.front() {
+        stack
+            .trace
+            .hit(Stage::TcpWriteXmit, skb.trace_id, skb.len(), now);
+        let segs = tso_segs(skb, mss_now);
+        let is_last = t.write_queue.len() == 1;
+        let mut quota = cwnd_test(t);
+        if quota == 0 {
+            if push_one == 2 {
+                quota = 1;
+            } else {
+                cwnd_limited = true;
+                break;
+            }
+        }
+        let skb = t.write_queue.front().expect("head");
+        if !snd_wnd_test(t, skb, mss_now) {
+            rwnd_limited = true;
+            break;
+        }
+        if segs == 1 {
+            let n = if is_last { nonagle } else { nagle::PUSH };
+            if !nagle_test(t, skb, mss_now, n) {
+                break;
+            }
+        } else if push_one == 0
+            && tso_should_defer(
+                stack,
+                t,
+                skb,
+                is_last,
+                max_segs,
+                &mut cwnd_limited,
+                &mut rwnd_limited,
+            )
+        {
+            break;
+        }
+        let mut limit = mss_now;
+        if segs > 1 {
+            limit = mss_split_point(t, skb, is_last, mss_now, quota.min(max_segs), nonagle);
+        }
+        if skb.len() as u32 > limit && !tso_fragment(t, 0, limit) {
+            break;
+        }
+        let (ts, len, empty) = {
+            let h = t.write_queue.front().expect("head");
+            (h.truesize(), h.len(), h.cb.tcp.end_seq == h.cb.tcp.seq)
+        };
+        if small_queue_check(stack, sk, t, ts, len) {
+            break;
+        }
+        if empty {
+            break;
+        }
+        let Some(mut skb) = t.write_queue.pop_front() else {
+            break;
+        };
+        skb.cb.tcp.tx_time = now;
+        if tcp_transmit_skb(stack, sk, t, &skb, mss_now).is_err() {
+            t.write_queue.push_front(skb);
+            break;
+        }
+        let pc = tso_segs(&skb, mss_now);
+        // tcp_minshall_update
+        if (skb.len() as u32) < pc * mss_now {
+            t.snd_sml = skb.cb.tcp.end_seq;
+        }
+        tcp_event_new_data_sent(stack, sk, t, skb, pc);
+        sent_pkts += pc;
+        if push_one != 0 {
+            break;
+        }
+    }
+    if rwnd_limited {
+        t.stats.rwnd_limited += 1;
+    }
+    cwnd_limited |= t.packets_in_flight() >= t.snd_cwnd;
+    if sent_pkts > 0 || cwnd_limited {
+        tcp_cwnd_validate(stack, t, cwnd_limited);
+    }
+    if sent_pkts > 0 {
+        if matches!(t.ca_state, CaState::Recovery | CaState::Cwr) {
+            t.prr_out += sent_pkts;
+        }
+        if push_one != 2 {
+            timer::tcp_schedule_loss_probe(stack, sk, t);
+        }
+        return false;
+    }
+    t.packets_out == 0 && !t.write_queue.is_empty()
+}
+
+/// `tcp_cwnd_validate` (RFC 7661): remember whether the window was used.
+fn tcp_cwnd_validate(stack: &Stack, t: &mut Tcb, cwnd_limited: bool) {
+    let now = stack.now();
+    if !before(t.snd_una, t.high_seq) || cwnd_limited {
+        t.max_packets_out = t.packets_out.max(t.max_packets_out);
+        t.is_cwnd_limited |= cwnd_limited;
+    }
+    if t.is_cwnd_limited {
+        t.snd_cwnd_stamp = now;
+    } else if now.saturating_duration_since(t.snd_cwnd_stamp) >= t.rto {
+        // tcp_cwnd_application_limited: shrink an unused window halfway.
+        if !matches!(t.ca_state, CaState::Recovery | CaState::Loss) && t.packets_out < t.snd_cwnd {
+            let win_used = t.max_packets_out.max(t.packets_out);
+            if win_used < t.snd_cwnd {
+                t.snd_ssthresh = t.snd_ssthresh.max((t.snd_cwnd >> 1) + (t.snd_cwnd >> 2));
+                t.snd_cwnd = (t.snd_cwnd + win_used) >> 1;
+            }
+        }
+        t.snd_cwnd_stamp = now;
+    }
+    t.max_packets_out = 0;
+    if t.packets_out == 0 {
+        t.is_cwnd_limited = false;
+    }
+}
+
+/// `tcp_event_new_data_sent`: the skb moves to the retransmit queue; `snd_nxt` and
+/// `packets_out` advance; the RTO is armed if this is the first packet in flight.
+fn tcp_event_new_data_sent(
+    stack: &Stack,
+    sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    mut skb: Skb,
+    pcount: u32,
+) {
+    let prior = t.packets_out;
+    t.snd_nxt = skb.cb.tcp.end_seq;
+    skb.gso_segs = pcount as u16;
+    t.packets_out += pcount;
+    stack
+        .tcp
+        .mib
+        .add(TcpExt::TCPOrigDataSent, u64::from(pcount));
+    t.rtx_queue.push_back(skb);
+    if prior == 0 || t.pending_timer == Pending::LossProbe {
+        timer::tcp_rearm_rto(stack, sk, t);
+    }
+}
+
+/// `tcp_select_window`: the window to advertise, never shrinking what was offered.
+pub fn tcp_select_window(stack: &Stack, t: &mut Tcb) -> u16 {
+    let old = t.rcv_wnd;
+    let cur = tcp_receive_window(t);
+    let mut new = select_window_raw(stack, t);
+    if new < cur {
+        if new == 0 {
+            stack.tcp.mib.inc(TcpExt::TCPWantZeroWindowAdv);
+        }
+        let align = 1u32 << t.rcv_wscale;
+        new = cur.div_ceil(align) * align;
+    }
+    t.rcv_wnd = new;
+    t.rcv_wup = t.rcv_nxt;
+    let max = 65535u32 << t.rcv_wscale;
+    let w = new.min(max) >> t.rcv_wscale;
+    if w == 0 {
+        if old != 0 {
+            stack.tcp.mib.inc(TcpExt::TCPToZeroWindowAdv);
+        }
+    } else if old == 0 {
+        stack.tcp.mib.inc(TcpExt::TCPFromZeroWindowAdv);
+    }
+    w as u16
+}
+
+/// `tcp_receive_window`: what is left of the window advertised.
+pub fn tcp_receive_window(t: &Tcb) -> u32 {
+    let w = t.rcv_wup.wrapping_add(t.rcv_wnd).wrapping_sub(t.rcv_nxt) as i32;
+    w.max(0) as u32
+}
+
+/// `tcp_win_from_space`: usable window from buffer space (`tcp_adv_win_scale`).
+pub fn win_from_space(stack: &Stack, space: usize) -> u32 {
+    let s = stack.sysctl.tcp_adv_win_scale();
+    let space = space as i64;
+    let w = if s <= 0 {
+        space >> (-s)
+    } else {
+        space - (space >> s)
+    };
+    w.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// `__tcp_select_window`.
+fn select_window_raw(stack: &Stack, t: &mut Tcb) -> u32 {
+    let mut mss = t.ack.rcv_mss;
+    let free_space = win_from_space(stack, t.rcvbuf.saturating_sub(t.rmem_alloc));
+    let allowed = win_from_space(stack, t.rcvbuf);
+    let full = t.window_clamp.min(allowed);
+    if mss > full {
+        mss = full;
+        if mss == 0 {
+            return 0;
+        }
+    }
+    let mut free = free_space;
+    if free < full >> 1 {
+        t.ack.quick = 0;
+        free &= !((1u32 << t.rcv_wscale) - 1);
+        if free < allowed >> 4 || free < mss {
+            return 0;
+        }
+    }
+    if free > t.rcv_ssthresh {
+        free = t.rcv_ssthresh;
+    }
+    if t.rcv_wscale > 0 {
+        let a = 1u32 << t.rcv_wscale;
+        free.div_ceil(a) * a
+    } else {
+        let window = t.rcv_wnd;
+        if window + mss <= free || window > free {
+            (free / mss.max(1)) * mss.max(1)
+        } else if mss == full && free > window + (full >> 1) {
+            free
+        } else {
+            window
+        }
+    }
+}
+
+/// `tcp_select_initial_window`: the first window and our window scale.
+pub fn select_initial_window(stack: &Stack, t: &mut Tcb, wscale_ok: bool) {
+    let mss = t.advmss.max(1);
+    let mut clamp = if t.window_clamp == 0 {
+        65535u32 << TCP_MAX_WSCALE
+    } else {
+        t.window_clamp
+    };
+    let mut space = win_from_space(stack, t.rcvbuf).min(clamp);
+    if space > mss {
+        space = (space / mss) * mss;
+    }
+    t.rcv_wnd = space.min(65535);
+    t.rcv_wscale = 0;
+    if wscale_ok {
+        let mut s = space
+            .max(stack.sysctl.tcp_rmem_max().max(0) as u32)
+            .max(stack.sysctl.rmem_max().max(0) as u32);
+        s = s.min(clamp);
+        let ilog2 = 31 - s.max(1).leading_zeros();
+        t.rcv_wscale = (ilog2.saturating_sub(15) as u8).min(TCP_MAX_WSCALE);
+    }
+    clamp = clamp.min(65535u32 << t.rcv_wscale);
+    t.window_clamp = clamp;
+    t.rcv_ssthresh = t.rcv_wnd;
+}
+
+/// Options for a segment (`tcp_established_options` / `tcp_syn_options`).
+fn fill_options(stack: &Stack, t: &mut Tcb, repr: &mut TcpRepr, flags: u8) {
+    let now = stack.now();
+    if flags & tcphdr::SYN != 0 {
+        repr.max_seg_size = Some(t.advmss.min(65535) as u16);
+        if stack.sysctl.tcp_window_scaling() != 0 && (t.state == TcpState::SynSent || t.wscale_ok) {
+            repr.window_scale = Some(t.rcv_wscale);
+        }
+        if stack.sysctl.tcp_sack() != 0 && (t.state == TcpState::SynSent || t.sack_ok) {
+            repr.sack_permitted = true;
+        }
+        if stack.sysctl.tcp_timestamps() != 0 && (t.state == TcpState::SynSent || t.tstamp_ok) {
+            let ecr = if t.state == TcpState::SynSent {
+                0
+            } else {
+                t.ts_recent
+            };
+            repr.timestamp = Some((tcp_time_stamp(t, now), ecr));
+        }
+        return;
+    }
+    if t.tstamp_ok {
+        repr.timestamp = Some((tcp_time_stamp(t, now), t.ts_recent));
+    }
+    if t.sack_ok {
+        let room = 40 - if t.tstamp_ok { 12 } else { 0 };
+        let max = ((room - 4) / 8).min(4);
+        let mut i = 0;
+        if let Some(d) = t.dsack.take() {
+            repr.sack_ranges[i] = Some(d);
+            i += 1;
+        }
+        for &b in t.sack_blocks.iter() {
+            if i >= max {
+                break;
+            }
+            repr.sack_ranges[i] = Some(b);
+            i += 1;
+        }
+    }
+}
+
+/// `tcp_transmit_skb`: send a clone of `orig` (which stays queued for retransmission)
+/// with a TCP header. `mss` is the segment size for TSO.
+pub fn tcp_transmit_skb(
+    stack: &Stack,
+    sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    orig: &Skb,
+    mss: u32,
+) -> std::io::Result<()> {
+    let now = stack.now();
+    // Always a clone: data segments stay on the retransmit queue, and the clone of a
+    // one-shot control segment costs a refcount.
+    let mut skb = orig.clone_shared();
+    let cb = orig.cb.tcp;
+    let flags = cb.tcp_flags;
+    stack
+        .trace
+        .hit(Stage::TcpTransmitSkb, orig.trace_id, orig.len(), now);
+    let payload = skb.len();
+    let window = if flags & tcphdr::SYN != 0 {
+        t.rcv_wnd.min(65535) as u16
+    } else {
+        tcp_select_window(stack, t)
+    };
+    let mut repr = TcpRepr {
+        src_port: t.local.port(),
+        dst_port: t.remote.port(),
+        seq_number: TcpSeqNumber(cb.seq),
+        ack_number: (flags & tcphdr::ACK != 0).then_some(TcpSeqNumber(t.rcv_nxt)),
+        flags: TcpFlags::from_bits_truncate(u16::from(flags & !tcphdr::ACK)),
+        window_len: window,
+        urgent_ptr: 0,
+        max_seg_size: None,
+        window_scale: None,
+        sack_permitted: false,
+        sack_ranges: [None; 4],
+        timestamp: None,
+        payload_len: payload,
+    };
+    fill_options(stack, t, &mut repr, flags);
+    let hlen = repr.header_len();
+    {
+        let h = skb.push(hlen);
+        let (src, dst) = (*t.local.ip(), *t.remote.ip());
+        repr.emit(&mut TcpPacket::new_unchecked(&mut h[..]), &src, &dst, false);
+    }
+    skb.reset_transport_header();
+    // Checksum: offloaded when the route's device can, else in software.
+    let (src, dst) = (*t.local.ip(), *t.remote.ip());
+    let l4_len = skb.len();
+    crate::dev::gso::set_partial_csum(&mut skb, 0, 6, src, dst, l4_len);
+    let pcount = tso_segs(orig, mss.max(1));
+    if pcount > 1 {
+        skb.gso_size = mss as u16;
+        skb.gso_segs = pcount as u16;
+        skb.gso_type = GsoType::TcpV4;
+    }
+    let hw_csum = t
+        .dst
+        .as_ref()
+        .is_some_and(|d| d.dev.features().contains(Features::IP_CSUM));
+    if !hw_csum && pcount <= 1 {
+        crate::dev::gso::skb_checksum_help(&mut skb);
+    }
+    // TSQ: charge what goes below TCP until TX completion frees it.
+    skb.set_owner(sk.wmem.clone());
+    sk.wmem
+        .alloc
+        .fetch_add(skb.truesize() as usize, Ordering::AcqRel);
+    if flags & tcphdr::ACK != 0 {
+        tcp_event_ack_sent(stack, sk, t);
+    }
+    if payload > 0 {
+        t.stats.data_segs_out += u64::from(pcount);
+        t.stats.bytes_sent += payload as u64;
+        t.lsndtime = now;
+    }
+    if after(cb.end_seq, t.snd_nxt) || cb.seq == cb.end_seq {
+        stack.tcp.snmp.add(Tcp::OutSegs, u64::from(pcount));
+    }
+    t.stats.segs_out += u64::from(pcount);
+    let fl = Flowi4 {
+        daddr: Some(dst),
+        saddr: Some(src),
+        tos: t.ip_opts.tos,
+        mark: t.ip_opts.mark,
+        oif: None,
+    };
+    let opts = t.ip_opts.clone();
+    let r = ip_queue_xmit(stack, &mut t.dst, &fl, skb, 6, &opts);
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(errno::ENOBUFS) => {
+            tcp_enter_cwr(stack, t);
+            Err(e)
+        }
+        Err(e) => {
+            t.err_soft = e.raw_os_error().unwrap_or(errno::EHOSTUNREACH);
+            Err(e)
+        }
+    }
+}
+
+/// `tcp_event_ack_sent`: an ACK went out, so no delayed ACK is owed.
+fn tcp_event_ack_sent(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    if t.ack.quick > 0 {
+        t.ack.quick -= 1;
+    }
+    t.ack.pending = 0;
+    sk.timers.delack.del();
+    let _ = stack;
+}
+
+/// `tcp_enter_cwr`: a local congestion signal (the qdisc dropped our packet): reduce
+/// cwnd once per window, without retransmitting.
+pub fn tcp_enter_cwr(stack: &Stack, t: &mut Tcb) {
+    if t.ca_state != CaState::Open && t.ca_state != CaState::Disorder {
+        return;
+    }
+    t.undo_marker = 0;
+    t.prior_cwnd = t.snd_cwnd;
+    t.high_seq = t.snd_nxt;
+    let now = stack.now();
+    t.snd_ssthresh = with_cc(t, now, |cc, ctx| cc.ssthresh(ctx));
+    t.prr_delivered = 0;
+    t.prr_out = 0;
+    t.ca_state = CaState::Cwr;
+    with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Cwr));
+}
+
+/// Build and send a segment with no data (SYN, SYN-ACK, FIN-less ACK, RST) from the
+/// socket (`tcp_send_ack`, `tcp_send_active_reset`).
+fn send_control(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seq: u32, flags: u8) {
+    let mut skb = Skb::alloc(0, MAX_TCP_HEADER);
+    skb.cb.tcp.seq = seq;
+    skb.cb.tcp.end_seq = seq;
+    skb.cb.tcp.tcp_flags = flags;
+    skb.priority = t.ip_opts.priority;
+    let _ = tcp_transmit_skb(stack, sk, t, &skb, 0);
+}
+
+/// `tcp_send_ack`: an ACK now.
+pub fn tcp_send_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    if t.state == TcpState::Close || t.state == TcpState::Listen {
+        return;
+    }
+    let seq = t.snd_nxt;
+    send_control(stack, sk, t, seq, tcphdr::ACK);
+}
+
+/// `tcp_send_delayed_ack`: schedule an ACK after the ATO (40–200 ms, longer in
+/// interactive mode).
+pub fn tcp_send_delayed_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    let now = stack.now();
+    let mut ato = t.ack.ato;
+    let max_ato = if t.ack.pingpong || t.ack.pending & ack::PUSHED != 0 {
+        super::TCP_DELACK_MAX
+    } else {
+        Duration::from_millis(500).min(super::TCP_DELACK_MAX)
+    };
+    let max_ato = if t.srtt_us > 0 {
+        max_ato.min(Duration::from_micros(u64::from(t.srtt_us >> 3)).max(super::TCP_DELACK_MIN))
+    } else {
+        max_ato
+    };
+    ato = ato.min(max_ato).max(super::TCP_DELACK_MIN);
+    let mut timeout = now + ato;
+    if t.ack.pending & ack::TIMER != 0 {
+        // Use the earlier deadline; if it has already passed, ACK now.
+        if t.ack.timeout <= now + (ato / 4) {
+            tcp_send_ack(stack, sk, t);
+            return;
+        }
+        if t.ack.timeout < timeout {
+            timeout = t.ack.timeout;
+        }
+    }
+    t.ack.pending |= ack::SCHED | ack::TIMER;
+    t.ack.timeout = timeout;
+    stack.timers.mod_timer(&sk.timers.delack, timeout);
+}
+
+/// `tcp_connect`: initialise the connection and send the SYN.
+pub fn tcp_connect(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    let now = stack.now();
+    let mtu = t.dst.as_ref().map(|d| d.mtu(now)).unwrap_or(1500);
+    t.advmss = mtu
+        .saturating_sub(40)
+        .min(t.user_mss.unwrap_or(u32::MAX))
+        .max(TCP_MIN_MSS);
+    tcp_sync_mss(t, mtu);
+    t.mss_clamp = t.user_mss.unwrap_or(65535);
+    t.ack.rcv_mss = t.advmss.min(TCP_MSS_DEFAULT.max(t.advmss / 2));
+    select_initial_window(stack, t, stack.sysctl.tcp_window_scaling() != 0);
+    let iss = super::minisocks::secure_seq(stack, t.local, t.remote, now);
+    t.tsoffset = super::minisocks::ts_offset(stack, t.local, t.remote);
+    t.iss = iss;
+    t.snd_una = iss;
+    t.snd_nxt = iss;
+    t.write_seq = iss;
+    t.pushed_seq = iss;
+    t.snd_sml = iss;
+    t.rcv_nxt = 0;
+    t.rcv_wup = 0;
+    t.copied_seq = 0;
+    t.snd_wnd = 0;
+    t.state = TcpState::SynSent;
+    t.rto = super::TCP_TIMEOUT_INIT;
+    t.retransmits = 0;
+    with_cc(t, now, |cc, ctx| cc.init(ctx));
+    let mut syn = Skb::alloc(0, MAX_TCP_HEADER);
+    syn.cb.tcp.seq = iss;
+    syn.cb.tcp.end_seq = iss.wrapping_add(1);
+    syn.cb.tcp.tcp_flags = tcphdr::SYN;
+    syn.cb.tcp.tx_time = now;
+    t.write_seq = iss.wrapping_add(1);
+    let _ = tcp_transmit_skb(stack, sk, t, &syn, 0);
+    t.snd_nxt = iss.wrapping_add(1);
+    t.packets_out += 1;
+    t.retrans_stamp = Some(now);
+    t.rtx_queue.push_back(syn);
+    timer::tcp_rearm_rto(stack, sk, t);
+}
+
+/// Send a SYN-ACK for a request socket (`tcp_make_synack` + `ip_build_and_send_pkt`).
+#[allow(clippy::too_many_arguments)]
+pub fn send_synack(
+    stack: &Stack,
+    local: std::net::SocketAddrV4,
+    remote: std::net::SocketAddrV4,
+    iss: u32,
+    rcv_nxt: u32,
+    mss: u16,
+    wscale: Option<u8>,
+    sack: bool,
+    ts: Option<(u32, u32)>,
+    window: u16,
+) {
+    let repr = TcpRepr {
+        src_port: local.port(),
+        dst_port: remote.port(),
+        seq_number: TcpSeqNumber(iss),
+        ack_number: Some(TcpSeqNumber(rcv_nxt)),
+        flags: TcpFlags::SYN,
+        window_len: window,
+        urgent_ptr: 0,
+        max_seg_size: Some(mss),
+        window_scale: wscale,
+        sack_permitted: sack,
+        sack_ranges: [None; 4],
+        timestamp: ts,
+        payload_len: 0,
+    };
+    send_raw(stack, local, remote, &repr);
+}
+
+/// Send a bare segment not tied to a full socket (SYN-ACKs, RSTs, TIME_WAIT ACKs):
+/// `ip_send_unicast_reply`.
+pub fn send_raw(
+    stack: &Stack,
+    local: std::net::SocketAddrV4,
+    remote: std::net::SocketAddrV4,
+    repr: &TcpRepr,
+) {
+    let mut skb = Skb::alloc(repr.header_len(), MAX_TCP_HEADER);
+    {
+        let h = skb.put(repr.header_len());
+        repr.emit(
+            &mut TcpPacket::new_unchecked(&mut h[..]),
+            local.ip(),
+            remote.ip(),
+            true,
+        );
+    }
+    let Ok(dst) = stack.ipv4.fib.route_output(
+        stack,
+        &Flowi4 {
+            daddr: Some(*remote.ip()),
+            saddr: Some(*local.ip()),
+            ..Flowi4::default()
+        },
+    ) else {
+        return;
+    };
+    if repr.flags.contains(TcpFlags::RST) {
+        stack.tcp.snmp.inc(Tcp::OutRsts);
+    }
+    stack.tcp.snmp.inc(Tcp::OutSegs);
+    let opts = crate::ipv4::output::IpSockOpts::default();
+    crate::ipv4::output::ip_push_header(stack, &dst, &mut skb, *local.ip(), *remote.ip(), 6, &opts);
+    let _ = crate::ipv4::output::ip_local_out(stack, &dst, skb);
+}
+
+/// `tcp_v4_send_reset`: answer `skb` (data at the TCP header; network header set) with a
+/// RST as RFC 9293 § 3.10.7.1 says: if it had an ACK, seq = its ack; else seq 0 and
+/// ack = its seq + its length.
+pub fn tcp_v4_send_reset(stack: &Stack, skb: &Skb, saddr: Ipv4Addr, daddr: Ipv4Addr) {
+    let d = skb.data();
+    if d.len() < 20 {
+        return;
+    }
+    let Ok(pkt) = TcpPacket::new_checked(d) else {
+        return;
+    };
+    let fl = pkt.flags();
+    if fl.contains(TcpFlags::RST) {
+        return;
+    }
+    if daddr.is_broadcast() || daddr.is_multicast() {
+        return;
+    }
+    let seg_len = pkt.payload_len() as u32
+        + u32::from(fl.contains(TcpFlags::SYN))
+        + u32::from(fl.contains(TcpFlags::FIN));
+    let (seq, ack) = if fl.contains(TcpFlags::ACK) {
+        (pkt.ack_number().0, None)
+    } else {
+        (
+            0,
+            Some(TcpSeqNumber(pkt.seq_number().0.wrapping_add(seg_len))),
+        )
+    };
+    let repr = TcpRepr {
+        src_port: pkt.dst_port(),
+        dst_port: pkt.src_port(),
+        seq_number: TcpSeqNumber(seq),
+        ack_number: ack,
+        flags: TcpFlags::RST,
+        window_len: 0,
+        urgent_ptr: 0,
+        max_seg_size: None,
+        window_scale: None,
+        sack_permitted: false,
+        sack_ranges: [None; 4],
+        timestamp: None,
+        payload_len: 0,
+    };
+    send_raw(
+        stack,
+        std::net::SocketAddrV4::new(daddr, pkt.dst_port()),
+        std::net::SocketAddrV4::new(saddr, pkt.src_port()),
+        &repr,
+    );
+}
+
+/// Answer a segment given from its IP header with a RST (netfilter's `REJECT
+/// --reject-with tcp-reset`).
+pub fn tcp_v4_send_reset_to(stack: &Stack, ip_skb: &Skb) {
+    let d = ip_skb.data();
+    if d.len() < 40 {
+        return;
+    }
+    let ihl = usize::from(d[0] & 0x0f) * 4;
+    let saddr = Ipv4Addr::new(d[12], d[13], d[14], d[15]);
+    let daddr = Ipv4Addr::new(d[16], d[17], d[18], d[19]);
+    let t = Skb::from_slice(&d[ihl.min(d.len())..], 0);
+    tcp_v4_send_reset(stack, &t, saddr, daddr);
+}
+
+/// `tcp_send_active_reset`: abort with a RST from the socket.
+pub fn tcp_send_active_reset(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    let seq = t.snd_nxt;
+    send_control(stack, sk, t, seq, tcphdr::RST | tcphdr::ACK);
+    stack.tcp.snmp.inc(Tcp::OutRsts);
+}
+
+/// `tcp_send_fin`: FIN on the last unsent skb, or a new skb for it.
+pub fn tcp_send_fin(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    commit_frag(t);
+    match t.write_queue.back_mut() {
+        Some(tail) => {
+            tail.cb.tcp.tcp_flags |= tcphdr::FIN;
+            tail.cb.tcp.end_seq = tail.cb.tcp.end_seq.wrapping_add(1);
+        }
+        None => {
+            let mut skb = Skb::alloc(0, MAX_TCP_HEADER);
+            skb.cb.tcp.seq = t.write_seq;
+            skb.cb.tcp.end_seq = t.write_seq.wrapping_add(1);
+            skb.cb.tcp.tcp_flags = tcphdr::FIN | tcphdr::ACK;
+            skb_entail(t, skb);
+        }
+    }
+    t.write_seq = t.write_seq.wrapping_add(1);
+    tcp_push_pending_frames_nagle(stack, sk, t, nagle::OFF);
+}
+
+/// `shutdown(SHUT_WR)` (`tcp_shutdown`): move to FIN_WAIT1 / LAST_ACK and send FIN.
+pub fn tcp_shutdown_send(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    let next = match t.state {
+        TcpState::Established | TcpState::SynRecv => TcpState::FinWait1,
+        TcpState::CloseWait => TcpState::LastAck,
+        _ => return,
+    };
+    t.state = next;
+    tcp_send_fin(stack, sk, t);
+}
+
+/// `tcp_close`.
+pub fn tcp_close(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    t.shutdown = shutdown::RCV | shutdown::SEND;
+    match t.state {
+        TcpState::Listen => {
+            // Reset every connection still waiting for accept.
+            t.listen = None;
+            t.state = TcpState::Close;
+            super::minisocks::unhash(stack, sk, t);
+            let pending: Vec<_> = sk.accept_q.lock().drain(..).collect();
+            for child in pending {
+                child.abort(stack, errno::ECONNRESET, true);
+            }
+            return;
+        }
+        TcpState::Close => {
+            super::minisocks::unhash(stack, sk, t);
+            return;
+        }
+        TcpState::SynSent => {
+            super::minisocks::tcp_done(stack, sk, t);
+            return;
+        }
+        _ => {}
+    }
+    // Unread data: reset (RFC 2525 § 2.17), as Linux.
+    let unread = t.rx_readable() > 0;
+    if unread {
+        stack.tcp.mib.inc(TcpExt::TCPAbortOnClose);
+        tcp_send_active_reset(stack, sk, t);
+        super::minisocks::tcp_done(stack, sk, t);
+        return;
+    }
+    if t.linger == Some(Duration::ZERO) {
+        stack.tcp.mib.inc(TcpExt::TCPAbortOnData);
+        tcp_send_active_reset(stack, sk, t);
+        super::minisocks::tcp_done(stack, sk, t);
+        return;
+    }
+    match t.state {
+        TcpState::Established | TcpState::SynRecv => {
+            t.state = TcpState::FinWait1;
+            tcp_send_fin(stack, sk, t);
+        }
+        TcpState::CloseWait => {
+            t.state = TcpState::LastAck;
+            tcp_send_fin(stack, sk, t);
+        }
+        _ => {}
+    }
+    // Orphaned FIN_WAIT2 lingers for tcp_fin_timeout.
+    timer::orphan_timers(stack, sk, t);
+}
+
+impl TcpSock {
+    /// Abort the connection with `err` (optionally sending RST).
+    pub(crate) fn abort(self: &Arc<Self>, stack: &Stack, err: i32, rst: bool) {
+        let mut s = self.slock.lock();
+        // Abort is rare; take ownership briefly the simple way.
+        while s.owned {
+            self.owner_cv.wait(&mut s);
+        }
+        let mut t = self.tcb.lock();
+        if rst
+            && !matches!(
+                t.state,
+                TcpState::Close | TcpState::Listen | TcpState::SynSent
+            )
+        {
+            tcp_send_active_reset(stack, self, &mut t);
+        }
+        t.err = err;
+        super::minisocks::tcp_done(stack, self, &mut t);
+        drop(t);
+        drop(s);
+        self.wq.wake_all();
+    }
+}
+
+/// `tcp_retransmit_skb`: resend the skb at `idx` of the retransmit queue (splitting it
+/// to one MSS-multiple that fits the window).
+pub fn tcp_retransmit_skb(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, idx: usize) -> bool {
+    let mss = tcp_current_mss(stack, t);
+    let now = stack.now();
+    let Some(skb) = t.rtx_queue.get(idx) else {
+        return false;
+    };
+    // Already acked in part? (snd_una inside it: trim the front.)
+    if before(skb.cb.tcp.seq, t.snd_una) && after(skb.cb.tcp.end_seq, t.snd_una) {
+        let cut = t.snd_una.wrapping_sub(skb.cb.tcp.seq) as usize;
+        let skb = t.rtx_queue.get_mut(idx).expect("idx");
+        trim_head(skb, cut);
+    }
+    let skb = t.rtx_queue.get(idx).expect("idx");
+    // Do not send beyond the peer's window (except a single MSS probe).
+    if !before(skb.cb.tcp.seq, t.wnd_end()) && skb.cb.tcp.seq != t.snd_una {
+        return false;
+    }
+    let was_retrans = skb.cb.tcp.sacked & super::input::sacked::RETRANS != 0;
+    let pc = tso_segs(skb, mss);
+    let trace = skb.trace_id;
+    let skb_clone = skb.clone_shared();
+    if tcp_transmit_skb(stack, sk, t, &skb_clone, mss).is_err() {
+        return false;
+    }
+    stack
+        .trace
+        .hit(Stage::TcpTransmitSkb, trace, skb_clone.len(), now);
+    let skb = t.rtx_queue.get_mut(idx).expect("idx");
+    skb.cb.tcp.sacked |= super::input::sacked::RETRANS | super::input::sacked::EVER_RETRANS;
+    skb.cb.tcp.tx_time = now;
+    if !was_retrans {
+        t.retrans_out += pc;
+    }
+    t.stats.total_retrans += pc;
+    t.stats.bytes_retrans += skb_clone.len() as u64;
+    stack.tcp.snmp.add(Tcp::RetransSegs, u64::from(pc));
+    if t.retrans_stamp.is_none() {
+        t.retrans_stamp = Some(now);
+    }
+    if t.undo_retrans < 0 {
+        t.undo_retrans = 0;
+    }
+    t.undo_retrans += pc as i32;
+    true
+}
+
+/// Remove `n` acknowledged bytes from the front of an skb's payload (`tcp_trim_head`).
+pub fn trim_head(skb: &mut Skb, n: usize) {
+    let head = skb.headlen();
+    if n <= head {
+        skb.pull(n);
+    } else {
+        skb.pull(head);
+        let mut rest = Vec::with_capacity(4);
+        skb.split_frags_at(n - head, &mut rest);
+        let _ = skb.take_frags().count();
+        for f in rest {
+            let _ = skb.push_frag(f);
+        }
+    }
+    skb.cb.tcp.seq = skb.cb.tcp.seq.wrapping_add(n as u32);
+}
+
+/// `tcp_send_probe0` / `tcp_write_wakeup`: probe a zero window with one byte of new
+/// data if any fits, else a segment with an old sequence number.
+pub fn tcp_write_wakeup(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) -> bool {
+    if t.state == TcpState::Close {
+        return false;
+    }
+    commit_frag(t);
+    if let Some((seq, len)) = t.write_queue.front().map(|s| (s.cb.tcp.seq, s.len())) {
+        if before(seq, t.wnd_end()) {
+            let mss = tcp_current_mss(stack, t);
+            let seg_size = t.wnd_end().wrapping_sub(seq).min(mss);
+            if (len as u32) > seg_size {
+                tso_fragment(t, 0, seg_size);
+            }
+            let now = stack.now();
+            let Some(mut skb) = t.write_queue.pop_front() else {
+                return false;
+            };
+            skb.cb.tcp.tcp_flags |= tcphdr::PSH;
+            skb.cb.tcp.tx_time = now;
+            if tcp_transmit_skb(stack, sk, t, &skb, mss).is_ok() {
+                let pc = tso_segs(&skb, mss);
+                tcp_event_new_data_sent(stack, sk, t, skb, pc);
+                return true;
+            }
+            t.write_queue.push_front(skb);
+            return false;
+        }
+    }
+    // Window probe: an ACK with an old sequence (snd_una - 1) elicits the peer's ACK.
+    let seq = t.snd_una.wrapping_sub(1);
+    send_control(stack, sk, t, seq, tcphdr::ACK);
+    stack.tcp.mib.inc(TcpExt::TCPWinProbe);
+    true
+}
+
+/// Whether `skb` is the write queue's head.
+pub fn write_queue_has_data(t: &Tcb) -> bool {
+    !t.write_queue.is_empty() || t.frag_pending > 0
+}
+
+#[cfg(test)]
+mod tests;
