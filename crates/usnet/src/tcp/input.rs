@@ -833,9 +833,11 @@ fn tcp_clean_rtx_queue_to(
         if skb.cb.tcp.tcp_flags & tcphdr::SYN != 0 && t.state == TcpState::SynRecv {
             // counted elsewhere
         }
+        // Each queued skb is charged its payload plus SKB_TRUESIZE_BASE (skb_entail,
+        // tso_fragment); give back exactly that (sk_wmem_free_skb).
         t.wmem_queued = t
             .wmem_queued
-            .saturating_sub(skb.len() + super::output::PAGE_FRAG_SIZE.min(512));
+            .saturating_sub(skb.len() + super::output::SKB_TRUESIZE_BASE);
         t.stats.delivered += pc;
         stack.tcp.mib.add(TcpExt::TCPDelivered, u64::from(pc));
     }

@@ -66,7 +66,7 @@ pub mod tcphdr {
 pub const PAGE_FRAG_SIZE: usize = 32 * 1024;
 
 /// Per-skb memory overhead charged to the send queue on top of its payload.
-const SKB_TRUESIZE_BASE: usize = crate::skb::SKB_OVERHEAD as usize + 256;
+pub(crate) const SKB_TRUESIZE_BASE: usize = crate::skb::SKB_OVERHEAD as usize + 256;
 
 /// Our timestamp clock (ms, with the connection's random offset).
 pub fn tcp_time_stamp(t: &Tcb, now: Instant) -> u32 {
