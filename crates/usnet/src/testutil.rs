@@ -326,3 +326,139 @@ impl Routed {
         }
     }
 }
+
+/// One TCP segment seen by a [`SegLog`] (a TSO skb is one entry with its full length).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegRecord {
+    /// When it went by.
+    pub at: crate::time::Instant,
+    /// Sent (true) or received (false) by the device.
+    pub outgoing: bool,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number (0 without ACK).
+    pub ack: u32,
+    /// TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10).
+    pub flags: u8,
+    /// Payload bytes.
+    pub len: u32,
+    /// Raw window field.
+    pub window: u16,
+    /// `gso_size` of the skb (0: not a GSO skb).
+    pub gso_size: u16,
+}
+
+/// The TCP header fields of an Ethernet/IPv4/TCP frame on the wire: (seq, payload
+/// length, flags). `None` for anything else. For [`crate::link::Wire::set_drop_filter`].
+pub fn tcp_segment(frame: &Skb) -> Option<(u32, u32, u8)> {
+    let mut hdr = [0u8; 14 + 60 + 20];
+    let avail = frame.len().min(hdr.len());
+    if avail < 14 + 40 || !frame.copy_bits(0, &mut hdr[..avail]) {
+        return None;
+    }
+    let ip = &hdr[14..avail];
+    if hdr[12..14] != [0x08, 0x00] || ip[9] != 6 {
+        return None;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let tot = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let t = ip.get(ihl..ihl + 20)?;
+    let doff = usize::from(t[12] >> 4) * 4;
+    let seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+    Some((seq, tot.saturating_sub(ihl + doff) as u32, t[13]))
+}
+
+/// A packet tap that records the TCP segments a device sends and receives, for tests
+/// about when and what TCP sends (like `tcpdump -i dev tcp`).
+#[derive(Default)]
+pub struct SegLog {
+    /// Everything recorded, in order.
+    pub segs: Mutex<Vec<SegRecord>>,
+}
+
+impl SegLog {
+    /// Attach a new log to `dev`.
+    pub fn attach(dev: &NetDevice) -> Arc<SegLog> {
+        let log = Arc::new(SegLog::default());
+        dev.add_tap(log.clone());
+        log
+    }
+
+    /// Outgoing segments carrying data.
+    pub fn data_out(&self) -> Vec<SegRecord> {
+        self.segs
+            .lock()
+            .iter()
+            .filter(|s| s.outgoing && s.len > 0)
+            .copied()
+            .collect()
+    }
+
+    /// Every outgoing segment.
+    pub fn out(&self) -> Vec<SegRecord> {
+        self.segs
+            .lock()
+            .iter()
+            .filter(|s| s.outgoing)
+            .copied()
+            .collect()
+    }
+
+    /// Forget what was recorded.
+    pub fn clear(&self) {
+        self.segs.lock().clear();
+    }
+}
+
+impl crate::dev::rx::PacketTap for SegLog {
+    fn tap(
+        &self,
+        _dev: &NetDevice,
+        frame: &Skb,
+        mac: usize,
+        dir: crate::dev::rx::TapDir,
+        now: crate::time::Instant,
+    ) {
+        // `mac` is an offset in the head buffer: the frame is head[mac..linear end]
+        // followed by the page fragments.
+        let mut hdr = [0u8; 14 + 60 + 20];
+        let lin_end = frame.data_offset() + frame.headlen();
+        let lin = frame.head_buf().get(mac..lin_end).unwrap_or(&[]);
+        let mut avail = 0;
+        for part in std::iter::once(lin).chain(frame.frags().iter().map(|f| &f[..])) {
+            let n = part.len().min(hdr.len() - avail);
+            hdr[avail..avail + n].copy_from_slice(&part[..n]);
+            avail += n;
+        }
+        if avail < 14 + 40 {
+            return;
+        }
+        let frame_len = lin.len() + frame.data_len();
+        let ip = &hdr[14..avail];
+        if hdr[12..14] != [0x08, 0x00] || ip[9] != 6 {
+            return;
+        }
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let tot = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        let Some(t) = ip.get(ihl..ihl + 20) else {
+            return;
+        };
+        let doff = usize::from(t[12] >> 4) * 4;
+        // A GSO skb's IP total length covers only the first segment: use the skb.
+        let l4_len = if frame.gso_size > 0 {
+            frame_len.saturating_sub(14 + ihl)
+        } else {
+            tot.saturating_sub(ihl)
+        };
+        self.segs.lock().push(SegRecord {
+            at: now,
+            outgoing: matches!(dir, crate::dev::rx::TapDir::Outgoing),
+            seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+            ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
+            flags: t[13],
+            len: l4_len.saturating_sub(doff) as u32,
+            window: u16::from_be_bytes([t[14], t[15]]),
+            gso_size: frame.gso_size,
+        });
+    }
+}

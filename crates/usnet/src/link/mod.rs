@@ -81,8 +81,13 @@ struct InFlight {
     skb: Skb,
 }
 
+/// A drop filter: frames (from the Ethernet header) for which it returns true are lost.
+pub type DropFilter = Arc<dyn Fn(&Skb) -> bool + Send + Sync>;
+
 struct Direction {
     netem: Netem,
+    /// Targeted drops for tests ("lose the 3rd data segment"), applied before netem.
+    filter: Option<DropFilter>,
     state: NetemState,
     /// Frames ordered by time to send (ties in arrival order).
     queue: VecDeque<InFlight>,
@@ -167,6 +172,7 @@ impl Wire {
                 endpoint: OnceLock::new(),
                 dir: Mutex::new(Direction {
                     netem: Netem::default(),
+                    filter: None,
                     state: NetemState::new(seed ^ (0x9e37_79b9 * (id as u64 + 1))),
                     queue: VecDeque::new(),
                     stats: PortStats::default(),
@@ -209,6 +215,14 @@ impl Wire {
     pub fn set_netem(&self, port: PortId, netem: Netem) {
         if let Some(p) = self.inner.ports.get(port) {
             p.dir.lock().netem = netem;
+        }
+    }
+
+    /// Drop frames going to `port` for which `filter` returns true (counted as `lost`);
+    /// `None` removes the filter. For tests that need a specific segment lost.
+    pub fn set_drop_filter(&self, port: PortId, filter: Option<DropFilter>) {
+        if let Some(p) = self.inner.ports.get(port) {
+            p.dir.lock().filter = filter;
         }
     }
 
@@ -323,6 +337,10 @@ impl Wire {
         let d = &mut *guard;
         d.stats.sent += 1;
         d.stats.sent_bytes += skb.len() as u64;
+        if d.filter.as_ref().is_some_and(|f| f(&skb)) {
+            d.stats.lost += 1;
+            return None;
+        }
         let cfg = d.netem;
         if cfg.is_clean() && d.queue.is_empty() {
             d.queue.push_back(InFlight { tts: now, skb });

@@ -765,14 +765,6 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
     if fl & flag::ACKED != 0 {
         timer::tcp_rearm_rto(stack, sk, t);
     }
-    if fl & flag::SND_UNA_ADVANCED != 0 || is_dupack {
-        stack.trace.hit(
-            Stage::TcpAck,
-            0,
-            ackn.wrapping_sub(prior_snd_una) as usize,
-            now,
-        );
-    }
     true
 }
 
@@ -812,6 +804,7 @@ fn tcp_clean_rtx_queue_to(
         let Some(skb) = t.rtx_queue.pop_front() else {
             break;
         };
+        stack.trace.hit(Stage::TcpAck, skb.trace_id, skb.len(), now);
         let pc = u32::from(skb.gso_segs.max(1));
         pkts += pc;
         t.packets_out = t.packets_out.saturating_sub(pc);
@@ -905,7 +898,16 @@ pub fn tcp_set_rto(t: &mut Tcb) {
 }
 
 /// `tcp_mark_head_lost` (NewReno): the first unacknowledged skb is lost.
-fn mark_head_lost(t: &mut Tcb) {
+fn mark_head_lost(stack: &Stack, t: &mut Tcb) {
+    // Only the first segment is presumed lost (tcp_newreno_mark_lost): split a
+    // multi-segment head so exactly one MSS is retransmitted.
+    let mss = output::tcp_current_mss(stack, t);
+    let split = t.rtx_queue.front().is_some_and(|s| {
+        s.gso_segs > 1 && s.len() as u32 > mss && s.cb.tcp.sacked & sacked::LOST == 0
+    });
+    if split {
+        output::tcp_fragment_rtx(t, 0, mss, mss);
+    }
     if let Some(skb) = t.rtx_queue.front_mut() {
         if skb.cb.tcp.sacked & (sacked::LOST | sacked::ACKED) == 0 {
             skb.cb.tcp.sacked |= sacked::LOST;
@@ -1040,7 +1042,7 @@ fn fastretrans_alert(
                 if acked {
                     // Partial ACK (NewReno): the next hole is lost too; dupacks reset.
                     t.sacked_out = 0;
-                    mark_head_lost(t);
+                    mark_head_lost(stack, t);
                 }
                 let delivered = newly_acked + u32::from(is_dupack);
                 cwnd_reduction(t, delivered, fl);
@@ -1058,7 +1060,7 @@ fn fastretrans_alert(
                 with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
             } else {
                 if acked {
-                    mark_head_lost(t);
+                    mark_head_lost(stack, t);
                 }
                 cong_avoid(stack, t, fl, newly_acked, prior_in_flight);
                 xmit_retransmit_queue(stack, sk, t);
@@ -1080,7 +1082,7 @@ fn fastretrans_alert(
     // Open / Disorder: enter recovery after `reordering` duplicate ACKs.
     if t.sacked_out >= t.reordering && t.packets_out > 0 {
         enter_recovery(stack, t);
-        mark_head_lost(t);
+        mark_head_lost(stack, t);
         cwnd_reduction(t, 1, fl);
         xmit_retransmit_queue(stack, sk, t);
         return;

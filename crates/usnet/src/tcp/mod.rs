@@ -291,8 +291,11 @@ pub struct Tcb {
     pub irs: u32,
 
     // ----- options -----
-    /// Effective MSS for sending (`mss_cache`).
+    /// Effective MSS for sending (`mss_cache`): the path MTU less IP and TCP headers,
+    /// including the timestamp option when negotiated (Linux's `tcp_header_len`).
     pub mss_cache: u32,
+    /// Whether `mss_cache` was computed with the timestamp option.
+    pub mss_with_ts: bool,
     /// MSS we advertise.
     pub advmss: u32,
     /// The peer's MSS (`rx_opt.mss_clamp`).
@@ -849,6 +852,7 @@ impl Tcb {
             window_clamp: 0,
             irs: 0,
             mss_cache: TCP_MSS_DEFAULT,
+            mss_with_ts: false,
             advmss: TCP_MSS_DEFAULT,
             mss_clamp: 65535,
             snd_wscale: 0,

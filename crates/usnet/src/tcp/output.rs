@@ -95,11 +95,12 @@ fn established_options_len(t: &Tcb) -> usize {
 pub fn tcp_current_mss(stack: &Stack, t: &mut Tcb) -> u32 {
     let now = stack.now();
     let mtu = t.dst.as_ref().map(|d| d.mtu(now)).unwrap_or(1500);
-    if mtu != t.pmtu_cookie {
+    if mtu != t.pmtu_cookie || t.mss_with_ts != t.tstamp_ok {
         tcp_sync_mss(t, mtu);
     }
-    // Options on established segments shrink the payload (`tcp_current_mss`).
-    let opts = established_options_len(t);
+    // Options beyond the fixed header (SACK blocks) shrink the payload further
+    // (`tcp_current_mss`: header_len - tcp_header_len).
+    let opts = established_options_len(t) - if t.tstamp_ok { 12 } else { 0 };
     t.mss_cache
         .saturating_sub(opts as u32)
         .max(TCP_MIN_MSS - 40)
@@ -109,11 +110,16 @@ pub fn tcp_current_mss(stack: &Stack, t: &mut Tcb) -> u32 {
 /// `tcp_sync_mss`: recompute the MSS for `pmtu` (IP + TCP headers off, clamped to the
 /// peer's MSS and `TCP_MAXSEG`).
 pub fn tcp_sync_mss(t: &mut Tcb, pmtu: u32) -> u32 {
+    // __tcp_mtu_to_mss: IP and TCP headers off, clamped to the peer's MSS (and
+    // TCP_MAXSEG); then tcp_mtu_to_mss takes the timestamp option off.
     let mut mss = pmtu.saturating_sub(40).max(48);
     mss = mss.min(t.mss_clamp);
     if let Some(u) = t.user_mss {
         mss = mss.min(u);
     }
+    let ts = if t.tstamp_ok { 12 } else { 0 };
+    mss = mss.saturating_sub(ts).max(48);
+    t.mss_with_ts = t.tstamp_ok;
     // Never more than half the largest window the peer offered, once known.
     if t.max_window > 0 && mss > t.max_window / 2 && t.max_window / 2 >= 68 {
         mss = t.max_window / 2;
@@ -192,8 +198,12 @@ fn skb_entail(t: &mut Tcb, skb: Skb) {
     t.write_queue.push_back(skb);
 }
 
-fn new_data_skb(t: &Tcb) -> Skb {
+fn new_data_skb(stack: &Stack, t: &Tcb) -> Skb {
     let mut skb = Skb::alloc(0, MAX_TCP_HEADER);
+    if stack.trace.enabled() {
+        // Followed through every stage (and across the wire) by this id.
+        skb.trace_id = stack.trace.new_id();
+    }
     skb.cb.tcp.seq = t.write_seq;
     skb.cb.tcp.end_seq = t.write_seq;
     skb.cb.tcp.tcp_flags = tcphdr::ACK;
@@ -262,7 +272,6 @@ pub fn tcp_sendmsg(
             _ => return Err(os_err(errno::EPIPE)),
         }
     }
-    stack.trace.hit(Stage::TcpSendmsg, 0, total, stack.now());
     let (mut mss_now, mut size_goal) = tcp_send_mss(&stack, t);
     let mut copied = 0usize;
     let mut seg = 0usize; // index in iov
@@ -321,7 +330,7 @@ pub fn tcp_sendmsg(
                 continue;
             }
             commit_frag(t);
-            let skb = new_data_skb(t);
+            let skb = new_data_skb(&stack, t);
             skb_entail(t, skb);
             copy = size_goal as usize;
         }
@@ -346,6 +355,9 @@ pub fn tcp_sendmsg(
             let skb = t.write_queue.back_mut().expect("tail skb");
             skb.cb.tcp.end_seq = end;
             skb_len = skb.len();
+            stack
+                .trace
+                .hit(Stage::TcpSendmsg, skb.trace_id, n, stack.now());
             is_head = t.write_queue.len() == 1;
         }
         let skb_len = skb_len + t.frag_pending;
@@ -377,11 +389,18 @@ pub fn tcp_sendmsg(
 /// `tcp_should_autocork`: hold a small tail skb while earlier data is still in the
 /// qdisc or driver (its TX completion will push it).
 fn should_autocork(stack: &Stack, sk: &TcpSock, t: &Tcb, skb_len: usize, size_goal: u32) -> bool {
-    let truesize = t.write_queue.back().map_or(0, |s| s.truesize() as usize);
     skb_len < size_goal as usize
         && stack.sysctl.tcp_autocorking() != 0
         && !t.rtx_queue.is_empty()
-        && sk.wmem.alloc.load(Ordering::Acquire) > truesize
+        && wmem_exceeds_tail(sk, t)
+}
+
+/// `refcount_read(&sk->sk_wmem_alloc) > skb->truesize` for the tail skb. Linux's
+/// `sk_wmem_alloc` starts at 1 (the socket's own reference), so one in-flight skb as
+/// large as the tail is enough; we keep that bias.
+fn wmem_exceeds_tail(sk: &TcpSock, t: &Tcb) -> bool {
+    let truesize = t.write_queue.back().map_or(0, |s| s.truesize() as usize);
+    sk.wmem.alloc.load(Ordering::Acquire) + 1 > truesize
 }
 
 /// `tcp_push`: mark PSH (unless `MSG_MORE`), autocork, then push pending frames.
@@ -398,7 +417,8 @@ pub fn tcp_push(
     let Some(skb_len) = t.write_queue.back().map(|s| s.len()) else {
         return;
     };
-    stack.trace.hit(Stage::TcpPush, 0, skb_len, stack.now());
+    let id = t.write_queue.back().map_or(0, |s| s.trace_id);
+    stack.trace.hit(Stage::TcpPush, id, skb_len, stack.now());
     if flags & msg::MORE == 0 || forced_push(t) {
         mark_push(t);
     }
@@ -407,9 +427,8 @@ pub fn tcp_push(
             stack.tcp.mib.inc(TcpExt::TCPAutoCorking);
         }
         t.tsq_throttled = true;
-        let truesize = t.write_queue.back().map_or(0, |s| s.truesize() as usize);
         // TX completion may have happened before we set the flag: test again.
-        if sk.wmem.alloc.load(Ordering::Acquire) > truesize {
+        if wmem_exceeds_tail(sk, t) {
             return;
         }
     }
@@ -446,7 +465,7 @@ fn tcp_push_one(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, mss_now: u32) {
 }
 
 /// Segments the skb needs at `mss` (`tcp_init_tso_segs`).
-fn tso_segs(skb: &Skb, mss: u32) -> u32 {
+pub(crate) fn tso_segs(skb: &Skb, mss: u32) -> u32 {
     let len = skb.len() as u32;
     if len <= mss || mss == 0 {
         1
@@ -611,9 +630,49 @@ pub fn tso_fragment(t: &mut Tcb, idx: usize, len: u32) -> bool {
     let Some(skb) = t.write_queue.get_mut(idx) else {
         return false;
     };
+    let Some(rest) = split_off(skb, len) else {
+        return false;
+    };
+    t.wmem_queued += SKB_TRUESIZE_BASE;
+    t.write_queue.insert(idx + 1, rest);
+    true
+}
+
+/// `tcp_fragment` on the retransmit queue: split the sent skb at `idx` after `len`
+/// bytes (as when only its first MSS is marked lost), recounting its segments and the
+/// connection's packet counts (`tcp_adjust_pcount`).
+pub fn tcp_fragment_rtx(t: &mut Tcb, idx: usize, len: u32, mss: u32) -> bool {
+    let Some(skb) = t.rtx_queue.get_mut(idx) else {
+        return false;
+    };
+    let old_pc = u32::from(skb.gso_segs.max(1));
+    let Some(mut rest) = split_off(skb, len) else {
+        return false;
+    };
+    let pc1 = tso_segs(skb, mss);
+    let pc2 = tso_segs(&rest, mss);
+    skb.gso_segs = pc1 as u16;
+    rest.gso_segs = pc2 as u16;
+    let sacked = skb.cb.tcp.sacked;
+    let grow = (pc1 + pc2).saturating_sub(old_pc);
+    t.packets_out += grow;
+    if sacked & super::input::sacked::LOST != 0 {
+        t.lost_out += grow;
+    }
+    if sacked & super::input::sacked::RETRANS != 0 {
+        t.retrans_out += grow;
+    }
+    t.wmem_queued += SKB_TRUESIZE_BASE;
+    t.rtx_queue.insert(idx + 1, rest);
+    true
+}
+
+/// Split `skb` after `len` bytes; the remainder (with FIN and PSH, and the same
+/// control block otherwise) is returned. Payload pages are shared, not copied.
+fn split_off(skb: &mut Skb, len: u32) -> Option<Skb> {
     let total = skb.len() as u32;
     if len == 0 || len >= total {
-        return false;
+        return None;
     }
     let head = skb.headlen() as u32;
     let mut rest = Skb::alloc(0, MAX_TCP_HEADER);
@@ -639,9 +698,8 @@ pub fn tso_fragment(t: &mut Tcb, idx: usize, len: u32) -> bool {
     skb.cb.tcp.end_seq = rest.cb.tcp.seq;
     skb.cb.tcp.tcp_flags = flags & !(tcphdr::FIN | tcphdr::PSH);
     rest.cb.tcp.tcp_flags = flags;
-    t.wmem_queued += SKB_TRUESIZE_BASE;
-    t.write_queue.insert(idx + 1, rest);
-    true
+    rest.trace_id = skb.trace_id;
+    Some(rest)
 }
 
 /// `tcp_small_queue_check`: TCP small queues. Stop when more than ~1 ms of the pacing

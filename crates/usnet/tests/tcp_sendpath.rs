@@ -1,0 +1,516 @@
+//! The send path's decisions, one scenario each, on the virtual clock: Nagle, TCP_NODELAY,
+//! TCP_CORK, MSG_MORE, autocorking, slow start and congestion avoidance growth, fast
+//! retransmit with NewReno (one and several losses), and one segment's journey through
+//! the seed functions. Expected behaviour is Linux's (tcp_output.c, tcp_input.c,
+//! tcp_cong.c); each test says which decision it pins down.
+
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use usnet::link::Netem;
+use usnet::tcp::TcpExt;
+use usnet::tcp::{msg, SockOpt, TcpSock, TcpState};
+use usnet::testutil::{ip, tcp_segment, SegLog, TwoHosts};
+use usnet::time::Instant;
+use usnet::trace::Stage;
+
+/// One-way delay on the wire: the RTT is twice this.
+const D: Duration = Duration::from_millis(5);
+const RTT: Duration = Duration::from_millis(10);
+
+struct Conn {
+    h: TwoHosts,
+    c: Arc<TcpSock>,
+    s: Arc<TcpSock>,
+    /// Segments host a sends and receives.
+    log: Arc<SegLog>,
+}
+
+impl Conn {
+    fn new(seed: u64, setup: impl Fn(&TwoHosts)) -> Conn {
+        let h = TwoHosts::new(seed, |_| {}).with_ip();
+        let delayed = Netem {
+            delay: D,
+            ..Netem::default()
+        };
+        h.wire.set_netem(0, delayed);
+        h.wire.set_netem(1, delayed);
+        setup(&h);
+        let l = TcpSock::new(&h.b);
+        l.set_nonblocking(true);
+        l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 80)).unwrap();
+        l.listen(16).unwrap();
+        let c = TcpSock::new(&h.a);
+        c.set_nonblocking(true);
+        let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 80));
+        let mut s = None;
+        h.sim.run_while(
+            || {
+                s = s.take().or_else(|| l.accept().ok());
+                s.is_none() || c.state() != TcpState::Established
+            },
+            Duration::from_secs(5),
+        );
+        let s = s.expect("accepted");
+        s.set_nonblocking(true);
+        // Let the handshake's last ACK settle.
+        h.sim.run_for(Duration::from_millis(50));
+        let log = SegLog::attach(&h.da);
+        Conn { h, c, s, log }
+    }
+
+    fn drain(&self) -> usize {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0;
+        while let Ok(k) = self.s.recv(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        n
+    }
+
+    /// Run for `d`, with the receiving application reading all the time.
+    fn run_reading(&self, d: Duration) -> usize {
+        let mut got = 0;
+        self.h.sim.run_while(
+            || {
+                got += self.drain();
+                true
+            },
+            d,
+        );
+        got
+    }
+}
+
+fn lens(v: &[usnet::testutil::SegRecord]) -> Vec<u32> {
+    v.iter().map(|s| s.len).collect()
+}
+
+fn since(a: Instant, b: Instant) -> Duration {
+    a.saturating_duration_since(b)
+}
+
+#[test]
+fn nagle_holds_a_small_segment_until_the_ack() {
+    let k = Conn::new(1, |_| {});
+    let t0 = k.h.sim.now();
+    for b in [1u8, 2, 3] {
+        assert_eq!(k.c.send(&[b; 100]).unwrap(), 100);
+    }
+    assert_eq!(k.run_reading(Duration::from_millis(100)), 300);
+    let data = k.log.data_out();
+    // The first small segment goes at once; the next two writes wait for its ACK
+    // (tcp_nagle_check: a partial segment while data is unacknowledged) and leave
+    // together as one segment.
+    assert_eq!(lens(&data), vec![100, 200]);
+    assert_eq!(data[0].at, t0);
+    let wait = since(data[1].at, data[0].at);
+    assert!(
+        wait >= RTT && wait < RTT + Duration::from_millis(2),
+        "held {wait:?}"
+    );
+}
+
+#[test]
+fn nodelay_sends_each_write_at_once() {
+    let k = Conn::new(2, |_| {});
+    k.c.set_opt(SockOpt::NoDelay(true)).unwrap();
+    let t0 = k.h.sim.now();
+    for b in [1u8, 2, 3] {
+        k.c.send(&[b; 100]).unwrap();
+        // Let TX completion run, so autocorking has nothing to wait for.
+        k.h.sim.run_for(Duration::from_micros(500));
+    }
+    assert_eq!(k.run_reading(Duration::from_millis(100)), 300);
+    let data = k.log.data_out();
+    assert_eq!(lens(&data), vec![100, 100, 100]);
+    assert!(
+        data.iter().all(|s| since(s.at, t0) < RTT),
+        "none waited for an ACK"
+    );
+}
+
+#[test]
+fn autocorking_coalesces_writes_while_the_first_is_in_the_driver() {
+    for autocork in [1, 0] {
+        let k = Conn::new(3, |h| {
+            h.a.sysctl
+                .set("net.ipv4.tcp_autocorking", autocork)
+                .unwrap();
+        });
+        k.c.set_opt(SockOpt::NoDelay(true)).unwrap();
+        // Back-to-back writes from the application: the first skb is still in the
+        // qdisc/driver (its TX completion has not run) when the others arrive.
+        for b in [1u8, 2, 3, 4] {
+            k.c.send(&[b; 100]).unwrap();
+        }
+        assert_eq!(k.run_reading(Duration::from_millis(100)), 400);
+        let data = k.log.data_out();
+        let corked = k.h.a.tcp.mib.get(TcpExt::TCPAutoCorking);
+        if autocork == 1 {
+            // tcp_should_autocork holds a tail no larger than what is in flight
+            // (sk_wmem_alloc > skb->truesize, with the socket's own reference): write
+            // 2 waits; write 3 makes the tail bigger than the 100 bytes in flight, so
+            // 2+3 leave together; write 4 waits behind them and TX completion (TSQ)
+            // pushes it. All long before the first ACK.
+            assert_eq!(lens(&data), vec![100, 200, 100]);
+            assert!(data.iter().all(|s| since(s.at, data[0].at) < RTT));
+            // Counted when the socket becomes throttled (TSQ_THROTTLED was clear).
+            assert_eq!(corked, 1);
+        } else {
+            assert_eq!(lens(&data), vec![100, 100, 100, 100]);
+            assert_eq!(corked, 0);
+        }
+    }
+}
+
+#[test]
+fn cork_holds_partial_segments_but_not_full_ones() {
+    let k = Conn::new(4, |_| {});
+    k.c.set_opt(SockOpt::Cork(true)).unwrap();
+    k.c.send(&[1; 100]).unwrap();
+    k.c.send(&[2; 100]).unwrap();
+    k.h.sim.run_for(Duration::from_millis(100));
+    assert!(k.log.data_out().is_empty(), "corked: nothing sent");
+    // Enough for two full segments: those go, the partial remainder stays.
+    k.c.send(&[3; 3000]).unwrap();
+    k.h.sim.run_for(Duration::from_millis(1));
+    let mss = k.c.info().snd_mss;
+    let sent: u32 = k.log.data_out().iter().map(|s| s.len).sum();
+    assert_eq!(sent, 2 * mss, "only full-sized segments while corked");
+    // Uncork: the remainder goes at once (Minshall: no small segment is unacked).
+    k.c.set_opt(SockOpt::Cork(false)).unwrap();
+    k.h.sim.run_for(Duration::from_millis(1));
+    let sent: u32 = k.log.data_out().iter().map(|s| s.len).sum();
+    assert_eq!(sent, 3200);
+    assert_eq!(k.run_reading(Duration::from_millis(50)), 3200);
+}
+
+#[test]
+fn corked_data_leaves_after_the_probe_timer() {
+    // tcp(7): "a 200 millisecond ceiling on the time for which output is corked": with
+    // nothing in flight, __tcp_push_pending_frames arms the probe timer, and its
+    // tcp_write_wakeup sends the corked head.
+    let k = Conn::new(5, |_| {});
+    k.c.set_opt(SockOpt::Cork(true)).unwrap();
+    let t0 = k.h.sim.now();
+    k.c.send(&[1; 100]).unwrap();
+    k.h.sim.run_for(Duration::from_millis(150));
+    assert!(k.log.data_out().is_empty());
+    k.h.sim.run_for(Duration::from_millis(1500));
+    let data = k.log.data_out();
+    assert_eq!(lens(&data), vec![100]);
+    assert!(since(data[0].at, t0) >= Duration::from_millis(200));
+}
+
+#[test]
+fn msg_more_corks_until_a_write_without_it() {
+    let k = Conn::new(6, |_| {});
+    k.c.send_flags(&[&[1; 100]], msg::MORE).unwrap();
+    k.h.sim.run_for(Duration::from_millis(100));
+    assert!(
+        k.log.data_out().is_empty(),
+        "MSG_MORE holds the partial segment"
+    );
+    k.c.send(&[2; 100]).unwrap();
+    assert_eq!(k.run_reading(Duration::from_millis(50)), 200);
+    assert_eq!(lens(&k.log.data_out()), vec![200]);
+}
+
+/// cwnd sampled in the middle of each of `rounds` RTTs, with a bulk sender.
+fn cwnd_per_rtt(k: &Conn, rounds: usize, bytes: usize) -> Vec<u32> {
+    let data = vec![7u8; bytes];
+    let mut sent = 0;
+    let mut out = Vec::new();
+    let start = k.h.sim.now();
+    let mut next = start + RTT / 2;
+    k.h.sim.run_while(
+        || {
+            while sent < data.len() {
+                match k.c.send(&data[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(_) => break,
+                }
+            }
+            k.drain();
+            if k.h.sim.now() >= next {
+                out.push(k.c.info().snd_cwnd);
+                next += RTT;
+            }
+            out.len() < rounds
+        },
+        RTT * (rounds as u32 + 2),
+    );
+    out
+}
+
+#[test]
+fn slow_start_doubles_cwnd_every_rtt() {
+    let k = Conn::new(7, |h| {
+        // A receive buffer large enough that the window never limits.
+        h.b.sysctl.set("net.ipv4.tcp_rmem_default", 4 << 20).ok();
+    });
+    k.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
+    k.s.set_opt(SockOpt::RcvBuf(8 << 20)).unwrap();
+    let w = cwnd_per_rtt(&k, 4, 4 << 20);
+    // IW10, then +1 per acknowledged segment (tcp_slow_start): x2 per RTT.
+    assert_eq!(w, vec![10, 20, 40, 80], "cwnd per RTT");
+}
+
+/// Drop the data segments of a→b whose sequence numbers (relative to the first data
+/// byte) are listed, once each.
+fn drop_once(k: &Conn, rel: &[u32]) -> Arc<AtomicU32> {
+    let isn = k.c.info_isn();
+    let targets: Vec<u32> = rel
+        .iter()
+        .map(|r| isn.wrapping_add(1).wrapping_add(*r))
+        .collect();
+    let dropped = Arc::new(AtomicU32::new(0));
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::<u32>::new()));
+    let d = dropped.clone();
+    k.h.wire.set_drop_filter(
+        1,
+        Some(Arc::new(move |f| {
+            let Some((seq, len, _)) = tcp_segment(f) else {
+                return false;
+            };
+            if len == 0 || !targets.contains(&seq) || seen.lock().contains(&seq) {
+                return false;
+            }
+            seen.lock().push(seq);
+            d.fetch_add(1, Ordering::Relaxed);
+            true
+        })),
+    );
+    dropped
+}
+
+trait IsnExt {
+    fn info_isn(&self) -> u32;
+}
+
+impl IsnExt for Arc<TcpSock> {
+    /// The initial send sequence number.
+    fn info_isn(&self) -> u32 {
+        self.with_tcb(|t| t.iss)
+    }
+}
+
+/// Send `bytes` and read them all; returns when done.
+fn bulk(k: &Conn, bytes: usize, limit: Duration) {
+    let data: Vec<u8> = (0..bytes).map(|i| (i * 13) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let done = k.h.sim.run_while(
+        || {
+            while sent < data.len() {
+                match k.c.send(&data[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(_) => break,
+                }
+            }
+            while let Ok(n) = k.s.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            got.len() < data.len()
+        },
+        limit,
+    );
+    assert!(done, "transfer finished");
+    assert!(got == data, "data intact");
+}
+
+#[test]
+fn fast_retransmit_and_newreno_recover_one_loss_without_a_timeout() {
+    let k = Conn::new(8, |h| {
+        h.a.sysctl.set("net.ipv4.tcp_sack", 0).unwrap();
+        h.b.sysctl.set("net.ipv4.tcp_sack", 0).unwrap();
+    });
+    let c = k;
+    c.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
+    let mss = c.c.info().snd_mss;
+    let dropped = drop_once(&c, &[15 * mss]);
+    bulk(&c, 200_000, Duration::from_secs(5));
+    assert_eq!(dropped.load(Ordering::Relaxed), 1);
+    let m = |x| c.h.a.tcp.mib.get(x);
+    assert_eq!(m(TcpExt::TCPRenoRecovery), 1, "one recovery episode");
+    assert_eq!(m(TcpExt::TCPTimeouts), 0, "no RTO");
+    assert_eq!(
+        c.c.info().total_retrans,
+        1,
+        "only the lost segment was resent"
+    );
+    // Three duplicate ACKs came back about one RTT after the loss.
+    let segs = c.log.data_out();
+    let target = c.c.info_isn().wrapping_add(1 + 15 * mss);
+    let firsts = covering(&segs, target);
+    assert_eq!(firsts.len(), 2, "sent, then retransmitted once");
+    assert_eq!(
+        (firsts[1].seq, firsts[1].len),
+        (target, mss),
+        "one MSS resent"
+    );
+    let gap = since(firsts[1].at, firsts[0].at);
+    assert!(gap >= RTT && gap < 2 * RTT, "fast retransmit after {gap:?}");
+    // Reno halves the window (tcp_reno_ssthresh).
+    let info = c.c.info();
+    assert!(info.snd_ssthresh >= 2 && info.snd_ssthresh < 40);
+}
+
+#[test]
+fn newreno_repairs_several_losses_in_one_window_with_partial_acks() {
+    let k = Conn::new(9, |h| {
+        h.a.sysctl.set("net.ipv4.tcp_sack", 0).unwrap();
+        h.b.sysctl.set("net.ipv4.tcp_sack", 0).unwrap();
+    });
+    k.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
+    let mss = k.c.info().snd_mss;
+    let holes = [12 * mss, 15 * mss, 18 * mss];
+    let dropped = drop_once(&k, &holes);
+    bulk(&k, 300_000, Duration::from_secs(5));
+    assert_eq!(dropped.load(Ordering::Relaxed), 3);
+    let m = |x| k.h.a.tcp.mib.get(x);
+    // RFC 6582: one fast recovery; each partial ACK retransmits the next hole.
+    assert_eq!(m(TcpExt::TCPRenoRecovery), 1, "a single recovery episode");
+    assert_eq!(m(TcpExt::TCPTimeouts), 0, "no RTO");
+    assert_eq!(k.c.info().total_retrans, 3);
+    let segs = k.log.data_out();
+    let isn1 = k.c.info_isn().wrapping_add(1);
+    let rtx_at: Vec<Instant> = holes
+        .iter()
+        .map(|h| {
+            let v = covering(&segs, isn1.wrapping_add(*h));
+            assert_eq!(v.len(), 2, "hole at {h} sent twice");
+            assert_eq!((v[1].seq, v[1].len), (isn1.wrapping_add(*h), mss));
+            v[1].at
+        })
+        .collect();
+    // One hole per RTT: the partial ACK for hole n arrives an RTT after its resend.
+    for w in rtx_at.windows(2) {
+        let gap = since(w[1], w[0]);
+        assert!(gap >= RTT && gap < 2 * RTT, "next hole after {gap:?}");
+    }
+}
+
+#[test]
+fn congestion_avoidance_adds_one_segment_per_rtt() {
+    let k = Conn::new(10, |h| {
+        h.a.sysctl.set("net.ipv4.tcp_sack", 0).unwrap();
+    });
+    k.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
+    let mss = k.c.info().snd_mss;
+    // A loss early in slow start ends it with a small ssthresh.
+    drop_once(&k, &[20 * mss]);
+    bulk(&k, 150_000, Duration::from_secs(5));
+    let ssthresh = k.c.info().snd_ssthresh;
+    assert!(ssthresh < 30, "ssthresh {ssthresh}");
+    // Now in congestion avoidance (cwnd >= ssthresh): +1 per RTT (tcp_cong_avoid_ai).
+    let w = cwnd_per_rtt(&k, 9, 8 << 20);
+    assert!(w[0] >= ssthresh, "{w:?}");
+    // An RTT sample and the time to acknowledge a whole window differ slightly, so a
+    // sample may see no step; never more than one, and about one per RTT overall.
+    for p in w.windows(2) {
+        assert!(
+            p[1] == p[0] || p[1] == p[0] + 1,
+            "at most one segment per RTT: {w:?}"
+        );
+    }
+    let growth = w[8] - w[0];
+    assert!(
+        (6..=8).contains(&growth),
+        "{growth} segments in 8 RTTs: {w:?}"
+    );
+}
+
+#[test]
+fn one_segment_journey_hits_the_seed_functions_in_order() {
+    let k = Conn::new(11, |_| {});
+    k.c.set_opt(SockOpt::NoDelay(true)).unwrap();
+    k.h.a.trace.enable();
+    k.h.b.trace.enable();
+    k.c.send(b"one traced segment").unwrap();
+    assert_eq!(k.run_reading(Duration::from_millis(50)), 18);
+    let ev_a = k.h.a.trace.events();
+    let id = ev_a
+        .iter()
+        .find(|e| e.stage == Stage::TcpSendmsg)
+        .expect("tcp_sendmsg traced")
+        .id;
+    let on_a: Vec<Stage> = ev_a
+        .iter()
+        .filter(|e| e.id == id)
+        .map(|e| e.stage)
+        .collect();
+    let on_b: Vec<Stage> =
+        k.h.b
+            .trace
+            .events()
+            .iter()
+            .filter(|e| e.id == id)
+            .map(|e| e.stage)
+            .collect();
+    // The send path, in the seeds' order (seed 000 §三–§五, seed 004 §3).
+    let send = [
+        Stage::TcpSendmsg,
+        Stage::TcpPush,
+        Stage::TcpWriteXmit,
+        Stage::TcpTransmitSkb,
+        Stage::IpQueueXmit,
+        Stage::IpLocalOut,
+        Stage::IpOutput,
+        Stage::IpFinishOutput,
+        Stage::IpFinishOutput2,
+        Stage::DevQueueXmit,
+        Stage::XmitOne,
+        Stage::DriverXmit,
+        Stage::HwTx,
+    ];
+    assert_subsequence(&on_a, &send);
+    assert!(
+        on_a.contains(&Stage::NeighHhOutput) || on_a.contains(&Stage::NeighResolveOutput),
+        "{on_a:?}"
+    );
+    assert!(on_a.contains(&Stage::QdiscBypass) || on_a.contains(&Stage::QdiscRestart));
+    // The peer's receive path.
+    let recv = [
+        Stage::HwRx,
+        Stage::CleanRxIrq,
+        Stage::NetifReceiveSkb,
+        Stage::IpRcv,
+        Stage::IpLocalDeliver,
+        Stage::TcpV4Rcv,
+    ];
+    assert_subsequence(&on_b, &recv);
+    // Back home: TX completion freed the clone, and the ACK freed the original.
+    assert_subsequence(&on_a, &[Stage::HwTx, Stage::CleanTxIrq]);
+    assert_subsequence(&on_a, &[Stage::HwTx, Stage::TcpAck]);
+}
+
+/// Segments (TSO skbs as the tap sees them) that carry the byte at `seq`.
+fn covering(segs: &[usnet::testutil::SegRecord], seq: u32) -> Vec<usnet::testutil::SegRecord> {
+    segs.iter()
+        .filter(|s| seq.wrapping_sub(s.seq) < s.len)
+        .copied()
+        .collect()
+}
+
+fn assert_subsequence(have: &[Stage], want: &[Stage]) {
+    let mut it = have.iter();
+    for w in want {
+        assert!(
+            it.any(|h| h == w),
+            "{:?} missing or out of order in {:?}",
+            w.name(),
+            have.iter().map(|s| s.name()).collect::<Vec<_>>()
+        );
+    }
+}
