@@ -1389,14 +1389,10 @@ fn ack_snd_check(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, _ofo_possible: b
     }
     let two_full = t.rcv_nxt.wrapping_sub(t.rcv_wup) > t.ack.rcv_mss;
     if two_full || in_quickack_mode(t) || t.ack.pending & ack::NOW != 0 {
-        if two_full && !in_quickack_mode(t) {
-            // An ACK every second full-sized segment.
-        }
         output::tcp_send_ack(stack, sk, t);
         return;
     }
     output::tcp_send_delayed_ack(stack, sk, t);
-    stack.tcp.mib.inc(TcpExt::DelayedACKs);
 }
 
 /// `tcp_recvmsg`.

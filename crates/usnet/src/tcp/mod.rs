@@ -370,8 +370,12 @@ pub struct Tcb {
     pub reordering: u32,
     /// Whether the last send was limited by cwnd (`is_cwnd_limited`).
     pub is_cwnd_limited: bool,
-    /// Highest packets_out since the cwnd was last validated.
+    /// Highest packets_out in the current window (`max_packets_out`).
     pub max_packets_out: u32,
+    /// `snd_nxt` when the window's usage was last sampled (`cwnd_usage_seq`).
+    pub cwnd_usage_seq: u32,
+    /// Most packets used while not cwnd-limited (`snd_cwnd_used`).
+    pub snd_cwnd_used: u32,
     /// PRR: packets delivered during recovery.
     pub prr_delivered: u32,
     /// PRR: packets sent during recovery.
@@ -487,6 +491,16 @@ impl Tcb {
     /// `tcp_in_slow_start`.
     pub fn in_slow_start(&self) -> bool {
         self.snd_cwnd < self.snd_ssthresh
+    }
+
+    /// `tcp_is_cwnd_limited`: whether cwnd (not the application or the receiver)
+    /// limits sending, so congestion control may grow it.
+    pub fn tcp_is_cwnd_limited(&self) -> bool {
+        if self.is_cwnd_limited {
+            return true;
+        }
+        // In slow start, let cwnd grow to twice what was in flight.
+        self.snd_cwnd < self.snd_ssthresh && self.snd_cwnd < 2 * self.max_packets_out
     }
 
     /// Packets in flight (`tcp_packets_in_flight`: out − (sacked + lost) + retrans).
@@ -889,6 +903,8 @@ impl Tcb {
             reordering: stack.sysctl.tcp_reordering().max(1) as u32,
             is_cwnd_limited: false,
             max_packets_out: 0,
+            cwnd_usage_seq: 0,
+            snd_cwnd_used: 0,
             prr_delivered: 0,
             prr_out: 0,
             cc,

@@ -831,29 +831,39 @@ pub fn tcp_write_xmit(
     t.packets_out == 0 && !t.write_queue.is_empty()
 }
 
-/// `tcp_cwnd_validate` (RFC 7661): remember whether the window was used.
+/// `tcp_cwnd_validate` (RFC 7661): track the most packets outstanding in each window
+/// and whether cwnd limited sending; a window left unused for an RTO shrinks
+/// (`tcp_cwnd_application_limited`).
 fn tcp_cwnd_validate(stack: &Stack, t: &mut Tcb, cwnd_limited: bool) {
     let now = stack.now();
-    if !before(t.snd_una, t.high_seq) || cwnd_limited {
-        t.max_packets_out = t.packets_out.max(t.max_packets_out);
-        t.is_cwnd_limited |= cwnd_limited;
+    if !before(t.snd_una, t.cwnd_usage_seq)
+        || cwnd_limited
+        || (!t.is_cwnd_limited && t.packets_out > t.max_packets_out)
+    {
+        t.is_cwnd_limited = cwnd_limited;
+        t.max_packets_out = t.packets_out;
+        t.cwnd_usage_seq = t.snd_nxt;
     }
-    if t.is_cwnd_limited {
+    if t.tcp_is_cwnd_limited() {
+        // The network is fed fully.
+        t.snd_cwnd_used = 0;
         t.snd_cwnd_stamp = now;
-    } else if now.saturating_duration_since(t.snd_cwnd_stamp) >= t.rto {
-        // tcp_cwnd_application_limited: shrink an unused window halfway.
-        if !matches!(t.ca_state, CaState::Recovery | CaState::Loss) && t.packets_out < t.snd_cwnd {
-            let win_used = t.max_packets_out.max(t.packets_out);
+        return;
+    }
+    // The network starves: by the application or the receive window.
+    t.snd_cwnd_used = t.snd_cwnd_used.max(t.packets_out);
+    if stack.sysctl.tcp_slow_start_after_idle() != 0
+        && now.saturating_duration_since(t.snd_cwnd_stamp) >= t.rto
+    {
+        if t.ca_state == CaState::Open {
+            let win_used = t.snd_cwnd_used.max(super::TCP_INIT_CWND);
             if win_used < t.snd_cwnd {
                 t.snd_ssthresh = t.snd_ssthresh.max((t.snd_cwnd >> 1) + (t.snd_cwnd >> 2));
                 t.snd_cwnd = (t.snd_cwnd + win_used) >> 1;
             }
+            t.snd_cwnd_used = 0;
         }
         t.snd_cwnd_stamp = now;
-    }
-    t.max_packets_out = 0;
-    if t.packets_out == 0 {
-        t.is_cwnd_limited = false;
     }
 }
 

@@ -46,6 +46,7 @@ impl CcCtx<'_> {
     /// A context over `t` (for calls that need no simultaneous access to `t.cc`).
     pub fn of(t: &mut Tcb, now: Instant) -> CcCtx<'_> {
         let in_flight = t.packets_in_flight();
+        let is_cwnd_limited = t.tcp_is_cwnd_limited();
         CcCtx {
             cwnd: &mut t.snd_cwnd,
             cwnd_cnt: &mut t.snd_cwnd_cnt,
@@ -56,7 +57,7 @@ impl CcCtx<'_> {
             min_rtt_us: t.min_rtt_us,
             now,
             mss: t.mss_cache,
-            is_cwnd_limited: t.is_cwnd_limited,
+            is_cwnd_limited,
             in_flight,
             snd_nxt: t.snd_nxt,
             snd_una: t.snd_una,

@@ -1,0 +1,85 @@
+//! The `usnet` binary: the demo's JSON contract, exit status and `--help`.
+
+use std::process::Command;
+
+fn usnet(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_usnet"))
+        .args(args)
+        .output()
+        .expect("run usnet")
+}
+
+fn last_json(out: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().expect("output");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {line}"))
+}
+
+#[test]
+fn demo_transfers_intact_under_impairment_and_reports_json() {
+    let out = usnet(&[
+        "demo",
+        "--bytes",
+        "4M",
+        "--loss",
+        "1%",
+        "--delay",
+        "1ms",
+        "--reorder",
+        "1",
+        "--seed",
+        "3",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = last_json(&out);
+    assert_eq!(j["bytes"], 4 * 1024 * 1024);
+    assert_eq!(j["sha256_sent"], j["sha256_received"]);
+    assert_eq!(j["sha256_sent"].as_str().map(str::len), Some(64));
+    assert!(j["seconds"].as_f64().unwrap() > 0.0);
+    assert!(j["gbit_per_s"].as_f64().unwrap() > 0.0);
+    assert!(
+        j["retransmits"].as_u64().unwrap() > 0,
+        "1% loss causes retransmissions"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("TcpExt:"), "per-layer counters printed");
+}
+
+#[test]
+fn demo_is_deterministic_per_seed() {
+    let run = || {
+        last_json(&usnet(&[
+            "demo", "--bytes", "1M", "--loss", "2", "--delay", "1ms", "--seed", "9", "--json",
+        ]))
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a["retransmits"], b["retransmits"]);
+    assert_eq!(a["virtual_seconds"], b["virtual_seconds"]);
+}
+
+#[test]
+fn bad_options_are_clear_errors() {
+    let out = usnet(&["demo", "--mtu", "20"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--mtu"));
+    let out = usnet(&["demo", "--cc", "vegas"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cubic"));
+    let out = usnet(&["demo", "--reorder", "5"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for cmd in ["demo", "frames"] {
+        let out = usnet(&[cmd, "--help"]);
+        assert!(out.status.success());
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(s.contains("EXAMPLES"), "{cmd} --help: {s}");
+    }
+}
