@@ -185,6 +185,10 @@ pub mod errno {
     pub const ECONNRESET: i32 = 104;
     /// Machine is not on the network.
     pub const ENONET: i32 = 64;
+    /// Operation now in progress (non-blocking connect).
+    pub const EINPROGRESS: i32 = 115;
+    /// Operation already in progress.
+    pub const EALREADY: i32 = 114;
 }
 
 /// An `io::Error` for an errno.

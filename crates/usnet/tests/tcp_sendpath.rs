@@ -4,88 +4,18 @@
 //! the seed functions. Expected behaviour is Linux's (tcp_output.c, tcp_input.c,
 //! tcp_cong.c); each test says which decision it pins down.
 
-use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use usnet::link::Netem;
 use usnet::tcp::TcpExt;
-use usnet::tcp::{msg, SockOpt, TcpSock, TcpState};
-use usnet::testutil::{ip, tcp_segment, SegLog, TwoHosts};
+use usnet::tcp::{msg, SockOpt, TcpSock};
+use usnet::testutil::tcp_segment;
 use usnet::time::Instant;
 use usnet::trace::Stage;
 
-/// One-way delay on the wire: the RTT is twice this.
-const D: Duration = Duration::from_millis(5);
-const RTT: Duration = Duration::from_millis(10);
-
-struct Conn {
-    h: TwoHosts,
-    c: Arc<TcpSock>,
-    s: Arc<TcpSock>,
-    /// Segments host a sends and receives.
-    log: Arc<SegLog>,
-}
-
-impl Conn {
-    fn new(seed: u64, setup: impl Fn(&TwoHosts)) -> Conn {
-        let h = TwoHosts::new(seed, |_| {}).with_ip();
-        let delayed = Netem {
-            delay: D,
-            ..Netem::default()
-        };
-        h.wire.set_netem(0, delayed);
-        h.wire.set_netem(1, delayed);
-        setup(&h);
-        let l = TcpSock::new(&h.b);
-        l.set_nonblocking(true);
-        l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 80)).unwrap();
-        l.listen(16).unwrap();
-        let c = TcpSock::new(&h.a);
-        c.set_nonblocking(true);
-        let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 80));
-        let mut s = None;
-        h.sim.run_while(
-            || {
-                s = s.take().or_else(|| l.accept().ok());
-                s.is_none() || c.state() != TcpState::Established
-            },
-            Duration::from_secs(5),
-        );
-        let s = s.expect("accepted");
-        s.set_nonblocking(true);
-        // Let the handshake's last ACK settle.
-        h.sim.run_for(Duration::from_millis(50));
-        let log = SegLog::attach(&h.da);
-        Conn { h, c, s, log }
-    }
-
-    fn drain(&self) -> usize {
-        let mut buf = vec![0u8; 1 << 16];
-        let mut n = 0;
-        while let Ok(k) = self.s.recv(&mut buf) {
-            if k == 0 {
-                break;
-            }
-            n += k;
-        }
-        n
-    }
-
-    /// Run for `d`, with the receiving application reading all the time.
-    fn run_reading(&self, d: Duration) -> usize {
-        let mut got = 0;
-        self.h.sim.run_while(
-            || {
-                got += self.drain();
-                true
-            },
-            d,
-        );
-        got
-    }
-}
+mod common;
+use common::{Conn, RTT};
 
 fn lens(v: &[usnet::testutil::SegRecord]) -> Vec<u32> {
     v.iter().map(|s| s.len).collect()

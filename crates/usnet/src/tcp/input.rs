@@ -322,7 +322,7 @@ fn rcv_synsent(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, skb: Sk
         if seg.has(tcphdr::RST) {
             // Connection refused.
             t.err = errno::ECONNREFUSED;
-            stack.tcp.snmp.inc(Tcp::AttemptFails);
+            // tcp_done counts AttemptFails (leaving SYN_SENT for CLOSE).
             super::minisocks::tcp_done(stack, sk, t);
             return;
         }
@@ -343,7 +343,12 @@ fn rcv_synsent(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, skb: Sk
             t.rcv_wnd = t.rcv_wnd.min(65535);
             t.window_clamp = t.window_clamp.min(65535);
         }
-        tcp_clean_rtx_queue_to(stack, sk, t, seg.ack_seq, now, seg);
+        // The SYN's RTT (Karn: only if it was not retransmitted) sets the first RTO.
+        let (_, rtt, _) = tcp_clean_rtx_queue_to(stack, sk, t, seg.ack_seq, now, seg);
+        if let Some(rtt) = rtt {
+            tcp_rtt_estimator(t, rtt.max(1) as u32);
+            tcp_set_rto(t);
+        }
         t.snd_una = seg.ack_seq;
         t.retrans_stamp = None;
         finish_connect(stack, sk, t);

@@ -61,6 +61,9 @@ pub struct RequestSock {
     pub tsoffset: u32,
     /// The peer's raw (unscaled) window from the SYN.
     pub snd_wnd: u32,
+    /// When the first SYN-ACK was sent (`snt_synack`), for the handshake's RTT sample;
+    /// `None` for a connection rebuilt from a SYN cookie.
+    pub snt_synack: Option<Instant>,
 }
 
 fn hash4(stack: &Stack, local: SocketAddrV4, remote: SocketAddrV4, salt: u64) -> u32 {
@@ -270,6 +273,7 @@ pub fn tcp_v4_conn_request(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &
         expires: now + TCP_TIMEOUT_INIT,
         tsoffset: tsoff,
         snd_wnd: u32::from(seg.window),
+        snt_synack: Some(now),
     };
     send_req_synack(stack, &req, now);
     if let Some(l) = &mut t.listen {
@@ -403,6 +407,7 @@ fn check_req(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, skb: Skb)
                 expires: now,
                 tsoffset: tsoff,
                 snd_wnd: u32::from(seg.window),
+                snt_synack: None,
             }
         }
     };
@@ -529,6 +534,13 @@ fn create_openreq_child(
     t.advmss = mtu.saturating_sub(40).min(pt.user_mss.unwrap_or(u32::MAX));
     output::tcp_sync_mss(&mut t, mtu);
     t.ack.rcv_mss = t.advmss.min(t.mss_cache);
+    // tcp_synack_rtt_meas: the handshake's RTT, unless the SYN-ACK was retransmitted
+    // (Karn).
+    if let (Some(sent), 0) = (req.snt_synack, req.retrans) {
+        let rtt = now.saturating_duration_since(sent).as_micros().max(1) as u32;
+        super::input::tcp_rtt_estimator(&mut t, rtt);
+        super::input::tcp_set_rto(&mut t);
+    }
     TcpSock::new_raw(stack, t)
 }
 

@@ -1289,7 +1289,7 @@ impl TcpSock {
         }
         stack.tcp.snmp.inc(Tcp::ActiveOpens);
         if self.is_nonblocking() {
-            return Err(os_err(115)); // EINPROGRESS
+            return Err(os_err(errno::EINPROGRESS));
         }
         self.wait_connected(None)
     }

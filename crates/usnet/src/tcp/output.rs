@@ -1548,6 +1548,9 @@ pub fn tcp_retransmit_skb(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, idx: us
         .hit(Stage::TcpTransmitSkb, trace, skb_clone.len(), now);
     let skb = t.rtx_queue.get_mut(idx).expect("idx");
     skb.cb.tcp.sacked |= super::input::sacked::RETRANS | super::input::sacked::EVER_RETRANS;
+    // retrans_stamp is the first transmission of the oldest retransmitted data
+    // (tcp_skb_timestamp before this send), so timeouts count from the original send.
+    let first_sent = skb.cb.tcp.tx_time;
     skb.cb.tcp.tx_time = now;
     if !was_retrans {
         t.retrans_out += pc;
@@ -1556,7 +1559,7 @@ pub fn tcp_retransmit_skb(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, idx: us
     t.stats.bytes_retrans += skb_clone.len() as u64;
     stack.tcp.snmp.add(Tcp::RetransSegs, u64::from(pc));
     if t.retrans_stamp.is_none() {
-        t.retrans_stamp = Some(now);
+        t.retrans_stamp = Some(first_sent);
     }
     if t.undo_retrans < 0 {
         t.undo_retrans = 0;
