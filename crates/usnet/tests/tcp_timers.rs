@@ -310,3 +310,53 @@ fn accept_queue_holds_backlog_plus_one_and_drops_the_rest_until_accept() {
     assert!(clients.iter().all(|c| c.state() == TcpState::Established));
     let _ = RTT;
 }
+
+#[test]
+fn simultaneous_open_reaches_established_on_both_sides() {
+    let h = TwoHosts::new(30, |_| {}).with_ip();
+    let a = TcpSock::new(&h.a);
+    let b = TcpSock::new(&h.b);
+    for s in [&a, &b] {
+        s.set_nonblocking(true);
+    }
+    a.bind(SocketAddrV4::new(ip(10, 0, 0, 1), 1000)).unwrap();
+    b.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 2000)).unwrap();
+    // Both SYNs cross on the wire: SYN_SENT → SYN_RECV → ESTABLISHED on each side
+    // (RFC 9293 figure 7).
+    let _ = a.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 2000));
+    let _ = b.connect(SocketAddrV4::new(ip(10, 0, 0, 1), 1000));
+    h.sim.run_for(Duration::from_millis(100));
+    assert_eq!(a.state(), TcpState::Established);
+    assert_eq!(b.state(), TcpState::Established);
+    a.send(b"ping").unwrap();
+    b.send(b"pong").unwrap();
+    h.sim.run_for(Duration::from_millis(10));
+    let mut buf = [0u8; 8];
+    let n = b.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    let n = a.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"pong");
+}
+
+#[test]
+fn half_close_keeps_the_other_direction_open() {
+    let k = Conn::new(31, |_| {});
+    k.c.send(b"request").unwrap();
+    k.c.shutdown(std::net::Shutdown::Write).unwrap();
+    k.h.sim.run_for(Duration::from_millis(50));
+    let mut buf = [0u8; 64];
+    let n = k.s.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"request");
+    assert_eq!(k.s.recv(&mut buf).unwrap(), 0, "EOF after the FIN");
+    assert_eq!(k.s.state(), TcpState::CloseWait);
+    assert_eq!(k.c.state(), TcpState::FinWait2);
+    // The server still answers; the client still reads.
+    k.s.send(b"response").unwrap();
+    k.s.close();
+    k.h.sim.run_for(Duration::from_millis(50));
+    let n = k.c.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"response");
+    assert_eq!(k.c.recv(&mut buf).unwrap(), 0);
+    assert_eq!(k.c.state(), TcpState::TimeWait);
+    assert_eq!(k.s.state(), TcpState::Close);
+}

@@ -176,9 +176,8 @@ pub fn tcp_v4_conn_request(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &
         send_req_synack(stack, &req, now);
         return;
     }
-    if sk.accept_q.lock().len() >= l.max_ack_backlog.max(1) + 1 - 1
-        && sk.accept_q.lock().len() > l.max_ack_backlog
-    {
+    // sk_acceptq_is_full: more than the backlog already waits.
+    if sk.accept_q.lock().len() > l.max_ack_backlog {
         mib.inc(TcpExt::ListenOverflows);
         mib.inc(TcpExt::ListenDrops);
         return;

@@ -80,3 +80,65 @@ impl Conn {
         got
     }
 }
+
+/// A hand-made Ethernet/IPv4/TCP frame from `src` to `dst` (MACs of hosts a → b unless
+/// `to_a`), with correct checksums: for injecting segments a real peer would not send.
+#[allow(clippy::too_many_arguments)]
+pub fn craft_tcp(
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    payload: &[u8],
+    to_a: bool,
+) -> usnet::skb::Skb {
+    use usnet::testutil::mac;
+    use usnet_wire::checksum;
+    let (smac, dmac) = if to_a {
+        (mac(2), mac(1))
+    } else {
+        (mac(1), mac(2))
+    };
+    let tcp_len = 20 + payload.len();
+    let mut f = vec![0u8; 14 + 20 + tcp_len];
+    f[0..6].copy_from_slice(dmac.as_bytes());
+    f[6..12].copy_from_slice(smac.as_bytes());
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+    ip[6] = 0x40;
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[12..16].copy_from_slice(&src.ip().octets());
+    ip[16..20].copy_from_slice(&dst.ip().octets());
+    let c = checksum::checksum(ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let t = &mut f[34..];
+    t[0..2].copy_from_slice(&src.port().to_be_bytes());
+    t[2..4].copy_from_slice(&dst.port().to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&window.to_be_bytes());
+    t[20..].copy_from_slice(payload);
+    let mut acc = checksum::Accumulator::with_initial(checksum::pseudo_header_v4(
+        src.ip(),
+        dst.ip(),
+        6,
+        tcp_len as u32,
+    ));
+    acc.add(t);
+    let c = acc.finish();
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    usnet::skb::Skb::from_slice(&f, 64)
+}
+
+/// Put a crafted frame on the wire towards b (or a).
+pub fn inject(h: &TwoHosts, frame: usnet::skb::Skb, to_a: bool) {
+    let from = if to_a { 1 } else { 0 };
+    h.wire.transmit(from, &mut vec![frame]);
+}
