@@ -444,3 +444,44 @@ fn assert_subsequence(have: &[Stage], want: &[Stage]) {
         );
     }
 }
+
+#[test]
+fn a_qdisc_drop_enters_cwr_without_retransmitting() {
+    // A slow NIC with a one-packet qdisc: a local drop (NET_XMIT_DROP) is congestion
+    // signalled by our own host. tcp_transmit_skb calls tcp_enter_cwr: ssthresh and
+    // cwnd come down once, and the dropped clone's original is simply sent later.
+    let k = Conn::with_nic(
+        12,
+        |c| c.line_rate_bps = 20_000_000,
+        |h| h.da.set_tx_queue_len(1),
+    );
+    k.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
+    let data = vec![3u8; 2_000_000];
+    let mut sent = 0;
+    let mut got = 0;
+    let mut saw_cwr = false;
+    k.h.sim.run_while(
+        || {
+            while sent < data.len() {
+                match k.c.send(&data[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(_) => break,
+                }
+            }
+            got += k.drain();
+            saw_cwr |= k.c.info().ca_state == usnet::tcp::CaState::Cwr;
+            got < data.len()
+        },
+        Duration::from_secs(30),
+    );
+    assert_eq!(got, data.len());
+    let drops = k.h.da.txqs[0].qdisc.stats().drops;
+    assert!(drops > 0, "the qdisc dropped");
+    assert!(saw_cwr, "TCP entered CWR");
+    assert!(k.c.info().snd_ssthresh < 1000);
+    assert_eq!(
+        k.c.info().total_retrans,
+        0,
+        "a local drop is not a loss to repair"
+    );
+}

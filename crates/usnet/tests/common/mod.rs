@@ -24,7 +24,16 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(seed: u64, setup: impl Fn(&TwoHosts)) -> Conn {
-        let h = TwoHosts::new(seed, |_| {}).with_ip();
+        Conn::with_nic(seed, |_| {}, setup)
+    }
+
+    /// As [`Conn::new`], with `nic` applied to both NICs' configurations.
+    pub fn with_nic(
+        seed: u64,
+        nic: impl Fn(&mut usnet::drivers::vnic::VnicConfig),
+        setup: impl Fn(&TwoHosts),
+    ) -> Conn {
+        let h = TwoHosts::new(seed, nic).with_ip();
         let delayed = Netem {
             delay: D,
             ..Netem::default()
