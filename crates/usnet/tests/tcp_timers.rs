@@ -360,3 +360,39 @@ fn half_close_keeps_the_other_direction_open() {
     assert_eq!(k.c.state(), TcpState::TimeWait);
     assert_eq!(k.s.state(), TcpState::Close);
 }
+
+#[test]
+fn ephemeral_ports_and_isns_are_unpredictable() {
+    let h = TwoHosts::new(32, |_| {}).with_ip();
+    let l = TcpSock::new(&h.b);
+    l.set_nonblocking(true);
+    l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 80)).unwrap();
+    l.listen(128).unwrap();
+    let clients: Vec<_> = (0..100)
+        .map(|_| {
+            let c = TcpSock::new(&h.a);
+            c.set_nonblocking(true);
+            let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 80));
+            c
+        })
+        .collect();
+    h.sim.run_for(Duration::from_millis(50));
+    let mut ports: Vec<u16> = clients.iter().map(|c| c.local_addr().port()).collect();
+    let isns: Vec<u32> = clients.iter().map(|c| c.with_tcb(|t| t.iss)).collect();
+    assert!(
+        ports.iter().all(|p| (32768..=60999).contains(p)),
+        "ip_local_port_range"
+    );
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), 100, "distinct ports");
+    // RFC 6528: ISN = hash(4-tuple, secret) + clock; consecutive connections are not
+    // sequential, and the spread covers the sequence space.
+    let steps: Vec<u32> = isns.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    assert!(
+        steps.iter().filter(|s| **s < 1 << 20).count() < 5,
+        "{steps:?}"
+    );
+    let high_bit_set = isns.iter().filter(|i| **i >= 1 << 31).count();
+    assert!((20..80).contains(&high_bit_set));
+}
