@@ -28,6 +28,7 @@ pub mod rng;
 pub mod sim;
 pub mod skb;
 pub mod sock;
+pub mod socket;
 pub mod stack;
 pub mod sysctl;
 pub mod tcp;

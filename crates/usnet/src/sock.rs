@@ -19,6 +19,57 @@ pub struct WaitQueue {
     gen: Mutex<u64>,
     cv: Condvar,
     wakers: Mutex<Vec<Waker>>,
+    /// poll/epoll sets watching this socket (Linux's `ep_poll_callback` entries).
+    pollers: Mutex<Vec<std::sync::Weak<Notify>>>,
+}
+
+/// Something a poll or epoll waiter sleeps on; every watched socket's wake-up
+/// signals it.
+#[derive(Default, Debug)]
+pub struct Notify {
+    gen: Mutex<u64>,
+    cv: Condvar,
+    /// Also signalled (an epoll item's notifier points at its set's).
+    parent: Option<Arc<Notify>>,
+}
+
+impl Notify {
+    /// A notifier that also signals `parent`.
+    pub fn with_parent(parent: Arc<Notify>) -> Notify {
+        Notify {
+            parent: Some(parent),
+            ..Notify::default()
+        }
+    }
+
+    /// Signal the waiter.
+    pub fn notify(&self) {
+        *self.gen.lock() += 1;
+        self.cv.notify_all();
+        if let Some(p) = &self.parent {
+            p.notify();
+        }
+    }
+
+    /// The current generation (to sleep until it changes).
+    pub fn generation(&self) -> u64 {
+        *self.gen.lock()
+    }
+
+    /// Sleep until the generation differs from `seen` or `deadline` passes.
+    pub fn wait_change(&self, seen: u64, deadline: Option<std::time::Instant>) {
+        let mut g = self.gen.lock();
+        while *g == seen {
+            match deadline {
+                Some(d) => {
+                    if std::time::Instant::now() >= d || self.cv.wait_until(&mut g, d).timed_out() {
+                        return;
+                    }
+                }
+                None => self.cv.wait(&mut g),
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for WaitQueue {
@@ -39,6 +90,32 @@ impl WaitQueue {
         for w in wakers {
             w.wake();
         }
+        let mut pollers = self.pollers.lock();
+        if !pollers.is_empty() {
+            pollers.retain(|p| match p.upgrade() {
+                Some(n) => {
+                    n.notify();
+                    true
+                }
+                None => false,
+            });
+        }
+    }
+
+    /// Watch this queue from a poll/epoll set: every wake-up signals `n`.
+    pub fn add_poller(&self, n: &Arc<Notify>) {
+        let mut p = self.pollers.lock();
+        p.retain(|w| w.strong_count() > 0);
+        if !p.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(n))) {
+            p.push(Arc::downgrade(n));
+        }
+    }
+
+    /// Stop watching from `n`.
+    pub fn remove_poller(&self, n: &Arc<Notify>) {
+        self.pollers
+            .lock()
+            .retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(n)));
     }
 
     /// Register an async waker for the next wake-up.
@@ -50,18 +127,25 @@ impl WaitQueue {
     }
 
     /// Sleep until `ready()` is true or `timeout` passes. Returns whether it became
-    /// ready. `ready` is checked under the queue lock, so a wake-up between the check
-    /// and the sleep is never lost.
+    /// ready. `ready` runs without the queue's lock held (it may take the socket's
+    /// locks, which wakers hold while waking); a wake-up between the check and the
+    /// sleep is still never lost, because the sleeper compares the queue's generation
+    /// with the one it saw before checking.
     pub fn wait_until(&self, timeout: Option<Duration>, mut ready: impl FnMut() -> bool) -> bool {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let mut g = self.gen.lock();
         loop {
+            let seen = *self.gen.lock();
             if ready() {
                 return true;
+            }
+            let mut g = self.gen.lock();
+            if *g != seen {
+                continue;
             }
             match deadline {
                 Some(d) => {
                     if std::time::Instant::now() >= d {
+                        drop(g);
                         return ready();
                     }
                     self.cv.wait_until(&mut g, d);

@@ -66,6 +66,8 @@ pub struct StackInner {
     pub ipv4: crate::ipv4::Ipv4,
     /// TCP.
     pub tcp: crate::tcp::TcpTables,
+    /// The file descriptor table of the socket layer.
+    pub fds: crate::socket::FdTable,
     ptypes: [PtypeSlot; PTYPE_SLOTS],
     ptype_lock: Mutex<()>,
     ksoftirqd: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -159,6 +161,7 @@ impl StackBuilder {
                 backlog: crate::dev::backlog::Backlog::new(64),
                 ipv4: crate::ipv4::Ipv4::new(ident_key),
                 tcp: crate::tcp::TcpTables::new(tcp_secret),
+                fds: crate::socket::FdTable::default(),
                 ptypes: std::array::from_fn(|_| PtypeSlot::default()),
                 ptype_lock: Mutex::new(()),
                 ksoftirqd: Mutex::new(None),

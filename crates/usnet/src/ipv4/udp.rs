@@ -531,6 +531,23 @@ impl UdpSocket {
         self.recv_inner(buf, true)
     }
 
+    /// `recvmsg` with flags: `MSG_PEEK`, `MSG_DONTWAIT` (as `crate::tcp::msg`).
+    pub fn recv_flags(&self, buf: &mut [u8], flags: u32) -> io::Result<(usize, SocketAddrV4)> {
+        let peek = flags & crate::tcp::msg::PEEK != 0;
+        if flags & crate::tcp::msg::DONTWAIT != 0 {
+            return match self.try_recv(buf, peek)? {
+                Some(r) => Ok(r),
+                None => Err(os_err(errno::EAGAIN)),
+            };
+        }
+        self.recv_inner(buf, peek)
+    }
+
+    /// Whether `O_NONBLOCK` is set.
+    pub fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
     fn recv_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddrV4)> {
         loop {
             if let Some(r) = self.try_recv(buf, peek)? {

@@ -1,0 +1,217 @@
+//! `std::net`-like sockets over a stack's descriptor table: [`TcpListener`],
+//! [`TcpStream`] (with `std::io::Read`/`Write`) and [`UdpSocket`]. Each owns a
+//! descriptor of [`Sys`] and closes it when dropped. Blocking calls need the stack's
+//! softirq thread running ([`crate::Stack::start`]) or another thread driving it.
+
+use std::io;
+use std::net::{Shutdown, SocketAddrV4};
+use std::time::Duration;
+
+use super::{Fcntl, Fd, Opt, SockType, Sys};
+use crate::Stack;
+
+/// A listening TCP socket.
+pub struct TcpListener {
+    sys: Sys,
+    fd: Fd,
+}
+
+/// A connected TCP socket.
+pub struct TcpStream {
+    sys: Sys,
+    fd: Fd,
+}
+
+/// A UDP socket.
+pub struct UdpSocket {
+    sys: Sys,
+    fd: Fd,
+}
+
+macro_rules! common {
+    ($t:ty) => {
+        impl $t {
+            /// The descriptor in the stack's table.
+            pub fn as_raw_fd(&self) -> Fd {
+                self.fd
+            }
+
+            /// `getsockname`.
+            pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+                self.sys.getsockname(self.fd)
+            }
+
+            /// `O_NONBLOCK`.
+            pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+                self.sys.fcntl(self.fd, Fcntl::SetNonblock(on)).map(|_| ())
+            }
+
+            /// `SO_RCVTIMEO`.
+            pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+                self.sys.setsockopt(self.fd, Opt::RcvTimeo(t))
+            }
+
+            /// The pending error (`SO_ERROR`).
+            pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+                match self.sys.getsockopt(self.fd, "SO_ERROR")? {
+                    super::OptValue::Int(0) => Ok(None),
+                    super::OptValue::Int(e) => Ok(Some(io::Error::from_raw_os_error(e as i32))),
+                    _ => Ok(None),
+                }
+            }
+        }
+
+        impl Drop for $t {
+            fn drop(&mut self) {
+                let _ = self.sys.close(self.fd);
+            }
+        }
+    };
+}
+
+common!(TcpListener);
+common!(TcpStream);
+common!(UdpSocket);
+
+impl TcpListener {
+    /// `socket` + `SO_REUSEADDR` + `bind` + `listen(128)`, as `std` does.
+    pub fn bind(stack: &Stack, addr: SocketAddrV4) -> io::Result<TcpListener> {
+        let sys = Sys::new(stack);
+        let fd = sys.socket(SockType::Stream)?;
+        let l = TcpListener { sys, fd };
+        l.sys.setsockopt(fd, Opt::ReuseAddr(true))?;
+        l.sys.bind(fd, addr)?;
+        l.sys.listen(fd, 128)?;
+        Ok(l)
+    }
+
+    /// `accept`.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddrV4)> {
+        let (fd, peer) = self.sys.accept(self.fd)?;
+        Ok((
+            TcpStream {
+                sys: self.sys.clone(),
+                fd,
+            },
+            peer,
+        ))
+    }
+}
+
+impl TcpStream {
+    /// `socket` + `connect` (blocking until established or refused).
+    pub fn connect(stack: &Stack, addr: SocketAddrV4) -> io::Result<TcpStream> {
+        let sys = Sys::new(stack);
+        let fd = sys.socket(SockType::Stream)?;
+        let s = TcpStream { sys, fd };
+        s.sys.connect(fd, addr)?;
+        Ok(s)
+    }
+
+    /// `getpeername`.
+    pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
+        self.sys.getpeername(self.fd)
+    }
+
+    /// `shutdown`.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sys.shutdown(self.fd, how)
+    }
+
+    /// `TCP_NODELAY`.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.sys.setsockopt(self.fd, Opt::NoDelay(on))
+    }
+
+    /// `SO_SNDTIMEO`.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.sys.setsockopt(self.fd, Opt::SndTimeo(t))
+    }
+
+    /// `recv(MSG_PEEK)`.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sys.recv(self.fd, buf, crate::tcp::msg::PEEK)
+    }
+}
+
+impl io::Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sys.read(self.fd, buf)
+    }
+}
+
+impl io::Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sys.write(self.fd, buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let iov: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
+        self.sys.sendmsg(self.fd, &iov, 0, None)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl io::Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sys.read(self.fd, buf)
+    }
+}
+
+impl io::Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sys.write(self.fd, buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl UdpSocket {
+    /// `socket` + `bind`.
+    pub fn bind(stack: &Stack, addr: SocketAddrV4) -> io::Result<UdpSocket> {
+        let sys = Sys::new(stack);
+        let fd = sys.socket(SockType::Dgram)?;
+        let s = UdpSocket { sys, fd };
+        s.sys.bind(fd, addr)?;
+        Ok(s)
+    }
+
+    /// `connect`: fix the peer.
+    pub fn connect(&self, addr: SocketAddrV4) -> io::Result<()> {
+        self.sys.connect(self.fd, addr)
+    }
+
+    /// `sendto`.
+    pub fn send_to(&self, buf: &[u8], to: SocketAddrV4) -> io::Result<usize> {
+        self.sys.sendto(self.fd, buf, 0, to)
+    }
+
+    /// `send` on a connected socket.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sys.send(self.fd, buf, 0)
+    }
+
+    /// `recvfrom`.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+        let (n, from) = self.sys.recvfrom(self.fd, buf, 0)?;
+        Ok((
+            n,
+            from.unwrap_or(SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)),
+        ))
+    }
+
+    /// `recv`.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sys.recv(self.fd, buf, 0)
+    }
+
+    /// `SO_BROADCAST`.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.sys.setsockopt(self.fd, Opt::Broadcast(on))
+    }
+}

@@ -1,0 +1,282 @@
+//! The socket layer: descriptors, the system calls and their errnos, poll and epoll
+//! (level- and edge-triggered) on the virtual clock; blocking std-like sockets and
+//! tokio sockets across threads in real time, with the stacks' softirq threads.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddrV4};
+use std::time::Duration;
+
+use usnet::sock::errno;
+use usnet::socket::epoll::Epoll;
+use usnet::socket::poll::{POLLIN, POLLOUT};
+use usnet::socket::{std_api, Fcntl, Opt, OptValue, SockType, Sys, EBADF};
+use usnet::tcp::msg;
+use usnet::testutil::{ip, RealTwoHosts, TwoHosts};
+
+fn addr(a: u8, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(ip(10, 0, 0, a), port)
+}
+
+fn err(r: std::io::Result<impl std::fmt::Debug>) -> i32 {
+    r.unwrap_err().raw_os_error().expect("an errno")
+}
+
+/// A connected pair on the simulator: (sim hosts, client sys, client fd, server sys,
+/// listener fd, accepted fd).
+fn connected() -> (TwoHosts, Sys, i32, Sys, i32, i32) {
+    let h = TwoHosts::new(41, |_| {}).with_ip();
+    let (sa, sb) = (Sys::new(&h.a), Sys::new(&h.b));
+    let l = sb.socket(SockType::Stream).unwrap();
+    sb.bind(l, addr(2, 80)).unwrap();
+    sb.listen(l, 8).unwrap();
+    sb.fcntl(l, Fcntl::SetNonblock(true)).unwrap();
+    let c = sa.socket(SockType::Stream).unwrap();
+    sa.fcntl(c, Fcntl::SetNonblock(true)).unwrap();
+    assert_eq!(err(sa.connect(c, addr(2, 80))), errno::EINPROGRESS);
+    // Not writable until the handshake completes; then POLLOUT.
+    assert!(sa
+        .poll(&[(c, POLLOUT)], Some(Duration::ZERO))
+        .unwrap()
+        .is_empty());
+    h.sim.run_for(Duration::from_millis(5));
+    assert_eq!(
+        sa.poll(&[(c, POLLOUT)], Some(Duration::ZERO)).unwrap(),
+        vec![(c, POLLOUT)],
+        "revents carry only what was asked for (and POLLERR/POLLHUP)"
+    );
+    assert_eq!(
+        sb.poll(&[(l, POLLIN)], Some(Duration::ZERO)).unwrap().len(),
+        1,
+        "listener readable"
+    );
+    let (s, peer) = sb.accept(l).unwrap();
+    assert_eq!(peer, sa.getsockname(c).unwrap());
+    sb.fcntl(s, Fcntl::SetNonblock(true)).unwrap();
+    (h, sa, c, sb, l, s)
+}
+
+#[test]
+fn descriptors_are_the_lowest_free_and_bad_ones_are_ebadf() {
+    let h = TwoHosts::new(40, |_| {}).with_ip();
+    let sys = Sys::new(&h.a);
+    let a = sys.socket(SockType::Stream).unwrap();
+    let b = sys.socket(SockType::Dgram).unwrap();
+    assert_eq!((a, b), (3, 4));
+    sys.close(a).unwrap();
+    assert_eq!(sys.socket(SockType::Dgram).unwrap(), 3, "lowest free");
+    assert_eq!(err(sys.close(99)), EBADF);
+    assert_eq!(err(sys.read(-1, &mut [0; 4])), EBADF);
+    assert_eq!(h.a.fds.open_fds(), vec![3, 4]);
+    assert_eq!(
+        sys.fcntl(4, Fcntl::GetFl).unwrap() & usnet::socket::O_NONBLOCK,
+        0
+    );
+    sys.fcntl(4, Fcntl::SetNonblock(true)).unwrap();
+    assert_ne!(
+        sys.fcntl(4, Fcntl::GetFl).unwrap() & usnet::socket::O_NONBLOCK,
+        0
+    );
+}
+
+#[test]
+fn stream_calls_and_their_errnos() {
+    let (h, sa, c, sb, l, s) = connected();
+    assert_eq!(sa.getpeername(c).unwrap(), addr(2, 80));
+    assert_eq!(sb.getsockname(s).unwrap(), addr(2, 80));
+    // Nothing to read: EAGAIN (O_NONBLOCK), and MSG_DONTWAIT on a blocking socket too.
+    assert_eq!(err(sb.recv(s, &mut [0; 8], 0)), errno::EAGAIN);
+    sb.fcntl(s, Fcntl::SetNonblock(false)).unwrap();
+    assert_eq!(err(sb.recv(s, &mut [0; 8], msg::DONTWAIT)), errno::EAGAIN);
+    sb.fcntl(s, Fcntl::SetNonblock(true)).unwrap();
+    // sendmsg with an iovec; MSG_PEEK leaves the data; MSG_WAITALL-free read.
+    assert_eq!(sa.sendmsg(c, &[b"hello, ", b"world"], 0, None).unwrap(), 12);
+    h.sim.run_for(Duration::from_millis(5));
+    assert_eq!(
+        sb.poll(&[(s, POLLIN)], Some(Duration::ZERO)).unwrap().len(),
+        1
+    );
+    let mut buf = [0u8; 32];
+    assert_eq!(sb.recv(s, &mut buf, msg::PEEK).unwrap(), 12);
+    let n = sb.read(s, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello, world");
+    // A second bind of the same address: EADDRINUSE; listen on a UDP socket: EOPNOTSUPP.
+    let x = sb.socket(SockType::Stream).unwrap();
+    assert_eq!(err(sb.bind(x, addr(2, 80))), errno::EADDRINUSE);
+    assert_eq!(err(sb.getpeername(x)), errno::ENOTCONN);
+    let u = sb.socket(SockType::Dgram).unwrap();
+    assert_eq!(err(sb.listen(u, 1)), errno::EOPNOTSUPP);
+    // sendto with an address on a connected stream: EISCONN.
+    assert_eq!(err(sa.sendto(c, b"x", 0, addr(2, 80))), errno::EISCONN);
+    // Options through the layer.
+    sa.setsockopt(c, Opt::NoDelay(true)).unwrap();
+    assert!(matches!(
+        sa.getsockopt(c, "TCP_NODELAY").unwrap(),
+        OptValue::Int(1)
+    ));
+    assert!(
+        matches!(sa.getsockopt(c, "TCP_INFO").unwrap(), OptValue::TcpInfo(i) if i.snd_mss == 1448)
+    );
+    assert_eq!(err(sa.getsockopt(c, "SO_NO_SUCH")), errno::ENOPROTOOPT);
+    // Write after shutdown(SHUT_WR): EPIPE. The peer reads EOF.
+    sa.shutdown(c, Shutdown::Write).unwrap();
+    assert_eq!(err(sa.write(c, b"late")), errno::EPIPE);
+    h.sim.run_for(Duration::from_millis(5));
+    assert_eq!(sb.read(s, &mut buf).unwrap(), 0);
+    assert_ne!(
+        sb.poll(
+            &[(s, POLLIN | usnet::socket::poll::POLLRDHUP)],
+            Some(Duration::ZERO)
+        )
+        .unwrap()[0]
+            .1
+            & usnet::socket::poll::POLLRDHUP,
+        0
+    );
+    // Connection refused through the layer.
+    let r = sa.socket(SockType::Stream).unwrap();
+    sa.fcntl(r, Fcntl::SetNonblock(true)).unwrap();
+    let _ = sa.connect(r, addr(2, 9));
+    h.sim.run_for(Duration::from_millis(5));
+    assert!(
+        matches!(sa.getsockopt(r, "SO_ERROR").unwrap(), OptValue::Int(e) if e == i64::from(errno::ECONNREFUSED))
+    );
+    for fd in [c, r] {
+        sa.close(fd).unwrap();
+    }
+    for fd in [l, s, x, u] {
+        sb.close(fd).unwrap();
+    }
+}
+
+#[test]
+fn datagram_calls() {
+    let h = TwoHosts::new(42, |_| {}).with_ip();
+    let (sa, sb) = (Sys::new(&h.a), Sys::new(&h.b));
+    let u = sb.socket(SockType::Dgram).unwrap();
+    sb.bind(u, addr(2, 53)).unwrap();
+    sb.fcntl(u, Fcntl::SetNonblock(true)).unwrap();
+    let v = sa.socket(SockType::Dgram).unwrap();
+    assert_eq!(sa.sendto(v, b"query", 0, addr(2, 53)).unwrap(), 5);
+    assert_eq!(err(sa.send(v, b"no peer", 0)), errno::EDESTADDRREQ);
+    assert_eq!(
+        err(sa.sendto(v, &vec![0; 70_000], 0, addr(2, 53))),
+        errno::EMSGSIZE
+    );
+    h.sim.run_for(Duration::from_millis(5));
+    let mut buf = [0u8; 16];
+    let (n, from) = sb.recvfrom(u, &mut buf, 0).unwrap();
+    assert_eq!(&buf[..n], b"query");
+    // The sender was autobound to 0.0.0.0:<ephemeral>; the datagram carries its
+    // interface address.
+    let local = sa.getsockname(v).unwrap();
+    assert_eq!(*local.ip(), std::net::Ipv4Addr::UNSPECIFIED);
+    assert_eq!(from, Some(SocketAddrV4::new(ip(10, 0, 0, 1), local.port())));
+    assert_eq!(err(sb.recvfrom(u, &mut buf, 0)), errno::EAGAIN);
+}
+
+#[test]
+fn epoll_level_and_edge_triggered() {
+    let (h, sa, c, sb, _l, s) = connected();
+    let lt = Epoll::new();
+    let et = Epoll::new();
+    lt.add(&sb, s, POLLIN, false).unwrap();
+    et.add(&sb, s, POLLIN, true).unwrap();
+    assert_eq!(err(lt.add(&sb, s, POLLIN, false)), 17, "EEXIST");
+    assert!(lt.wait(8, Some(Duration::ZERO)).is_empty());
+    sa.write(c, b"one").unwrap();
+    h.sim.run_for(Duration::from_millis(5));
+    // Level-triggered: reported while data is there. Edge-triggered: once per arrival.
+    assert_eq!(lt.wait(8, Some(Duration::ZERO)).len(), 1);
+    assert_eq!(lt.wait(8, Some(Duration::ZERO)).len(), 1);
+    assert_eq!(et.wait(8, Some(Duration::ZERO)).len(), 1);
+    assert!(et.wait(8, Some(Duration::ZERO)).is_empty(), "no new edge");
+    sa.write(c, b"two").unwrap();
+    h.sim.run_for(Duration::from_millis(5));
+    assert_eq!(
+        et.wait(8, Some(Duration::ZERO)).len(),
+        1,
+        "new data, new edge"
+    );
+    let mut buf = [0u8; 16];
+    assert_eq!(sb.read(s, &mut buf).unwrap(), 6);
+    assert!(lt.wait(8, Some(Duration::ZERO)).is_empty(), "drained");
+    lt.delete(s).unwrap();
+    assert_eq!(err(lt.delete(s)), 2, "ENOENT");
+}
+
+#[test]
+fn blocking_std_sockets_across_threads_in_real_time() {
+    let h = RealTwoHosts::start(43);
+    let listener = std_api::TcpListener::bind(&h.b, addr(2, 8080)).unwrap();
+    let data: Vec<u8> = (0..4_000_000u32)
+        .map(|i| (i * 7 + i / 1000) as u8)
+        .collect();
+    let expect = data.clone();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        s.write_all(b"thanks").unwrap();
+        got
+    });
+    let a = h.a.clone();
+    let client = std::thread::spawn(move || {
+        let mut c = std_api::TcpStream::connect(&a, addr(2, 8080)).unwrap();
+        c.write_all(&data).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut reply = String::new();
+        c.read_to_string(&mut reply).unwrap();
+        reply
+    });
+    assert_eq!(client.join().unwrap(), "thanks");
+    assert!(server.join().unwrap() == expect, "4 MB intact");
+    // SO_RCVTIMEO: a blocking read gives up with EAGAIN.
+    let u = std_api::UdpSocket::bind(&h.b, addr(2, 9999)).unwrap();
+    u.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let t0 = std::time::Instant::now();
+    let e = u.recv_from(&mut [0; 8]).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    assert!(t0.elapsed() >= Duration::from_millis(50));
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_sockets_in_real_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use usnet::socket::tokio_api::{TcpListener, TcpStream};
+    let h = RealTwoHosts::start(44);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let (a, b) = (h.a.clone(), h.b.clone());
+    let got = rt.block_on(async move {
+        let l = TcpListener::bind(&b, addr(2, 7000)).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).await.unwrap();
+            s.write_all(&(buf.len() as u64).to_be_bytes())
+                .await
+                .unwrap();
+            s.shutdown().await.unwrap();
+            buf
+        });
+        let mut c = TcpStream::connect(&a, addr(2, 7000)).await.unwrap();
+        let data = vec![0x5au8; 1_000_000];
+        c.write_all(&data).await.unwrap();
+        c.shutdown().await.unwrap();
+        let mut len = [0u8; 8];
+        c.read_exact(&mut len).await.unwrap();
+        assert_eq!(u64::from_be_bytes(len), 1_000_000);
+        let refused = TcpStream::connect(&a, addr(2, 7001)).await;
+        assert_eq!(
+            refused.err().and_then(|e| e.raw_os_error()),
+            Some(errno::ECONNREFUSED)
+        );
+        server.await.unwrap()
+    });
+    assert_eq!(got.len(), 1_000_000);
+    assert!(got.iter().all(|b| *b == 0x5a));
+}
