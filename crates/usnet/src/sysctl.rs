@@ -102,6 +102,9 @@ sysctls! {
     ipfrag_low_thresh = "net.ipv4.ipfrag_low_thresh", 3 * 1024 * 1024, 0, 1i64 << 40;
     /// `net.ipv4.ipfrag_time`: seconds a fragment queue lives (30).
     ipfrag_time = "net.ipv4.ipfrag_time", 30, 1, 1 << 20;
+    /// `net.core.busy_read`: µs a blocking read busy-polls the device before sleeping
+    /// (0: off, Linux's default).
+    busy_read = "net.core.busy_read", 0, 0, 1 << 20;
     /// `net.core.rmem_default`: default receive buffer (212992).
     rmem_default = "net.core.rmem_default", 212_992, 256, 1i64 << 31;
     /// `net.core.wmem_default`: default send buffer (212992).

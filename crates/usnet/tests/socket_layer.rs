@@ -280,3 +280,163 @@ fn tokio_sockets_in_real_time() {
     assert_eq!(got.len(), 1_000_000);
     assert!(got.iter().all(|b| *b == 0x5a));
 }
+
+mod common;
+
+#[test]
+fn segments_arriving_while_the_application_holds_the_lock_wait_in_the_backlog() {
+    let k = common::Conn::new(45, |_| {});
+    k.c.set_opt(usnet::tcp::SockOpt::NoDelay(true)).unwrap();
+    let guard = k.s.lock_sock().unwrap();
+    for part in [&b"first "[..], b"second ", b"third"] {
+        k.c.send(part).unwrap();
+        k.h.sim.run_for(Duration::from_millis(5));
+    }
+    // Softirq found the socket owned (sock_owned_by_user): the segments wait in order.
+    assert!(k.s.backlog_len() >= 3, "{}", k.s.backlog_len());
+    assert_eq!(guard.rx_readable(), 0, "not processed yet");
+    drop(guard); // release_sock processes the backlog
+    assert_eq!(k.s.backlog_len(), 0);
+    let mut buf = [0u8; 64];
+    let n = k.s.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"first second third");
+}
+
+#[test]
+fn a_full_send_buffer_blocks_eagains_or_times_out() {
+    // Non-blocking: EAGAIN once the send buffer is full (the receiver does not read).
+    let k = common::Conn::new(46, |_| {});
+    let chunk = vec![1u8; 65536];
+    let mut queued = 0;
+    let e = loop {
+        match k.c.send(&chunk) {
+            Ok(n) => queued += n,
+            Err(e) => break e,
+        }
+        k.h.sim.run_for(Duration::from_millis(1));
+    };
+    assert_eq!(e.raw_os_error(), Some(errno::EAGAIN));
+    assert!(queued > 100_000, "{queued} bytes queued before EAGAIN");
+
+    // Blocking, in real time: the writer sleeps until the reader's ACKs free space.
+    let h = RealTwoHosts::start(47);
+    let l = std_api::TcpListener::bind(&h.b, addr(2, 6000)).unwrap();
+    let a = h.a.clone();
+    let writer = std::thread::spawn(move || {
+        let mut c = std_api::TcpStream::connect(&a, addr(2, 6000)).unwrap();
+        let t0 = std::time::Instant::now();
+        c.write_all(&vec![9u8; 8 << 20]).unwrap();
+        let blocked = t0.elapsed();
+        // SO_SNDTIMEO: with the reader gone quiet, a write gives up with EAGAIN.
+        c.set_write_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let t1 = std::time::Instant::now();
+        let e = c.write_all(&vec![9u8; 16 << 20]).unwrap_err();
+        (blocked, e.kind(), t1.elapsed())
+    });
+    let (mut s, _) = l.accept().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    while got < 8 << 20 {
+        got += s.read(&mut buf).unwrap();
+    }
+    let (blocked, kind, timed_out_after) = writer.join().unwrap();
+    assert!(
+        blocked >= Duration::from_millis(250),
+        "the writer slept: {blocked:?}"
+    );
+    assert_eq!(kind, std::io::ErrorKind::WouldBlock);
+    assert!(
+        timed_out_after >= Duration::from_millis(100),
+        "{timed_out_after:?}"
+    );
+}
+
+#[test]
+fn udp_and_tcp_echo_with_nonblocking_poll_in_real_time() {
+    let h = RealTwoHosts::start(48);
+    let (sa, sb) = (Sys::new(&h.a), Sys::new(&h.b));
+    // Echo servers on b: one UDP, one TCP, served by a poll loop in a thread.
+    let u = sb.socket(SockType::Dgram).unwrap();
+    sb.bind(u, addr(2, 7)).unwrap();
+    let l = sb.socket(SockType::Stream).unwrap();
+    sb.bind(l, addr(2, 7)).unwrap();
+    sb.listen(l, 8).unwrap();
+    for fd in [u, l] {
+        sb.fcntl(fd, Fcntl::SetNonblock(true)).unwrap();
+    }
+    let server = {
+        let sb = sb.clone();
+        std::thread::spawn(move || {
+            let mut conn = None;
+            let mut served = 0;
+            while served < 2 {
+                let mut fds = vec![(u, POLLIN), (l, POLLIN)];
+                if let Some(c) = conn {
+                    fds.push((c, POLLIN));
+                }
+                for (fd, _) in sb.poll(&fds, Some(Duration::from_secs(5))).unwrap() {
+                    let mut buf = [0u8; 64];
+                    if fd == u {
+                        let (n, from) = sb.recvfrom(u, &mut buf, 0).unwrap();
+                        sb.sendto(u, &buf[..n], 0, from.unwrap()).unwrap();
+                        served += 1;
+                    } else if fd == l {
+                        let (c, _) = sb.accept(l).unwrap();
+                        sb.fcntl(c, Fcntl::SetNonblock(true)).unwrap();
+                        conn = Some(c);
+                    } else {
+                        let n = sb.read(fd, &mut buf).unwrap();
+                        sb.write(fd, &buf[..n]).unwrap();
+                        served += 1;
+                    }
+                }
+            }
+        })
+    };
+    let cu = sa.socket(SockType::Dgram).unwrap();
+    sa.sendto(cu, b"udp echo", 0, addr(2, 7)).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        sa.poll(&[(cu, POLLIN)], Some(Duration::from_secs(5)))
+            .unwrap()
+            .len(),
+        1
+    );
+    let (n, _) = sa.recvfrom(cu, &mut buf, 0).unwrap();
+    assert_eq!(&buf[..n], b"udp echo");
+    let ct = sa.socket(SockType::Stream).unwrap();
+    sa.connect(ct, addr(2, 7)).unwrap();
+    sa.write(ct, b"tcp echo").unwrap();
+    // MSG_WAITALL: exactly the 8 bytes asked for.
+    assert_eq!(sa.recv(ct, &mut buf[..8], msg::WAITALL).unwrap(), 8);
+    assert_eq!(&buf[..8], b"tcp echo");
+    server.join().unwrap();
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn udp_echo_with_tokio_tasks() {
+    use usnet::socket::tokio_api::UdpSocket;
+    let h = RealTwoHosts::start(49);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let (a, b) = (h.a.clone(), h.b.clone());
+    rt.block_on(async move {
+        let server = UdpSocket::bind(&b, addr(2, 7)).unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            let (n, from) = server.recv_from(&mut buf).await.unwrap();
+            server.send_to(&buf[..n], from).await.unwrap();
+        });
+        let c = UdpSocket::bind(&a, addr(1, 0)).unwrap();
+        c.send_to(b"async udp", addr(2, 7)).await.unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = c.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"async udp");
+        assert_eq!(from, addr(2, 7));
+    });
+}

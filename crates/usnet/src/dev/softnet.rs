@@ -54,6 +54,9 @@ pub struct Softnet {
     wake_lock: Mutex<bool>,
     wake_cv: Condvar,
     sleeping: std::sync::atomic::AtomicBool,
+    /// Threads busy-polling this stack (`sk_busy_loop`): while any spins, raised work
+    /// is theirs and ksoftirqd is not woken (as busy polling defers the NIC's IRQ).
+    busy_pollers: AtomicU32,
 }
 
 impl std::fmt::Debug for Softnet {
@@ -78,6 +81,7 @@ impl Default for Softnet {
             wake_lock: Mutex::new(false),
             wake_cv: Condvar::new(),
             sleeping: std::sync::atomic::AtomicBool::new(false),
+            busy_pollers: AtomicU32::new(0),
         }
     }
 }
@@ -107,12 +111,25 @@ impl Softnet {
     /// when no thread sleeps (the simulator's case).
     #[inline]
     pub fn wake(&self) {
-        if !self.sleeping.load(Ordering::Acquire) {
+        if !self.sleeping.load(Ordering::Acquire) || self.busy_pollers.load(Ordering::Acquire) > 0 {
             return;
         }
         let mut w = self.wake_lock.lock();
         *w = true;
         self.wake_cv.notify_one();
+    }
+
+    /// A thread starts busy-polling: raised softirqs are left to it.
+    pub fn busy_poll_begin(&self) {
+        self.busy_pollers.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The busy-polling thread stops: anything raised meanwhile goes to ksoftirqd.
+    pub fn busy_poll_end(&self) {
+        // Always hand back: work or an earlier timer may have been raised meanwhile.
+        if self.busy_pollers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.wake();
+        }
     }
 
     /// Sleep until woken or `timeout` passes (the softirq thread's idle wait).

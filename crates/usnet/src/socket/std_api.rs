@@ -123,6 +123,12 @@ impl TcpStream {
         self.sys.setsockopt(self.fd, Opt::NoDelay(on))
     }
 
+    /// `SO_BUSY_POLL` (µs): busy-poll the device before sleeping in a blocking read.
+    pub fn set_busy_poll(&self, us: u32) -> io::Result<()> {
+        self.sys
+            .setsockopt(self.fd, Opt::Tcp(crate::tcp::SockOpt::BusyPoll(us)))
+    }
+
     /// `SO_SNDTIMEO`.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sys.setsockopt(self.fd, Opt::SndTimeo(t))

@@ -148,3 +148,53 @@ impl Drop for TcpStream {
         self.sk.close();
     }
 }
+
+/// An async UDP socket.
+pub struct UdpSocket {
+    s: Arc<crate::ipv4::udp::UdpSocket>,
+}
+
+impl UdpSocket {
+    /// `socket` + `bind`.
+    pub fn bind(stack: &Stack, addr: SocketAddrV4) -> io::Result<UdpSocket> {
+        let s = crate::ipv4::udp::UdpSocket::new(stack);
+        s.set_nonblocking(true);
+        s.bind(addr)?;
+        Ok(UdpSocket { s })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddrV4 {
+        self.s.local_addr()
+    }
+
+    /// Send a datagram (UDP never waits for the peer; it may wait for buffer room).
+    pub async fn send_to(&self, data: &[u8], to: SocketAddrV4) -> io::Result<usize> {
+        poll_fn(|cx| {
+            self.s.wq.register(cx.waker());
+            match self.s.send_to(data, Some(to)) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                r => Poll::Ready(r),
+            }
+        })
+        .await
+    }
+
+    /// Receive a datagram.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+        poll_fn(|cx| {
+            self.s.wq.register(cx.waker());
+            match self.s.recv_flags(buf, msg::DONTWAIT) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                r => Poll::Ready(r),
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        self.s.close();
+    }
+}

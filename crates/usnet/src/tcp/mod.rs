@@ -585,6 +585,8 @@ pub struct TcpSock {
     pub accept_q: Mutex<VecDeque<Arc<TcpSock>>>,
     nonblocking: std::sync::atomic::AtomicBool,
     sndtimeo: Mutex<Option<Duration>>,
+    /// `SO_BUSY_POLL` in µs (0: the `net.core.busy_read` default).
+    busy_poll_us: std::sync::atomic::AtomicU32,
     rcvtimeo: Mutex<Option<Duration>>,
 }
 
@@ -642,6 +644,32 @@ impl SockGuard<'_> {
     pub fn wait(&mut self, timeout: Option<Duration>, mut ready: impl FnMut(&Tcb) -> bool) -> bool {
         let sk = self.sk;
         self.release_inner();
+        // sk_busy_loop: with SO_BUSY_POLL / net.core.busy_read, run the stack's softirq
+        // from this thread for a while instead of sleeping at once (no wake-ups on the
+        // way: the reply is picked off the NIC by the thread that wants it).
+        let busy = match sk.busy_poll_us.load(Ordering::Relaxed) {
+            0 => self.stack.sysctl.busy_read().max(0) as u64,
+            us => u64::from(us),
+        };
+        if busy > 0 && timeout != Some(Duration::ZERO) && !self.stack.clock.is_virtual() {
+            let until = std::time::Instant::now() + Duration::from_micros(busy);
+            let softnet = self.stack.softnet.clone();
+            softnet.busy_poll_begin();
+            let mut got = false;
+            while std::time::Instant::now() < until {
+                self.stack.do_softirq();
+                if ready(&sk.tcb.lock()) {
+                    got = true;
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            softnet.busy_poll_end();
+            if got {
+                self.tcb = Some(sk.lock_owned());
+                return true;
+            }
+        }
         let ok = sk.wq.wait_until(timeout, || {
             let t = sk.tcb.lock();
             ready(&t)
@@ -714,6 +742,7 @@ impl TcpSock {
                 accept_q: Mutex::new(VecDeque::new()),
                 nonblocking: std::sync::atomic::AtomicBool::new(false),
                 sndtimeo: Mutex::new(None),
+                busy_poll_us: std::sync::atomic::AtomicU32::new(0),
                 rcvtimeo: Mutex::new(None),
             }
         })
@@ -1530,6 +1559,8 @@ pub enum SockOpt {
     Priority(u32),
     /// `SO_MARK`.
     Mark(u32),
+    /// `SO_BUSY_POLL`: µs to busy-poll before sleeping in a blocking call.
+    BusyPoll(u32),
     /// `IP_TTL`.
     Ttl(u8),
     /// `IP_TOS`.
@@ -1619,6 +1650,7 @@ impl SockOpt {
             SockOpt::UserTimeout(d) => t.user_timeout = (!d.is_zero()).then_some(d),
             SockOpt::Priority(p) => t.ip_opts.priority = p,
             SockOpt::Mark(m) => t.ip_opts.mark = m,
+            SockOpt::BusyPoll(us) => sk.busy_poll_us.store(us, Ordering::Relaxed),
             SockOpt::Ttl(ttl) => {
                 if ttl == 0 {
                     return Err(os_err(errno::EINVAL));
