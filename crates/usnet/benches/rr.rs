@@ -73,9 +73,11 @@ fn run_same_thread(n: u64) -> f64 {
     let t0 = Instant::now();
     for _ in 0..n {
         c.send(&b).unwrap();
-        h.sim.run_while(|| s.recv(&mut b).is_err(), Duration::from_secs(1));
+        h.sim
+            .run_while(|| s.recv(&mut b).is_err(), Duration::from_secs(1));
         s.send(&b).unwrap();
-        h.sim.run_while(|| c.recv(&mut b).is_err(), Duration::from_secs(1));
+        h.sim
+            .run_while(|| c.recv(&mut b).is_err(), Duration::from_secs(1));
     }
     n as f64 / t0.elapsed().as_secs_f64()
 }

@@ -2,4 +2,7 @@
 //! drivers (TAP, AF_PACKET) sit beside it.
 
 pub mod loopback;
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub mod tap;
 pub mod vnic;
