@@ -2,6 +2,7 @@
 
 mod demo;
 mod frames;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,11 @@ enum Cmd {
     /// The device layer alone: numbered Ethernet frames through qdisc, TX ring, wire and
     /// NAPI, and where every frame went.
     Frames(frames::FramesArgs),
+    /// Bring a stack up on a real link (TAP) and keep it running, with built-in
+    /// services (echo, discard, chargen, http) for real clients.
+    Up(up::UpArgs),
+    /// Fetch an http:// URL over a usnet stack on a real link.
+    Get(up::GetArgs),
 }
 
 fn main() {
@@ -28,6 +34,8 @@ fn main() {
     let code = match cli.cmd {
         Cmd::Demo(a) => demo::run(a),
         Cmd::Frames(a) => frames::run(a),
+        Cmd::Up(a) => up::run_up(a),
+        Cmd::Get(a) => up::run_get(a),
     };
     std::process::exit(code);
 }

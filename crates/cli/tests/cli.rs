@@ -76,7 +76,7 @@ fn bad_options_are_clear_errors() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for cmd in ["demo", "frames"] {
+    for cmd in ["demo", "frames", "up", "get"] {
         let out = usnet(&[cmd, "--help"]);
         assert!(out.status.success());
         let s = String::from_utf8_lossy(&out.stdout);

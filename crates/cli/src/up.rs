@@ -1,0 +1,409 @@
+//! `usnet up`: a stack on a real link, kept running, with built-in services for testing
+//! against real clients; and `usnet get`, an HTTP client over usnet.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use usnet::drivers::tap::Tap;
+use usnet::ipv4::route::FibRoute;
+use usnet::socket::std_api::{TcpListener, TcpStream, UdpSocket};
+use usnet::Stack;
+use usnet_wire::EthernetAddress;
+
+/// Where and how to attach a stack.
+#[derive(Args, Debug, Clone)]
+pub struct LinkArgs {
+    /// The link: `tap:NAME` (a TAP interface, created if needed).
+    #[arg(long)]
+    link: String,
+    /// Create the TAP inside this network namespace (`/var/run/netns/NAME`).
+    #[arg(long)]
+    netns: Option<PathBuf>,
+    /// Our address and prefix, e.g. `10.0.0.2/24`.
+    #[arg(long)]
+    addr: String,
+    /// Default gateway.
+    #[arg(long)]
+    gw: Option<Ipv4Addr>,
+    /// MAC address (default: a locally administered one derived from the address).
+    #[arg(long)]
+    mac: Option<String>,
+}
+
+/// Options of `usnet up`.
+#[derive(Args, Debug)]
+#[command(after_help = "EXAMPLES:\n  \
+    sudo usnet up --link tap:usnet0 --addr 10.0.0.2/24 --serve echo:7,discard:9,chargen:19,http:80:/srv/www\n  \
+    (then, after `ip addr add 10.0.0.1/24 dev usnet0; ip link set usnet0 up`:\n   curl http://10.0.0.2/file ; ping 10.0.0.2)")]
+pub struct UpArgs {
+    #[command(flatten)]
+    link: LinkArgs,
+    /// Services, comma separated: `echo:PORT`, `discard:PORT`, `chargen:PORT`,
+    /// `http:PORT[:DIR]` (static files from DIR, default the current directory).
+    #[arg(long, value_delimiter = ',')]
+    serve: Vec<String>,
+    /// Stop after this many seconds (default: run until killed).
+    #[arg(long = "for")]
+    duration: Option<u64>,
+}
+
+/// Options of `usnet get`.
+#[derive(Args, Debug)]
+#[command(after_help = "EXAMPLES:\n  \
+    sudo usnet get http://10.0.0.1:8000/file -o file --link tap:usnet0 --addr 10.0.0.2/24")]
+pub struct GetArgs {
+    /// `http://HOST[:PORT]/PATH` (HOST an IPv4 address).
+    url: String,
+    /// Write the body here (default: standard output).
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    link: LinkArgs,
+}
+
+fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (a, l) = s
+        .split_once('/')
+        .ok_or_else(|| format!("--addr {s:?}: expected ADDRESS/PREFIX, e.g. 10.0.0.2/24"))?;
+    let a: Ipv4Addr = a.parse().map_err(|e| format!("--addr {s:?}: {e}"))?;
+    let l: u8 = l
+        .parse()
+        .ok()
+        .filter(|l| *l <= 32)
+        .ok_or_else(|| format!("--addr {s:?}: prefix length must be 0..=32"))?;
+    Ok((a, l))
+}
+
+fn parse_mac(s: &str) -> Result<EthernetAddress, String> {
+    let b: Vec<u8> = s
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("--mac {s:?}: expected six hex bytes like 02:00:00:00:00:01"))?;
+    <[u8; 6]>::try_from(b)
+        .map(EthernetAddress)
+        .map_err(|_| format!("--mac {s:?}: expected six bytes"))
+}
+
+/// Bring a stack up on the link; returns it (softirq thread started).
+fn bring_up(l: &LinkArgs) -> Result<(Stack, Ipv4Addr, u8), String> {
+    let (addr, plen) = parse_cidr(&l.addr)?;
+    let Some(name) = l.link.strip_prefix("tap:") else {
+        return Err(format!(
+            "--link {:?}: supported links are tap:NAME (afpacket comes later)",
+            l.link
+        ));
+    };
+    let tap = match &l.netns {
+        Some(ns) => Tap::open_in_netns(name, ns),
+        None => Tap::open(name),
+    }
+    .map_err(|e| format!("cannot open TAP {name}: {e}"))?;
+    let o = addr.octets();
+    let mac = match &l.mac {
+        Some(m) => parse_mac(m)?,
+        None => EthernetAddress([0x02, 0x75, o[0], o[1], o[2], o[3]]),
+    };
+    let stack = Stack::builder().name("usnet").build();
+    let dev = Tap::create(&stack, &tap, "eth0", mac).map_err(|e| format!("register: {e}"))?;
+    usnet::ipv4::addr::addr_add(&stack, &dev, addr, plen).map_err(|e| format!("address: {e}"))?;
+    if let Some(gw) = l.gw {
+        stack
+            .ipv4
+            .fib
+            .add(FibRoute::unicast(
+                Ipv4Addr::UNSPECIFIED,
+                0,
+                Some(gw),
+                Some(dev.ifindex),
+            ))
+            .map_err(|e| format!("default route via {gw}: {e}"))?;
+    }
+    stack.start();
+    Ok((stack, addr, plen))
+}
+
+/// Run `usnet up`; returns the exit status.
+pub fn run_up(a: UpArgs) -> i32 {
+    let (stack, addr, plen) = match bring_up(&a.link) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("usnet up: {e}");
+            return 1;
+        }
+    };
+    let mut started = Vec::new();
+    for spec in &a.serve {
+        match start_service(&stack, addr, spec) {
+            Ok(d) => started.push(d),
+            Err(e) => {
+                eprintln!("usnet up: --serve {spec:?}: {e}");
+                return 2;
+            }
+        }
+    }
+    println!(
+        "usnet up: {addr}/{plen} on {}{}; serving {}",
+        a.link.link,
+        a.link.gw.map(|g| format!(" via {g}")).unwrap_or_default(),
+        if started.is_empty() {
+            "nothing".to_string()
+        } else {
+            started.join(", ")
+        }
+    );
+    let _ = std::io::stdout().flush();
+    match a.duration {
+        Some(s) => std::thread::sleep(Duration::from_secs(s)),
+        None => loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        },
+    }
+    stack.stop();
+    0
+}
+
+fn start_service(stack: &Stack, addr: Ipv4Addr, spec: &str) -> Result<String, String> {
+    let mut parts = spec.splitn(3, ':');
+    let kind = parts.next().unwrap_or_default();
+    let port: u16 = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| "expected KIND:PORT, e.g. echo:7".to_string())?;
+    let extra = parts.next().map(str::to_string);
+    let at = SocketAddrV4::new(addr, port);
+    let listener = TcpListener::bind(stack, at).map_err(|e| format!("bind {at}: {e}"))?;
+    let kind_owned = kind.to_string();
+    let root = PathBuf::from(extra.clone().unwrap_or_else(|| ".".into()));
+    let handler: Arc<dyn Fn(TcpStream) + Send + Sync> = match kind {
+        "echo" => {
+            let u = UdpSocket::bind(stack, at).map_err(|e| format!("bind udp {at}: {e}"))?;
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                while let Ok((n, from)) = u.recv_from(&mut buf) {
+                    let _ = u.send_to(&buf[..n], from);
+                }
+            });
+            Arc::new(|mut s: TcpStream| {
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            })
+        }
+        "discard" => Arc::new(|mut s: TcpStream| {
+            let mut buf = vec![0u8; 65536];
+            while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+        }),
+        "chargen" => Arc::new(|mut s: TcpStream| {
+            // RFC 864: rotating 72-character lines of printable ASCII.
+            let mut line = 0usize;
+            loop {
+                let mut block = Vec::with_capacity(74 * 64);
+                for _ in 0..64 {
+                    for i in 0..72 {
+                        block.push(b' ' + ((line + i) % 95) as u8);
+                    }
+                    block.extend_from_slice(b"\r\n");
+                    line += 1;
+                }
+                if s.write_all(&block).is_err() {
+                    break;
+                }
+            }
+        }),
+        "http" => {
+            let root = root.clone();
+            Arc::new(move |s: TcpStream| serve_http(s, &root))
+        }
+        other => {
+            return Err(format!(
+                "unknown service {other:?} (echo, discard, chargen, http)"
+            ))
+        }
+    };
+    std::thread::spawn(move || {
+        while let Ok((s, _)) = listener.accept() {
+            let h = handler.clone();
+            std::thread::spawn(move || h(s));
+        }
+    });
+    Ok(match (kind_owned.as_str(), extra) {
+        ("http", Some(d)) => format!("http:{port} ({d})"),
+        _ => format!("{kind_owned}:{port}"),
+    })
+}
+
+/// HTTP/1.1 static files with keep-alive: GET and HEAD.
+fn serve_http(s: TcpStream, root: &Path) {
+    let mut reader = BufReader::new(&s);
+    let mut out = &s;
+    loop {
+        let mut request = String::new();
+        if reader.read_line(&mut request).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut close = false;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if h.to_ascii_lowercase().starts_with("connection:")
+                && h.to_ascii_lowercase().contains("close")
+            {
+                close = true;
+            }
+        }
+        let mut it = request.split_whitespace();
+        let (method, path, version) = (
+            it.next().unwrap_or(""),
+            it.next().unwrap_or("/"),
+            it.next().unwrap_or(""),
+        );
+        if version == "HTTP/1.0" {
+            close = true;
+        }
+        let file = safe_path(root, path);
+        let resp = match (
+            method,
+            file.as_ref().and_then(|p| std::fs::File::open(p).ok()),
+        ) {
+            ("GET" | "HEAD", Some(f)) if f.metadata().map(|m| m.is_file()).unwrap_or(false) => {
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nContent-Type: application/octet-stream\r\nServer: usnet\r\n{}\r\n",
+                    if close { "Connection: close\r\n" } else { "" }
+                );
+                if out.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                if method == "GET" {
+                    let mut f = f;
+                    if std::io::copy(&mut f, &mut out).is_err() {
+                        return;
+                    }
+                }
+                Ok(())
+            }
+            ("GET" | "HEAD", _) => Err("404 Not Found"),
+            _ => Err("405 Method Not Allowed"),
+        };
+        if let Err(status) = resp {
+            let body = format!("{status}\n");
+            let msg = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n{body}",
+                body.len()
+            );
+            if out.write_all(msg.as_bytes()).is_err() {
+                return;
+            }
+        }
+        if close {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            return;
+        }
+    }
+}
+
+/// The file under `root` a URL path names; `None` for paths escaping it.
+fn safe_path(root: &Path, url: &str) -> Option<PathBuf> {
+    let path = url.split(['?', '#']).next().unwrap_or("/");
+    let rel = Path::new(path.trim_start_matches('/'));
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    Some(root.join(rel))
+}
+
+/// Run `usnet get`; returns the exit status.
+pub fn run_get(a: GetArgs) -> i32 {
+    let Some(rest) = a.url.strip_prefix("http://") else {
+        eprintln!("usnet get: only http:// URLs are supported");
+        return 2;
+    };
+    let (hostport, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let (host, port) = hostport
+        .split_once(':')
+        .map_or((hostport, 80u16), |(h, p)| (h, p.parse().unwrap_or(80)));
+    let Ok(ip) = host.parse::<Ipv4Addr>() else {
+        eprintln!("usnet get: {host:?} is not an IPv4 address (usnet has no DNS resolver)");
+        return 2;
+    };
+    let (stack, _, _) = match bring_up(&a.link) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("usnet get: {e}");
+            return 1;
+        }
+    };
+    let t0 = Instant::now();
+    let r = (|| -> std::io::Result<u64> {
+        let s = TcpStream::connect(&stack, SocketAddrV4::new(ip, port))?;
+        let mut w = &s;
+        write!(w, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nUser-Agent: usnet\r\n\r\n")?;
+        let mut reader = BufReader::with_capacity(1 << 16, &s);
+        let mut status = String::new();
+        reader.read_line(&mut status)?;
+        if status.split_whitespace().nth(1).is_none_or(|c| c != "200") {
+            return Err(std::io::Error::other(format!(
+                "server said {}",
+                status.trim_end()
+            )));
+        }
+        let mut len = None;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse::<u64>().ok();
+            }
+        }
+        let mut sink: Box<dyn Write> = match &a.output {
+            Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+            None => Box::new(std::io::stdout()),
+        };
+        let n = match len {
+            Some(l) => std::io::copy(&mut reader.take(l), &mut sink)?,
+            None => std::io::copy(&mut reader, &mut sink)?,
+        };
+        sink.flush()?;
+        if len.is_some_and(|l| l != n) {
+            return Err(std::io::Error::other(format!(
+                "short body: {n} of {len:?} bytes"
+            )));
+        }
+        Ok(n)
+    })();
+    stack.stop();
+    match r {
+        Ok(n) => {
+            let s = t0.elapsed().as_secs_f64();
+            eprintln!(
+                "usnet get: {n} bytes in {s:.2} s ({:.2} Gbit/s)",
+                n as f64 * 8.0 / s / 1e9
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("usnet get: {e}");
+            1
+        }
+    }
+}
