@@ -64,6 +64,10 @@ pub struct DemoArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
+    /// After the transfer, show host a's state as Linux's tools would: any of ss,
+    /// netstat, route, neigh, qdisc, ethtool (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    show: Vec<String>,
 }
 
 /// A deterministic payload stream (xorshift64), so any misplaced byte changes the hash.
@@ -363,6 +367,20 @@ pub fn run(a: DemoArgs) -> i32 {
             print!(" {n} {v}");
         }
         println!();
+    }
+    for v in &a.show {
+        let args: Vec<&str> = match v.as_str() {
+            "ss" => vec!["ss", "-tuai"],
+            "netstat" => vec!["netstat", "-s"],
+            "ethtool" => vec!["ethtool", "-S", "eth0"],
+            "qdisc" => vec!["qdisc", "-s"],
+            other => vec![other],
+        };
+        println!("\n$ {} (host a)", args.join(" "));
+        match usnet::views::command(&h.a, &args) {
+            Ok(t) => print!("{t}"),
+            Err(e) => println!("usnet demo: --show {v}: {e}"),
+        }
     }
     if a.json {
         println!(

@@ -3,6 +3,7 @@
 mod demo;
 mod frames;
 mod up;
+mod views;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,22 @@ enum Cmd {
     Up(up::UpArgs),
     /// Fetch an http:// URL over a usnet stack on a real link.
     Get(up::GetArgs),
+    /// Sockets, as `ss [-t] [-u] [-l] [-a] [-i]` shows them.
+    Ss(views::ViewArgs),
+    /// Protocol counters, as `netstat -s` (Ip, Icmp, Tcp, Udp, TcpExt).
+    Netstat(views::ViewArgs),
+    /// Routes: show, add PREFIX [via GW] [dev DEV], del PREFIX, get ADDR (as `ip route`).
+    Route(views::ViewArgs),
+    /// The ARP table, as `ip neigh`.
+    Neigh(views::ViewArgs),
+    /// Queueing disciplines, as `tc -s qdisc`; `replace dev DEV pfifo_fast|tbf rate R burst B`.
+    Qdisc(views::ViewArgs),
+    /// Device statistics, as `ethtool -S DEV`.
+    Ethtool(views::ViewArgs),
+    /// The filter table, as `iptables -L -v -n`, `-A CHAIN RULE`, `-D CHAIN N`.
+    Iptables(views::ViewArgs),
+    /// Tunables by their Linux names: `sysctl NAME[=VALUE]`, `-a`.
+    Sysctl(views::ViewArgs),
 }
 
 fn main() {
@@ -36,6 +53,14 @@ fn main() {
         Cmd::Frames(a) => frames::run(a),
         Cmd::Up(a) => up::run_up(a),
         Cmd::Get(a) => up::run_get(a),
+        Cmd::Ss(a) => views::run("ss", a),
+        Cmd::Netstat(a) => views::run("netstat", a),
+        Cmd::Route(a) => views::run("route", a),
+        Cmd::Neigh(a) => views::run("neigh", a),
+        Cmd::Qdisc(a) => views::run("qdisc", a),
+        Cmd::Ethtool(a) => views::run("ethtool", a),
+        Cmd::Iptables(a) => views::run("iptables", a),
+        Cmd::Sysctl(a) => views::run("sysctl", a),
     };
     std::process::exit(code);
 }

@@ -49,6 +49,9 @@ pub struct UpArgs {
     /// Stop after this many seconds (default: run until killed).
     #[arg(long = "for")]
     duration: Option<u64>,
+    /// Serve the inspection commands (usnet ss/netstat/route/...) on this Unix socket.
+    #[arg(long)]
+    ctl: Option<PathBuf>,
 }
 
 /// Options of `usnet get`.
@@ -136,6 +139,12 @@ pub fn run_up(a: UpArgs) -> i32 {
             return 1;
         }
     };
+    if let Some(ctl) = &a.ctl {
+        if let Err(e) = crate::views::serve(stack.clone(), ctl) {
+            eprintln!("usnet up: --ctl {}: {e}", ctl.display());
+            return 1;
+        }
+    }
     let mut started = Vec::new();
     for spec in &a.serve {
         match start_service(&stack, addr, spec) {

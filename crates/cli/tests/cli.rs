@@ -76,10 +76,41 @@ fn bad_options_are_clear_errors() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for cmd in ["demo", "frames", "up", "get"] {
+    for cmd in [
+        "demo", "frames", "up", "get", "ss", "netstat", "route", "neigh", "qdisc", "ethtool",
+        "iptables", "sysctl",
+    ] {
         let out = usnet(&[cmd, "--help"]);
         assert!(out.status.success());
         let s = String::from_utf8_lossy(&out.stdout);
         assert!(s.contains("EXAMPLES"), "{cmd} --help: {s}");
     }
+}
+
+#[test]
+fn demo_shows_linux_style_views_and_views_without_ctl_say_how() {
+    let out = usnet(&[
+        "demo",
+        "--bytes",
+        "1M",
+        "--show",
+        "ss,netstat,route,neigh,qdisc,ethtool",
+    ]);
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "$ ss -tuai",
+        "cwnd:",
+        "Tcp:",
+        "ActiveOpens: 1",
+        "10.0.0.0/24 dev eth0",
+        "lladdr",
+        "qdisc pfifo_fast 0: dev eth0",
+        "NIC statistics:",
+    ] {
+        assert!(s.contains(want), "{want} missing:\n{s}");
+    }
+    let out = usnet(&["ss", "-t"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ctl"));
 }

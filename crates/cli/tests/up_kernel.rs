@@ -113,6 +113,7 @@ fn curl_fetches_100_mb_from_usnet_http() {
     std::fs::create_dir_all(&www).unwrap();
     let file = www.join("big.bin");
     write_pattern(&file, 100 << 20);
+    let ctl = ns.dir.join("ctl.sock");
     let mut up = Command::new(env!("CARGO_BIN_EXE_usnet"))
         .args([
             "up",
@@ -126,6 +127,8 @@ fn curl_fetches_100_mb_from_usnet_http() {
         .args([
             "--serve",
             &format!("http:80:{},echo:7", www.display()),
+            "--ctl",
+            ctl.to_str().unwrap(),
             "--for",
             "120",
         ])
@@ -162,6 +165,33 @@ fn curl_fetches_100_mb_from_usnet_http() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&code.stdout), "404");
+    // The running instance answers the inspection commands on its control socket.
+    let view = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_usnet"))
+            .args(&args[..1])
+            .arg("--ctl")
+            .arg(&ctl)
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let ss = view(&["ss", "-tl"]);
+    assert!(ss.contains("LISTEN") && ss.contains("10.79.0.2:80"), "{ss}");
+    let ns_out = view(&["netstat", "-s"]);
+    assert!(ns_out.contains("PassiveOpens: 2"), "{ns_out}");
+    assert!(view(&["route", "get", "10.79.0.1"]).contains("dev eth0"));
+    assert!(view(&["neigh"]).contains("10.79.0.1 dev eth0"));
+    assert_eq!(
+        view(&["sysctl", "net.core.busy_read"]).trim(),
+        "net.core.busy_read = 0"
+    );
+    assert!(view(&["ethtool", "-S", "eth0"]).contains("tx_frames"));
 }
 
 #[test]

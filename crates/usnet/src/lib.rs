@@ -37,6 +37,7 @@ pub mod time;
 pub mod timer;
 pub mod trace;
 pub mod util;
+pub mod views;
 
 pub use stack::{Stack, StackBuilder, WeakStack};
 pub mod testutil;

@@ -349,6 +349,8 @@ fn rcv_synsent(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, skb: Sk
             tcp_rtt_estimator(t, rtt.max(1) as u32);
             tcp_set_rto(t);
         }
+        // tcp_snd_una_update: the SYN counts in bytes_acked, as Linux's tcpi_bytes_acked.
+        t.stats.bytes_acked += u64::from(seg.ack_seq.wrapping_sub(t.snd_una));
         t.snd_una = seg.ack_seq;
         t.retrans_stamp = None;
         finish_connect(stack, sk, t);
