@@ -125,6 +125,9 @@ pub struct TcpSkbCb {
     pub tx_delivered: u32,
     /// Whether the skb may not be collapsed or appended to (`eor`).
     pub eor: bool,
+    /// On input: the ISN a SYN reusing a TIME_WAIT pair must get (`tcp_tw_isn`;
+    /// 0: none).
+    pub tw_isn: u32,
 }
 
 /// IP's per-skb control block (Linux's `struct inet_skb_parm`).

@@ -435,19 +435,37 @@ pub(crate) fn sndbuf_expand(stack: &Stack, t: &mut Tcb) {
 
 /// Answer an unacceptable segment with an ACK, rate limited (`tcp_send_dupack` with
 /// `tcp_oow_rate_limited`, `tcp_invalid_ratelimit`).
-fn send_oow_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+/// `__tcp_oow_rate_limited`: at most one out-of-window ACK per `tcp_invalid_ratelimit`
+/// (500 ms) per socket; a suppressed one counts `mib`.
+pub(crate) fn oow_rate_limited(stack: &Stack, last: &mut Instant, mib: TcpExt) -> bool {
     let now = stack.now();
     let limit = Duration::from_millis(stack.sysctl.tcp_invalid_ratelimit().max(0) as u64);
-    if t.last_oow_ack != Instant::ZERO && now.saturating_duration_since(t.last_oow_ack) < limit {
+    if *last != Instant::ZERO && now.saturating_duration_since(*last) < limit {
+        stack.tcp.mib.inc(mib);
+        return true;
+    }
+    *last = now;
+    false
+}
+
+/// A duplicate ACK for an unacceptable segment (`tcp_send_dupack` behind
+/// `tcp_oow_rate_limited`): segments carrying data (without SYN) are always answered,
+/// since they cannot be part of an ACK loop.
+fn send_oow_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, mib: TcpExt) {
+    let data = seg.len > 0 && !seg.has(tcphdr::SYN);
+    if !data && oow_rate_limited(stack, &mut t.last_oow_ack, mib) {
         return;
     }
-    t.last_oow_ack = now;
     output::tcp_send_ack(stack, sk, t);
 }
 
 /// `tcp_send_challenge_ack` (RFC 5961 § 3.2, § 4.2): at most `tcp_challenge_ack_limit`
 /// per second.
 fn send_challenge_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    // The per-socket dupack rate limit first.
+    if oow_rate_limited(stack, &mut t.last_oow_ack, TcpExt::TCPACKSkippedChallenge) {
+        return;
+    }
     let now_s = stack.now().as_millis() / 1000;
     if t.challenge.1 != now_s {
         t.challenge = (0, now_s);
@@ -492,7 +510,7 @@ fn validate_incoming(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -
     if paws_reject(stack, t, seg) {
         stack.tcp.mib.inc(TcpExt::PAWSEstab);
         if !seg.has(tcphdr::RST) {
-            send_oow_ack(stack, sk, t);
+            send_oow_ack(stack, sk, t, seg, TcpExt::TCPACKSkippedPAWS);
         }
         return false;
     }
@@ -501,15 +519,19 @@ fn validate_incoming(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -
             if seg.has(tcphdr::SYN) {
                 send_challenge_ack(stack, sk, t);
             } else {
-                send_oow_ack(stack, sk, t);
+                send_oow_ack(stack, sk, t, seg, TcpExt::TCPACKSkippedSeq);
             }
         }
-        stack.tcp.mib.inc(TcpExt::TCPACKSkippedSeq);
         return false;
     }
     if seg.has(tcphdr::RST) {
-        // RFC 5961 § 3.2: reset only if seq is exactly rcv_nxt; in-window → challenge.
-        if seg.seq == t.rcv_nxt {
+        // RFC 5961 § 3.2 as tcp_reset_check: reset only if seq is exactly rcv_nxt (or
+        // rcv_nxt - 1, the peer's FIN, once we have received it); in-window → challenge.
+        let fin_seen = matches!(
+            t.state,
+            TcpState::CloseWait | TcpState::LastAck | TcpState::Closing
+        );
+        if seg.seq == t.rcv_nxt || (fin_seen && seg.seq == t.rcv_nxt.wrapping_sub(1)) {
             tcp_reset(stack, sk, t);
         } else {
             send_challenge_ack(stack, sk, t);
@@ -517,6 +539,17 @@ fn validate_incoming(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -
         return false;
     }
     if seg.has(tcphdr::SYN) {
+        // Simultaneous open: the peer's SYN-ACK answering our SYN, in SYN_RECV on a
+        // socket of our own (not a listener's child), passes.
+        if t.state == TcpState::SynRecv
+            && t.parent.is_none()
+            && seg.has(tcphdr::ACK)
+            && seg.seq.wrapping_add(1) == seg.end_seq
+            && seg.seq.wrapping_add(1) == t.rcv_nxt
+            && seg.ack_seq == t.snd_nxt
+        {
+            return true;
+        }
         // RFC 5961 § 4.2: a SYN in a synchronized state gets a challenge ACK.
         stack.tcp.mib.inc(TcpExt::TCPSYNChallenge);
         send_challenge_ack(stack, sk, t);
@@ -533,9 +566,6 @@ fn tcp_reset(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
         TcpState::Close => return,
         _ => errno::ECONNRESET,
     };
-    if matches!(t.state, TcpState::Established | TcpState::CloseWait) {
-        stack.tcp.snmp.inc(Tcp::EstabResets);
-    }
     super::minisocks::tcp_done(stack, sk, t);
 }
 
@@ -660,7 +690,7 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
     }
     if after(ackn, t.snd_nxt) {
         // ACK for data not sent yet.
-        send_oow_ack(stack, sk, t);
+        send_oow_ack(stack, sk, t, seg, TcpExt::TCPACKSkippedSeq);
         return false;
     }
     if after(ackn, prior_snd_una) {
@@ -692,6 +722,9 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
         }
         t.snd_wl1 = seg.seq;
     }
+    // Something worked: the peer answers (zero-window and keepalive probes included).
+    t.err_soft = 0;
+    t.probes_out = 0;
     // RFC 5961-style check done; timestamps: echo-reply RTT.
     let ts_rtt = match (t.tstamp_ok, seg.ts) {
         (true, Some((_, ecr))) if ecr != 0 => {
@@ -1365,7 +1398,9 @@ fn ofo_queue_pull(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
 fn tcp_fin(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     t.rcv_nxt = t.rcv_nxt.wrapping_add(1);
     t.shutdown |= shutdown::RCV;
-    t.ack.pending |= ack::NOW | ack::SCHED;
+    // inet_csk_schedule_ack: in CLOSE_WAIT the ACK of the FIN is delayed (pingpong
+    // mode), hoping to ride on our own FIN; the closing states answer at once.
+    t.ack.pending |= ack::SCHED;
     match t.state {
         TcpState::SynRecv | TcpState::Established => {
             t.state = TcpState::CloseWait;
@@ -1373,6 +1408,7 @@ fn tcp_fin(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
         }
         TcpState::FinWait1 => {
             // Simultaneous close.
+            output::tcp_send_ack(stack, sk, t);
             t.state = TcpState::Closing;
         }
         TcpState::FinWait2 => {

@@ -190,9 +190,11 @@ pub fn tcp_v4_conn_request(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &
         mib.inc(TcpExt::ListenDrops);
         return;
     }
-    if !want_cookie && stack.sysctl.tcp_max_syn_backlog() > 0 {
-        let max = stack.sysctl.tcp_max_syn_backlog() as usize;
-        if l.syn_queue.len() >= max {
+    // Without syncookies, the last quarter of tcp_max_syn_backlog is kept for peers
+    // proven alive (none are tracked here, as with no TCP metrics).
+    if !want_cookie && cookies == 0 {
+        let max = stack.sysctl.tcp_max_syn_backlog().max(0) as usize;
+        if max.saturating_sub(l.syn_queue.len()) < max >> 2 {
             mib.inc(TcpExt::ListenDrops);
             return;
         }
@@ -228,6 +230,7 @@ pub fn tcp_v4_conn_request(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &
         mib.inc(TcpExt::TCPReqQFullDoCookies);
         if let Some(l) = &mut t.listen {
             l.cookies_sent += 1;
+            l.last_overflow = Some(now);
         }
         let idx = COOKIE_MSSTAB
             .iter()
@@ -259,7 +262,10 @@ pub fn tcp_v4_conn_request(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &
     let req = RequestSock {
         local,
         remote: seg.src,
-        iss: secure_seq(stack, local, seg.src, now),
+        iss: match skb.cb.tcp.tw_isn {
+            0 => secure_seq(stack, local, seg.src, now),
+            isn => isn,
+        },
         irs: seg.seq,
         mss: peer_mss,
         snd_wscale: seg.wscale.filter(|_| wscale_on),
@@ -355,7 +361,18 @@ fn check_req(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, skb: Skb)
         }
         None => {
             // A cookie?
-            let cookies = stack.sysctl.tcp_syncookies();
+            // Only worth checking if the queue overflowed into cookies within the
+            // cookie lifetime (tcp_synq_no_recent_overflow: 2 minutes).
+            let recent = t
+                .listen
+                .as_ref()
+                .and_then(|l| l.last_overflow)
+                .is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(120));
+            let cookies = if recent {
+                stack.sysctl.tcp_syncookies()
+            } else {
+                0
+            };
             let local = SocketAddrV4::new(*seg.dst.ip(), seg.dst.port());
             let idx = (cookies != 0)
                 .then(|| {
@@ -556,8 +573,12 @@ pub fn child_established(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
 /// `tcp_done`: the connection is over — unhash, stop timers, drop queues, wake
 /// everyone.
 pub fn tcp_done(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
-    if matches!(t.state, TcpState::SynSent | TcpState::SynRecv) {
-        stack.tcp.snmp.inc(Tcp::AttemptFails);
+    // tcp_set_state(TCP_CLOSE): failed attempts and resets of established connections
+    // (received RSTs and local aborts alike).
+    match t.state {
+        TcpState::SynSent | TcpState::SynRecv => stack.tcp.snmp.inc(Tcp::AttemptFails),
+        TcpState::Established | TcpState::CloseWait => stack.tcp.snmp.inc(Tcp::EstabResets),
+        _ => {}
     }
     t.state = TcpState::Close;
     t.shutdown = super::shutdown::RCV | super::shutdown::SEND;
@@ -620,6 +641,8 @@ pub struct TimeWait {
     pub tsoffset: u32,
     /// When the entry expires.
     pub expires: Instant,
+    /// Last out-of-window ACK sent (`tw_last_oow_ack_time`), for the rate limit.
+    pub last_oow_ack: Instant,
 }
 
 /// TIME_WAIT entries by (local, remote), expiring in creation order.
@@ -711,6 +734,7 @@ pub fn tcp_time_wait(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, _state: TcpS
         ts_recent: t.tstamp_ok.then_some(t.ts_recent),
         tsoffset: t.tsoffset,
         expires: now + TCP_TIMEWAIT_LEN,
+        last_oow_ack: Instant::ZERO,
     };
     let (l, r) = (t.local, t.remote);
     stack.tcp.mib.inc(TcpExt::TW);
@@ -729,33 +753,68 @@ pub fn tcp_timewait_state_process(stack: &Stack, skb: &Skb, seg: &Seg) {
     let Some(tw) = stack.tcp.tw.map.lock().get(&key).copied() else {
         return;
     };
-    if seg.flags & tcphdr::RST != 0 {
-        // RFC 1337 would ignore it; Linux (tcp_rfc1337 = 0) kills the entry.
-        stack.tcp.tw.remove(seg.dst, seg.src);
+    let paws_reject = match (tw.ts_recent, seg.ts) {
+        (Some(r), Some((v, _))) => (r.wrapping_sub(v) as i32) > 0 && seg.flags & tcphdr::RST == 0,
+        _ => false,
+    };
+    let rst = seg.flags & tcphdr::RST != 0;
+    // An in-window segment (seq == rcv_nxt) can only be a reset or a bare ACK.
+    if !paws_reject && seg.seq == tw.rcv_nxt && (seg.seq == seg.end_seq || rst) {
+        if rst {
+            // TIME_WAIT assassination (tcp_rfc1337 = 0): the entry goes.
+            stack.tcp.tw.remove(seg.dst, seg.src);
+        } else if let Some(e) = stack.tcp.tw.map.lock().get_mut(&key) {
+            e.expires = now + TCP_TIMEWAIT_LEN;
+        }
         return;
     }
-    if seg.flags & tcphdr::SYN != 0 && seg.flags & tcphdr::ACK == 0 {
-        // A new connection with a higher sequence (or newer timestamp) may reuse it.
-        let newer_ts = match (tw.ts_recent, seg.ts) {
-            (Some(r), Some((v, _))) => (v.wrapping_sub(r) as i32) > 0,
-            _ => false,
-        };
-        if super::seq::after(seg.seq, tw.rcv_nxt) || newer_ts {
-            stack.tcp.tw.remove(seg.dst, seg.src);
-            stack.tcp.mib.inc(TcpExt::TWRecycled);
-            if let Some(l) = super::input::lookup_listener_pub(stack, seg.dst) {
-                l.rcv_or_backlog(stack, skb.clone_shared());
-            }
+    // A new SYN may reopen the pair if it is not an old duplicate (a higher sequence,
+    // or a newer timestamp); its ISN continues from ours (tcp_tw_isn).
+    let newer_ts = match (tw.ts_recent, seg.ts) {
+        (Some(r), Some((v, _))) => (r.wrapping_sub(v) as i32) < 0,
+        _ => false,
+    };
+    if seg.flags & tcphdr::SYN != 0
+        && !rst
+        && seg.flags & tcphdr::ACK == 0
+        && !paws_reject
+        && (super::seq::after(seg.seq, tw.rcv_nxt) || newer_ts)
+    {
+        stack.tcp.tw.remove(seg.dst, seg.src);
+        stack.tcp.mib.inc(TcpExt::TWRecycled);
+        if let Some(l) = super::input::lookup_listener_pub(stack, seg.dst) {
+            let mut syn = skb.clone_shared();
+            syn.cb.tcp.tw_isn = tw.snd_nxt.wrapping_add(65535 + 2).max(1);
+            l.rcv_or_backlog(stack, syn);
+        }
+        return;
+    }
+    if paws_reject {
+        stack.tcp.mib.inc(TcpExt::PAWSEstab);
+    }
+    if rst {
+        return;
+    }
+    // Out of window (a retransmitted FIN, say): restart the 60 s and ACK it, at most
+    // once per tcp_invalid_ratelimit.
+    let mut last = Instant::ZERO;
+    if let Some(e) = stack.tcp.tw.map.lock().get_mut(&key) {
+        if paws_reject || seg.flags & tcphdr::ACK != 0 {
+            e.expires = now + TCP_TIMEWAIT_LEN;
+        }
+        last = e.last_oow_ack;
+    }
+    let data = seg.seq != seg.end_seq && seg.flags & tcphdr::SYN == 0;
+    if !data {
+        let limited =
+            super::input::oow_rate_limited(stack, &mut last, TcpExt::TCPACKSkippedTimeWait);
+        if let Some(e) = stack.tcp.tw.map.lock().get_mut(&key) {
+            e.last_oow_ack = last;
+        }
+        if limited {
             return;
         }
     }
-    // A retransmitted FIN (or anything else): ACK it; a FIN restarts the 60 s.
-    if seg.flags & tcphdr::FIN != 0 {
-        if let Some(e) = stack.tcp.tw.map.lock().get_mut(&key) {
-            e.expires = now + TCP_TIMEWAIT_LEN;
-        }
-    }
-    stack.tcp.mib.inc(TcpExt::TCPACKSkippedTimeWait);
     let repr = TcpRepr {
         src_port: seg.dst.port(),
         dst_port: seg.src.port(),

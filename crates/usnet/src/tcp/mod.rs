@@ -242,6 +242,8 @@ pub struct ListenQueue {
     pub syn_queue: HashMap<SocketAddrV4, minisocks::RequestSock>,
     /// Whether SYN cookies were sent because the SYN queue overflowed.
     pub cookies_sent: u64,
+    /// When the SYN queue last overflowed into cookies (`tcp_synq_overflow`).
+    pub last_overflow: Option<Instant>,
 }
 
 /// The TCP control block: `struct tcp_sock` with the `inet_connection_sock`, `inet_sock`
@@ -1246,6 +1248,7 @@ impl TcpSock {
             max_ack_backlog: backlog.min(stack.sysctl.somaxconn().max(0) as usize),
             syn_queue: HashMap::new(),
             cookies_sent: 0,
+            last_overflow: None,
         });
         let port = t.local.port();
         drop(t);

@@ -1548,9 +1548,9 @@ pub fn tcp_retransmit_skb(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, idx: us
         .hit(Stage::TcpTransmitSkb, trace, skb_clone.len(), now);
     let skb = t.rtx_queue.get_mut(idx).expect("idx");
     skb.cb.tcp.sacked |= super::input::sacked::RETRANS | super::input::sacked::EVER_RETRANS;
-    // retrans_stamp is the first transmission of the oldest retransmitted data
-    // (tcp_skb_timestamp before this send), so timeouts count from the original send.
-    let first_sent = skb.cb.tcp.tx_time;
+    // __tcp_transmit_skb restamps the skb before cloning, so retrans_stamp — taken
+    // from the skb below — is the time of the first retransmission, and
+    // TCP_USER_TIMEOUT / tcp_retries2 count from there (as Linux).
     skb.cb.tcp.tx_time = now;
     if !was_retrans {
         t.retrans_out += pc;
@@ -1559,7 +1559,7 @@ pub fn tcp_retransmit_skb(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, idx: us
     t.stats.bytes_retrans += skb_clone.len() as u64;
     stack.tcp.snmp.add(Tcp::RetransSegs, u64::from(pc));
     if t.retrans_stamp.is_none() {
-        t.retrans_stamp = Some(first_sent);
+        t.retrans_stamp = Some(now);
     }
     if t.undo_retrans < 0 {
         t.undo_retrans = 0;
@@ -1587,7 +1587,7 @@ pub fn trim_head(skb: &mut Skb, n: usize) {
 
 /// `tcp_send_probe0` / `tcp_write_wakeup`: probe a zero window with one byte of new
 /// data if any fits, else a segment with an old sequence number.
-pub fn tcp_write_wakeup(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) -> bool {
+pub fn tcp_write_wakeup(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, mib: TcpExt) -> bool {
     if t.state == TcpState::Close {
         return false;
     }
@@ -1617,7 +1617,8 @@ pub fn tcp_write_wakeup(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) -> bool {
     // Window probe: an ACK with an old sequence (snd_una - 1) elicits the peer's ACK.
     let seq = t.snd_una.wrapping_sub(1);
     send_control(stack, sk, t, seq, tcphdr::ACK);
-    stack.tcp.mib.inc(TcpExt::TCPWinProbe);
+    // tcp_xmit_probe_skb counts the caller's MIB: TCPWinProbe or TCPKeepAlive.
+    stack.tcp.mib.inc(mib);
     true
 }
 

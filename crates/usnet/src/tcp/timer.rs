@@ -265,11 +265,12 @@ fn retransmit_timer(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
         return;
     }
     stack.tcp.mib.inc(TcpExt::TCPTimeouts);
-    if matches!(t.state, TcpState::SynSent | TcpState::SynRecv) {
-        stack.tcp.mib.inc(TcpExt::TCPSynRetrans);
-    }
     if write_timeout(stack, sk, t) {
         return;
+    }
+    // Counted for SYNs actually resent (__tcp_retransmit_skb).
+    if matches!(t.state, TcpState::SynSent | TcpState::SynRecv) {
+        stack.tcp.mib.inc(TcpExt::TCPSynRetrans);
     }
     tcp_enter_loss(stack, t);
     t.retransmits += 1;
@@ -312,7 +313,7 @@ fn probe_timer(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
         return;
     }
     // tcp_send_probe0.
-    output::tcp_write_wakeup(stack, sk, t);
+    output::tcp_write_wakeup(stack, sk, t, TcpExt::TCPWinProbe);
     if t.packets_out > 0 || !output::write_queue_has_data(t) {
         t.probes_out = 0;
         t.backoff = 0;
@@ -432,8 +433,7 @@ fn keepalive_timer(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
             return;
         }
         // A keepalive probe: an ACK with an old sequence number.
-        output::tcp_write_wakeup(stack, sk, t);
-        stack.tcp.mib.inc(TcpExt::TCPKeepAlive);
+        output::tcp_write_wakeup(stack, sk, t, TcpExt::TCPKeepAlive);
         t.probes_out += 1;
         intvl
     } else {
