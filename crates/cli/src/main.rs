@@ -2,6 +2,7 @@
 
 mod demo;
 mod frames;
+mod trace;
 mod up;
 mod views;
 
@@ -20,6 +21,9 @@ enum Cmd {
     /// Two hosts on the embedded in-memory network: a TCP transfer from A to B through
     /// every layer, with a progress line, SHA-256 at both ends and the counters that moved.
     Demo(demo::DemoArgs),
+    /// Follow one segment through every stage of the send and receive paths, with
+    /// timings, plus per-stage counts and latency histograms for the run.
+    Trace(trace::TraceArgs),
     /// The device layer alone: numbered Ethernet frames through qdisc, TX ring, wire and
     /// NAPI, and where every frame went.
     Frames(frames::FramesArgs),
@@ -51,6 +55,7 @@ fn main() {
     let code = match cli.cmd {
         Cmd::Demo(a) => demo::run(a),
         Cmd::Frames(a) => frames::run(a),
+        Cmd::Trace(a) => trace::run(a),
         Cmd::Up(a) => up::run_up(a),
         Cmd::Get(a) => up::run_get(a),
         Cmd::Ss(a) => views::run("ss", a),

@@ -114,3 +114,55 @@ fn demo_shows_linux_style_views_and_views_without_ctl_say_how() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ctl"));
 }
+
+#[test]
+fn trace_follows_one_segment_through_the_seed_functions() {
+    let svg = std::env::temp_dir().join(format!("usnet-trace-{}.svg", std::process::id()));
+    let out = usnet(&[
+        "trace",
+        "--bytes",
+        "256K",
+        "--segment",
+        "3",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8_lossy(&out.stdout);
+    // The journey, in the seeds' order.
+    let order = [
+        "a     tcp_sendmsg",
+        "a     tcp_write_xmit",
+        "a     tcp_transmit_skb",
+        "a     ip_queue_xmit",
+        "a     ip_output",
+        "a     ip_finish_output2",
+        "a     dev_queue_xmit",
+        "a     igb_xmit_frame_ring",
+        "a     hw_tx",
+        "b     hw_rx",
+        "b     igb_clean_rx_irq",
+        "b     ip_rcv",
+        "b     tcp_v4_rcv",
+        "a     tcp_ack",
+    ];
+    let mut at = 0;
+    for stage in order {
+        let pos = s[at..]
+            .find(stage)
+            .unwrap_or_else(|| panic!("{stage} missing or out of order:\n{s}"));
+        at += pos;
+    }
+    assert!(s.contains("igb_clean_tx_irq"), "TX completion shown:\n{s}");
+    assert!(
+        s.contains("host b: stage") && s.contains("<100µs"),
+        "histograms:\n{s}"
+    );
+    let drawing = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawing.starts_with("<svg") && drawing.contains("tcp_v4_rcv"));
+    let _ = std::fs::remove_file(svg);
+}

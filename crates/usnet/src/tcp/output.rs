@@ -698,7 +698,7 @@ fn split_off(skb: &mut Skb, len: u32) -> Option<Skb> {
     skb.cb.tcp.end_seq = rest.cb.tcp.seq;
     skb.cb.tcp.tcp_flags = flags & !(tcphdr::FIN | tcphdr::PSH);
     rest.cb.tcp.tcp_flags = flags;
-    rest.trace_id = skb.trace_id;
+    // The traced id stays with the head; the remainder is a new, untraced skb.
     Some(rest)
 }
 
