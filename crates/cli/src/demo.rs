@@ -412,7 +412,8 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn describe(n: &Netem, rate: Option<u64>) -> String {
+/// The impairments as `tc netem` would list them.
+pub fn describe(n: &Netem, rate: Option<u64>) -> String {
     let mut v = Vec::new();
     if !n.delay.is_zero() {
         v.push(format!("delay {:?}", n.delay));

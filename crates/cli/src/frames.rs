@@ -102,7 +102,7 @@ pub fn run(a: FramesArgs) -> i32 {
         "  {} frames of {} bytes; impairments: {}",
         a.frames,
         size,
-        describe(&netem, (a.rate > 0).then_some(a.rate))
+        crate::demo::describe(&netem, (a.rate > 0).then_some(a.rate))
     );
     let start = Instant::now();
     let mut sent = 0u64;
@@ -200,29 +200,5 @@ pub fn run(a: FramesArgs) -> i32 {
         0
     } else {
         1
-    }
-}
-
-fn describe(n: &Netem, rate: Option<u64>) -> String {
-    let mut v = Vec::new();
-    if !n.delay.is_zero() {
-        v.push(format!("delay {:?}", n.delay));
-    }
-    if let Loss::Random(p) = n.loss {
-        v.push(format!("loss {}%", p * 100.0));
-    }
-    if n.reorder > 0.0 {
-        v.push(format!("reorder {}%", n.reorder * 100.0));
-    }
-    if n.duplicate > 0.0 {
-        v.push(format!("duplicate {}%", n.duplicate * 100.0));
-    }
-    if let Some(r) = rate {
-        v.push(format!("rate {}", usnet::util::fmt_rate(r)));
-    }
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(", ")
     }
 }

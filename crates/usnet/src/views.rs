@@ -18,23 +18,6 @@ use crate::ipv4::route::{FibRoute, Flowi4, RtnType, TableId};
 use crate::tcp::TcpState;
 use crate::Stack;
 
-/// `ss`-style state names.
-fn state_name(s: TcpState) -> &'static str {
-    match s {
-        TcpState::Established => "ESTAB",
-        TcpState::SynSent => "SYN-SENT",
-        TcpState::SynRecv => "SYN-RECV",
-        TcpState::FinWait1 => "FIN-WAIT-1",
-        TcpState::FinWait2 => "FIN-WAIT-2",
-        TcpState::TimeWait => "TIME-WAIT",
-        TcpState::Close => "UNCONN",
-        TcpState::CloseWait => "CLOSE-WAIT",
-        TcpState::LastAck => "LAST-ACK",
-        TcpState::Listen => "LISTEN",
-        TcpState::Closing => "CLOSING",
-    }
-}
-
 /// `ss [-t] [-u] [-l] [-a] [-i]`.
 pub fn ss(stack: &Stack, args: &[&str]) -> String {
     let flags: String = args
@@ -80,7 +63,7 @@ pub fn ss(stack: &Stack, args: &[&str]) -> String {
             let _ = writeln!(
                 out,
                 "tcp   {:<10} {:<6} {:<6} {:<19} {}",
-                state_name(state),
+                state.ss_name(),
                 rq,
                 sq,
                 local,
