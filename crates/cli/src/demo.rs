@@ -99,7 +99,7 @@ fn counters(h: &Stack) -> BTreeMap<String, u64> {
         }
     }
     if let Some(dev) = h.devs.by_name("eth0") {
-        for (k, v) in dev.link_stats() {
+        for (k, v) in dev.link_stats().into_iter().chain(dev.offload_stats()) {
             m.insert(format!("eth0:{k}"), v);
         }
         let q = dev.txqs[0].qdisc.stats();
@@ -356,7 +356,9 @@ pub fn run(a: DemoArgs) -> i32 {
     );
     for (name, host, before) in [("a", &h.a, &before_a), ("b", &h.b, &before_b)] {
         let m = moved(before, &counters(host));
-        println!("\ncounters that moved on host {name} (netstat -s / ip -s link names):");
+        println!(
+            "\ncounters that moved on host {name} (netstat -s / ip -s link / ethtool -S names):"
+        );
         let mut group = String::new();
         for (k, v) in &m {
             let (g, n) = k.split_once(':').unwrap_or(("", k));

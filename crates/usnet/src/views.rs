@@ -379,7 +379,7 @@ pub fn ethtool_s(stack: &Stack, dev: &str) -> Result<String, String> {
         .by_name(dev)
         .ok_or_else(|| format!("no device {dev:?}"))?;
     let mut out = String::from("NIC statistics:\n");
-    for (k, v) in d.link_stats() {
+    for (k, v) in d.link_stats().into_iter().chain(d.offload_stats()) {
         let _ = writeln!(out, "     {k}: {v}");
     }
     for (k, v) in d.ops.ethtool_stats() {

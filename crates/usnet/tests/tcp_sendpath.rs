@@ -25,6 +25,13 @@ fn since(a: Instant, b: Instant) -> Duration {
     a.saturating_duration_since(b)
 }
 
+/// `ethtool -K eth0 gro off` on host b: one ACK per received segment, the ACK clock
+/// these sender-side figures are stated for (with GRO the receiver ACKs a merged skb
+/// once, and the same sender sees fewer, larger ACKs).
+fn gro_off(h: &usnet::testutil::TwoHosts) {
+    h.db.set_features(h.db.features() - usnet::dev::Features::GRO);
+}
+
 #[test]
 fn nagle_holds_a_small_segment_until_the_ack() {
     let k = Conn::new(1, |_| {});
@@ -184,6 +191,7 @@ fn slow_start_doubles_cwnd_every_rtt() {
     let k = Conn::new(7, |h| {
         // A receive buffer large enough that the window never limits.
         h.b.sysctl.set("net.ipv4.tcp_rmem_default", 4 << 20).ok();
+        gro_off(h);
     });
     k.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
     k.s.set_opt(SockOpt::RcvBuf(8 << 20)).unwrap();
@@ -264,6 +272,9 @@ fn fast_retransmit_and_newreno_recover_one_loss_without_a_timeout() {
     let k = Conn::new(8, |h| {
         h.a.sysctl.set("net.ipv4.tcp_sack", 0).unwrap();
         h.b.sysctl.set("net.ipv4.tcp_sack", 0).unwrap();
+        // Without SACK, duplicate ACKs are the only loss signal, and the receiver sends
+        // one per skb: with GRO a whole run after the hole would be one dupack.
+        gro_off(h);
     });
     let c = k;
     c.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
@@ -453,7 +464,10 @@ fn a_qdisc_drop_enters_cwr_without_retransmitting() {
     let k = Conn::with_nic(
         12,
         |c| c.line_rate_bps = 20_000_000,
-        |h| h.da.set_tx_queue_len(1),
+        |h| {
+            h.da.set_tx_queue_len(1);
+            gro_off(h);
+        },
     );
     k.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
     let data = vec![3u8; 2_000_000];

@@ -207,6 +207,11 @@ pub struct DevStats {
     pub rx_missed_errors: AtomicU64,
     /// Received packets with no protocol handler.
     pub rx_nohandler: AtomicU64,
+    /// Segments that GRO merged into a larger skb, the first of each included
+    /// (`ethtool -S` name as mlx5's `rx_gro_packets`).
+    pub rx_gro_packets: AtomicU64,
+    /// Merged skbs GRO handed to the stack (`rx_gro_skbs`).
+    pub rx_gro_skbs: AtomicU64,
 }
 
 /// One transmit queue (Linux's `struct netdev_queue`): its state bits, byte queue
@@ -569,6 +574,15 @@ impl NetDevice {
             ("tx_bytes", l(&s.tx_bytes)),
             ("tx_errors", l(&s.tx_errors)),
             ("tx_dropped", l(&s.tx_dropped)),
+        ]
+    }
+
+    /// Software offload counters, as `ethtool -S` names them.
+    pub fn offload_stats(&self) -> Vec<(&'static str, u64)> {
+        let s = &self.stats;
+        vec![
+            ("rx_gro_packets", s.rx_gro_packets.load(Ordering::Relaxed)),
+            ("rx_gro_skbs", s.rx_gro_skbs.load(Ordering::Relaxed)),
         ]
     }
 }

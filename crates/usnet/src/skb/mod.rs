@@ -661,6 +661,37 @@ impl SkbInner {
         Ok(())
     }
 
+    /// Move every byte from `off` (counted from `data`) to the end into `out` as
+    /// fragments, without copying (GRO's frag stealing, `skb_gro_receive`). When `off`
+    /// falls inside the linear part, the linear buffer itself becomes a shared page and
+    /// the emptied skb no longer returns to the pool; when the payload is all in
+    /// fragments, only they move and the skb body is recycled as usual.
+    pub fn steal_payload(&mut self, off: usize, out: &mut Vec<Frag>) {
+        let head = self.headlen();
+        if off < head {
+            let start = self.data as usize + off;
+            let end = self.tail as usize;
+            let page = Bytes::from(std::mem::take(&mut self.buf));
+            out.push(page.slice(start..end));
+            out.append(&mut self.frags);
+            // The buffer left with the payload: this body cannot go back to its pool.
+            self.class = u8::MAX;
+        } else {
+            let mut skip = off - head;
+            for f in self.frags.drain(..) {
+                if skip >= f.len() {
+                    skip -= f.len();
+                    continue;
+                }
+                out.push(f.slice(skip..));
+                skip = 0;
+            }
+        }
+        self.data = 0;
+        self.tail = 0;
+        self.data_len = 0;
+    }
+
     /// Remove and return all fragments (the skb keeps its linear part).
     pub fn take_frags(&mut self) -> impl Iterator<Item = Frag> + '_ {
         self.data_len = 0;

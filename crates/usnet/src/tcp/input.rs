@@ -392,10 +392,7 @@ pub(crate) fn finish_connect(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     t.rcv_tstamp = now;
     let mtu = t.dst.as_ref().map(|d| d.mtu(now)).unwrap_or(1500);
     output::tcp_sync_mss(t, mtu);
-    t.ack.rcv_mss = t
-        .advmss
-        .min(t.mss_cache)
-        .max(TCP_MSS_DEFAULT.min(t.mss_cache));
+    tcp_initialize_rcv_mss(t);
     t.snd_cwnd = super::TCP_INIT_CWND;
     t.snd_cwnd_stamp = now;
     init_buffer_space(stack, t);
@@ -1177,30 +1174,46 @@ fn in_quickack_mode(t: &Tcb) -> bool {
     t.ack.quick > 0 && !t.ack.pingpong
 }
 
-/// `tcp_event_data_recv`: ATO estimation, quick-ack, receive MSS and window growth.
-fn event_data_recv(stack: &Stack, t: &mut Tcb, len: u32) {
-    let now = stack.now();
-    t.ack.pending |= ack::SCHED;
-    // tcp_measure_rcv_mss.
+/// `tcp_measure_rcv_mss`: estimate the peer's segment size from `len` (one segment's
+/// payload; for a GRO skb its `gso_size`). A segment at least as large as the estimate
+/// raises it (up to our advmss); two equal smaller full-looking segments in a row lower
+/// it; a short or "remnant" segment (FIN, SYN, URG or PSH, as a sender's tail) instead
+/// marks the ACK as pushed, so it goes out promptly.
+fn tcp_measure_rcv_mss(t: &mut Tcb, len: u32, flags: u8) {
+    const REMNANT: u8 = 0x01 | 0x02 | 0x08 | 0x20;
+    let lss = std::mem::take(&mut t.ack.last_seg_size);
     if len >= t.ack.rcv_mss {
         t.ack.rcv_mss = len.min(t.advmss);
-    } else if len >= TCP_MSS_DEFAULT || len >= super::TCP_MIN_MSS {
-        let lss = t.ack.last_seg_size;
+        return;
+    }
+    if len >= TCP_MSS_DEFAULT || (len >= super::TCP_MIN_MSS && flags & REMNANT == 0) {
         t.ack.last_seg_size = len;
         if len == lss {
             t.ack.rcv_mss = len;
-        } else {
-            if t.ack.pending & ack::PUSHED != 0 {
-                t.ack.pending |= ack::PUSHED2;
-            }
-            t.ack.pending |= ack::PUSHED;
+            return;
         }
-    } else {
-        if t.ack.pending & ack::PUSHED != 0 {
-            t.ack.pending |= ack::PUSHED2;
-        }
-        t.ack.pending |= ack::PUSHED;
     }
+    if t.ack.pending & ack::PUSHED != 0 {
+        t.ack.pending |= ack::PUSHED2;
+    }
+    t.ack.pending |= ack::PUSHED;
+}
+
+/// `tcp_initialize_rcv_mss`: the first estimate of the peer's segment size, at most
+/// TCP_MSS_DEFAULT (536) and half the receive window, at least TCP_MIN_MSS.
+pub(crate) fn tcp_initialize_rcv_mss(t: &mut Tcb) {
+    t.ack.rcv_mss = t
+        .advmss
+        .min(t.mss_cache)
+        .min(t.rcv_wnd / 2)
+        .clamp(super::TCP_MIN_MSS, TCP_MSS_DEFAULT);
+}
+
+/// `tcp_event_data_recv`: ATO estimation, quick-ack, receive MSS and window growth.
+fn event_data_recv(stack: &Stack, t: &mut Tcb, len: u32, flags: u8) {
+    let now = stack.now();
+    t.ack.pending |= ack::SCHED;
+    tcp_measure_rcv_mss(t, len, flags);
     if t.ack.ato.is_zero() || t.ack.lrcvtime == Instant::ZERO {
         incr_quickack(t, TCP_MAX_QUICKACKS);
         t.ack.ato = TCP_ATO_MIN;
@@ -1301,7 +1314,13 @@ fn tcp_data_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, mut 
     }
     let len = skb.len() as u32;
     if len > 0 {
-        event_data_recv(stack, t, seg.len);
+        // tcp_measure_rcv_mss looks at one segment: a GRO skb's gso_size.
+        let seg_len = if skb.gso_size > 0 {
+            u32::from(skb.gso_size)
+        } else {
+            seg.len
+        };
+        event_data_recv(stack, t, seg_len, seg.flags);
         t.rmem_alloc += skb.len();
         t.rcv_nxt = t.rcv_nxt.wrapping_add(len);
         t.stats.bytes_received += u64::from(len);

@@ -549,7 +549,7 @@ fn create_openreq_child(
     let mtu = t.dst.as_ref().map(|d| d.mtu(now)).unwrap_or(1500);
     t.advmss = mtu.saturating_sub(40).min(pt.user_mss.unwrap_or(u32::MAX));
     output::tcp_sync_mss(&mut t, mtu);
-    t.ack.rcv_mss = t.advmss.min(t.mss_cache);
+    super::input::tcp_initialize_rcv_mss(&mut t);
     // tcp_synack_rtt_meas: the handshake's RTT, unless the SYN-ACK was retransmitted
     // (Karn).
     if let (Some(sent), 0) = (req.snt_synack, req.retrans) {
