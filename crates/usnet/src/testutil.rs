@@ -394,6 +394,11 @@ impl SegLog {
             .collect()
     }
 
+    /// Every segment, both ways, in order.
+    pub fn all(&self) -> Vec<SegRecord> {
+        self.segs.lock().clone()
+    }
+
     /// Every outgoing segment.
     pub fn out(&self) -> Vec<SegRecord> {
         self.segs

@@ -294,6 +294,14 @@ fn segs_after(log: &SegLog, t: Instant, outgoing: bool) -> Vec<SegRecord> {
         .collect()
 }
 
+/// Tail loss probes off (`tcp_early_retrans=0`), to watch the retransmission timer
+/// alone: with one packet out, the probe timeout (2·srtt + TCP_RTO_MIN) is capped at
+/// the RTO and the probe would take the first expiry's place (tests/tcp_recovery.rs
+/// shows that).
+fn no_tlp(h: &TwoHosts, _: &Arc<TcpSock>) {
+    h.a.sysctl.set("net.ipv4.tcp_early_retrans", 0).unwrap();
+}
+
 // ---------------------------------------------------------------------------------
 // 1. Retransmission timeout: exponential backoff, TCP_RTO_MAX, tcp_retries2.
 // ---------------------------------------------------------------------------------
@@ -307,7 +315,7 @@ fn segs_after(log: &SegLog, t: Instant, outgoing: bool) -> Vec<SegRecord> {
 /// (`tcp_write_err`, TCPAbortOnTimeout) without retransmitting.
 #[test]
 fn rto_doubles_from_the_initial_rto_to_the_120s_cap_then_tcp_retries2_gives_up() {
-    let k = Conn::new(101);
+    let k = Conn::with(101, no_tlp);
     let info = k.c.info();
     let rto0 = Duration::from_micros(info.rto_us);
     let srtt = Duration::from_micros(u64::from(info.rtt_us));
@@ -378,7 +386,7 @@ fn rto_doubles_from_the_initial_rto_to_the_120s_cap_then_tcp_retries2_gives_up()
 /// RFC 6298 § 5), loss recovery ends, and new data goes out at once.
 #[test]
 fn rto_recovery_resets_backoff_and_new_data_goes_out_at_once() {
-    let k = Conn::new(102);
+    let k = Conn::with(102, no_tlp);
     let rto0 = Duration::from_micros(k.c.info().rto_us);
     cut_tcp(&k.h, TO_B, true);
     let t0 = k.h.sim.now();
@@ -434,7 +442,7 @@ fn rto_recovery_resets_backoff_and_new_data_goes_out_at_once() {
 /// `retrans_stamp`, the first retransmission, so the end lies in [5 s, 5 s + RTO].
 #[test]
 fn user_timeout_ends_the_connection_with_etimedout_after_about_5_s() {
-    let k = Conn::new(103);
+    let k = Conn::with(103, no_tlp);
     k.c.set_opt(SockOpt::UserTimeout(Duration::from_secs(5)))
         .unwrap();
     let rto0 = k.c.info().rto_us as f64 / 1e6;

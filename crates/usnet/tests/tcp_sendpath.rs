@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use usnet::tcp::TcpExt;
 use usnet::tcp::{msg, SockOpt, TcpSock};
-use usnet::testutil::tcp_segment;
 use usnet::time::Instant;
 use usnet::trace::Stage;
 
@@ -203,29 +202,8 @@ fn slow_start_doubles_cwnd_every_rtt() {
 /// Drop the data segments of a→b whose sequence numbers (relative to the first data
 /// byte) are listed, once each.
 fn drop_once(k: &Conn, rel: &[u32]) -> Arc<AtomicU32> {
-    let isn = k.c.info_isn();
-    let targets: Vec<u32> = rel
-        .iter()
-        .map(|r| isn.wrapping_add(1).wrapping_add(*r))
-        .collect();
-    let dropped = Arc::new(AtomicU32::new(0));
-    let seen = Arc::new(parking_lot::Mutex::new(Vec::<u32>::new()));
-    let d = dropped.clone();
-    k.h.wire.set_drop_filter(
-        1,
-        Some(Arc::new(move |f| {
-            let Some((seq, len, _)) = tcp_segment(f) else {
-                return false;
-            };
-            if len == 0 || !targets.contains(&seq) || seen.lock().contains(&seq) {
-                return false;
-            }
-            seen.lock().push(seq);
-            d.fetch_add(1, Ordering::Relaxed);
-            true
-        })),
-    );
-    dropped
+    let once: Vec<(u32, u32)> = rel.iter().map(|&r| (r, 1)).collect();
+    common::drop_times(k, &once)
 }
 
 trait IsnExt {

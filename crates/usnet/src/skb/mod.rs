@@ -121,6 +121,9 @@ pub struct TcpSkbCb {
     pub sacked: u8,
     /// When the skb was (last) sent, for RTT and RACK.
     pub tx_time: Instant,
+    /// Order of that transmission among the socket's (breaks ties between sends at
+    /// the same instant, which Linux's nanosecond stamps rarely have).
+    pub tx_order: u32,
     /// Delivery-rate sampling state at send time (`tx.delivered`).
     pub tx_delivered: u32,
     /// Whether the skb may not be collapsed or appended to (`eor`).

@@ -23,6 +23,7 @@ use usnet_wire::{ChecksumCheck, TcpFlags, TcpPacket, TcpRepr};
 
 use super::cong::{with_cc, AckSample, CaEvent};
 use super::output::{self, tcphdr};
+use super::recovery;
 use super::seq::{after, before, between};
 use super::timer::{self, Pending};
 use super::{
@@ -453,6 +454,17 @@ fn send_oow_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, mib: T
     if !data && oow_rate_limited(stack, &mut t.last_oow_ack, mib) {
         return;
     }
+    // tcp_send_dupack: old data again means our ACK was lost; say so with a DSACK.
+    if seg.end_seq != seg.seq && before(seg.seq, t.rcv_nxt) {
+        stack.tcp.mib.inc(TcpExt::DelayedACKLost);
+        enter_quickack_mode(t, TCP_MAX_QUICKACKS);
+        let end = if after(seg.end_seq, t.rcv_nxt) {
+            t.rcv_nxt
+        } else {
+            seg.end_seq
+        };
+        dsack_set(stack, t, seg.seq, end);
+    }
     output::tcp_send_ack(stack, sk, t);
 }
 
@@ -642,7 +654,7 @@ fn rcv_state_process(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, s
         TcpState::CloseWait | TcpState::Closing | TcpState::LastAck
             if seg.len > 0 && !after(seg.end_seq, t.rcv_nxt) =>
         {
-            dsack_set(t, seg.seq, seg.end_seq);
+            dsack_set(stack, t, seg.seq, seg.end_seq);
             output::tcp_send_ack(stack, sk, t);
         }
         _ => {}
@@ -730,14 +742,16 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
         }
         _ => None,
     };
-    // SACK information: count SACKed bytes as delivered for dupack purposes.
+    // SACK blocks: the scoreboard (tcp_sacktag_write_queue).
+    let prior_delivered = t.stats.delivered;
+    let mut sack = recovery::SackOutcome::default();
     if t.sack_ok && seg.sacks.iter().any(|s| s.is_some()) {
-        fl |= flag::DATA_SACKED;
-        if let Some((l, r)) = seg.sacks[0] {
-            if !after(r, ackn) || (before(l, ackn) && !after(r, t.snd_una)) {
-                fl |= flag::DSACKING_ACK;
-                stack.tcp.mib.inc(TcpExt::TCPDSACKRecv);
-            }
+        sack = recovery::sacktag_write_queue(stack, t, &seg.sacks, ackn, prior_snd_una);
+        if sack.newly_sacked > 0 {
+            fl |= flag::DATA_SACKED;
+        }
+        if sack.dsack {
+            fl |= flag::DSACKING_ACK;
         }
     }
     // Free what was acknowledged.
@@ -796,11 +810,20 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
     if t.packets_out == 0 && t.write_queue.is_empty() {
         t.probes_out = 0;
     }
-    // Congestion control and loss recovery (tcp_fastretrans_alert / tcp_cong_control).
-    let newly_acked = acked_pkts;
-    fastretrans_alert(stack, sk, t, fl, is_dupack, newly_acked, prior_in_flight);
+    if t.sack_ok {
+        recovery::rack_update_reo_wnd(stack, t, prior_delivered);
+    }
+    let pure_dupack = fl & (flag::SND_UNA_ADVANCED | flag::NOT_DUP | flag::DATA_SACKED) == 0;
+    recovery::process_tlp_ack(stack, t, ackn, sack.dsack, pure_dupack);
     if fl & flag::ACKED != 0 {
-        timer::tcp_rearm_rto(stack, sk, t);
+        timer::tcp_set_xmit_timer(stack, sk, t);
+    }
+    // Congestion control and loss recovery (tcp_fastretrans_alert / tcp_cong_control).
+    if t.sack_ok {
+        let delivered = t.stats.delivered.wrapping_sub(prior_delivered);
+        fastretrans_alert_sack(stack, sk, t, fl, delivered, prior_in_flight);
+    } else {
+        fastretrans_alert(stack, sk, t, fl, is_dupack, acked_pkts, prior_in_flight);
     }
     true
 }
@@ -832,8 +855,20 @@ fn tcp_clean_rtx_queue_to(
                 let after_pc = (skb.len() as u32).div_ceil(mss).max(1);
                 skb.gso_segs = after_pc as u16;
                 let done = before_pc.saturating_sub(after_pc);
+                let bits = skb.cb.tcp.sacked;
                 pkts += done;
                 t.packets_out = t.packets_out.saturating_sub(done);
+                let cb = skb.cb.tcp;
+                if done > 0 && recovery::cum_acked(t, now, &cb, done) {
+                    t.stats.delivered += done;
+                    stack.tcp.mib.add(TcpExt::TCPDelivered, u64::from(done));
+                }
+                if bits & sacked::LOST != 0 {
+                    t.lost_out = t.lost_out.saturating_sub(done);
+                }
+                if bits & sacked::RETRANS != 0 {
+                    t.retrans_out = t.retrans_out.saturating_sub(done);
+                }
                 t.wmem_queued = t.wmem_queued.saturating_sub(n);
             }
             break;
@@ -868,8 +903,10 @@ fn tcp_clean_rtx_queue_to(
         t.wmem_queued = t
             .wmem_queued
             .saturating_sub(skb.len() + super::output::SKB_TRUESIZE_BASE);
-        t.stats.delivered += pc;
-        stack.tcp.mib.add(TcpExt::TCPDelivered, u64::from(pc));
+        if recovery::cum_acked(t, now, &skb.cb.tcp, pc) {
+            t.stats.delivered += pc;
+            stack.tcp.mib.add(TcpExt::TCPDelivered, u64::from(pc));
+        }
     }
     if t.packets_out == 0 {
         t.retrans_out = 0;
@@ -962,7 +999,8 @@ pub fn xmit_retransmit_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
         }
         let s = t.rtx_queue[idx].cb.tcp.sacked;
         if s & sacked::LOST != 0 && s & (sacked::RETRANS | sacked::ACKED) == 0 {
-            if !output::tcp_retransmit_skb(stack, sk, t, idx) {
+            let segs = t.snd_cwnd - t.packets_in_flight();
+            if !output::tcp_retransmit_skb(stack, sk, t, idx, segs) {
                 break;
             }
             if t.ca_state == CaState::Recovery {
@@ -976,7 +1014,7 @@ pub fn xmit_retransmit_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
 }
 
 /// `tcp_enter_recovery`.
-fn enter_recovery(stack: &Stack, t: &mut Tcb) {
+pub(crate) fn enter_recovery(stack: &Stack, t: &mut Tcb) {
     let now = stack.now();
     stack.tcp.mib.inc(if t.sack_ok {
         TcpExt::TCPSackRecovery
@@ -998,7 +1036,7 @@ fn enter_recovery(stack: &Stack, t: &mut Tcb) {
 }
 
 /// `tcp_cwnd_reduction` (PRR, RFC 6937, as Linux).
-fn cwnd_reduction(t: &mut Tcb, newly_acked_sacked: u32, fl: u32) {
+pub(crate) fn cwnd_reduction(t: &mut Tcb, newly_acked_sacked: u32, fl: u32) {
     if newly_acked_sacked == 0 || t.prior_cwnd == 0 {
         return;
     }
@@ -1040,7 +1078,11 @@ fn try_undo(stack: &Stack, t: &mut Tcb) -> bool {
             t.snd_ssthresh = t.prior_ssthresh;
         }
         t.undo_marker = 0;
-        stack.tcp.mib.inc(TcpExt::TCPFullUndo);
+        stack.tcp.mib.inc(if t.ca_state == CaState::Loss {
+            TcpExt::TCPLossUndo
+        } else {
+            TcpExt::TCPFullUndo
+        });
         return true;
     }
     false
@@ -1137,6 +1179,123 @@ fn fastretrans_alert(
         with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
     }
     cong_avoid(stack, t, fl, newly_acked, prior_in_flight);
+}
+
+/// `tcp_fastretrans_alert` + `tcp_cong_control` with SACK: RACK (or, with RACK off, the
+/// DUPACK threshold over SACKed packets, RFC 6675) marks packets lost; any lost packet
+/// starts fast recovery, during which PRR (RFC 6937) paces retransmissions and new data
+/// by what the ACKs report delivered; recovery ends when `high_seq` is acknowledged.
+fn fastretrans_alert_sack(
+    stack: &Stack,
+    sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    fl: u32,
+    delivered: u32,
+    prior_in_flight: u32,
+) {
+    let now = stack.now();
+    let acked = fl & flag::SND_UNA_ADVANCED != 0;
+    let rack = recovery::rack_enabled(stack);
+    match t.ca_state {
+        CaState::Recovery => {
+            if !before(t.snd_una, t.high_seq) {
+                if !try_undo(stack, t) {
+                    end_cwnd_reduction(stack, t);
+                }
+                recovery::rack_recovery_done(t);
+                t.ca_state = CaState::Open;
+                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+                with_cc(t, now, |cc, ctx| cc.cwnd_event(ctx, CaEvent::CompleteCwr));
+            } else {
+                identify_packet_loss(stack, sk, t, rack);
+                cwnd_reduction(t, delivered, fl);
+                xmit_retransmit_queue(stack, sk, t);
+                return;
+            }
+        }
+        CaState::Loss => {
+            if !before(t.snd_una, t.high_seq) {
+                try_undo(stack, t);
+                t.ca_state = CaState::Open;
+                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+            } else {
+                identify_packet_loss(stack, sk, t, rack);
+                cong_avoid(stack, t, fl, delivered, prior_in_flight);
+                xmit_retransmit_queue(stack, sk, t);
+                return;
+            }
+        }
+        CaState::Cwr => {
+            if !before(t.snd_una, t.high_seq) {
+                end_cwnd_reduction(stack, t);
+                t.ca_state = CaState::Open;
+                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+            } else {
+                cwnd_reduction(t, delivered, fl);
+                return;
+            }
+        }
+        CaState::Open | CaState::Disorder => {}
+    }
+    // Open / Disorder: is it time to recover (tcp_time_to_recover)?
+    identify_packet_loss(stack, sk, t, rack);
+    let dupthresh = !rack && t.sacked_out >= t.reordering;
+    if (t.lost_out > 0 || dupthresh) && t.packets_out > 0 {
+        enter_recovery(stack, t);
+        if dupthresh && t.lost_out == 0 {
+            mark_head_lost(stack, t);
+        }
+        cwnd_reduction(t, delivered.max(1), fl);
+        xmit_retransmit_queue(stack, sk, t);
+        return;
+    }
+    if t.sacked_out > 0 || t.retrans_out > 0 {
+        if t.ca_state == CaState::Open {
+            t.ca_state = CaState::Disorder;
+            with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Disorder));
+        }
+    } else if t.ca_state == CaState::Disorder {
+        t.ca_state = CaState::Open;
+        with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+    }
+    if acked {
+        cong_avoid(stack, t, fl, delivered, prior_in_flight);
+    }
+}
+
+/// `tcp_identify_packet_loss`: RACK marks what is lost by time; without RACK, once
+/// `reordering` packets are SACKed, the unSACKed packets below the highest SACK are
+/// lost (RFC 6675's IsLost, Linux's `tcp_mark_head_lost` over `sacked_out`).
+fn identify_packet_loss(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, rack: bool) {
+    if rack {
+        recovery::rack_mark_lost(stack, sk, t);
+    } else if t.sacked_out >= t.reordering {
+        mark_lost_below_sacks(t);
+    }
+}
+
+/// Mark lost every unSACKed packet with at least `reordering` SACKed packets above it
+/// (RFC 6675's IsLost).
+fn mark_lost_below_sacks(t: &mut Tcb) {
+    let Some(hi) = t
+        .rtx_queue
+        .iter()
+        .rposition(|s| s.cb.tcp.sacked & sacked::ACKED != 0)
+    else {
+        return;
+    };
+    let mut sacked_above = 0;
+    for idx in (0..=hi).rev() {
+        let s = &mut t.rtx_queue[idx];
+        let pc = u32::from(s.gso_segs.max(1));
+        let bits = &mut s.cb.tcp.sacked;
+        if *bits & sacked::ACKED != 0 {
+            sacked_above += pc;
+        } else if sacked_above >= t.reordering && *bits & (sacked::LOST | sacked::RETRANS) == 0 {
+            *bits |= sacked::LOST;
+            t.lost_out += pc;
+        }
+    }
 }
 
 /// `tcp_cong_avoid` on an ACK that advanced, when not reducing cwnd.
@@ -1238,8 +1397,8 @@ fn event_data_recv(stack: &Stack, t: &mut Tcb, len: u32, flags: u8) {
 }
 
 /// Queue a DSACK for `[seq, end)` (`tcp_dsack_set`).
-fn dsack_set(t: &mut Tcb, seq: u32, end: u32) {
-    if t.sack_ok {
+fn dsack_set(stack: &Stack, t: &mut Tcb, seq: u32, end: u32) {
+    if t.sack_ok && stack.sysctl.tcp_dsack() != 0 {
         t.dsack = Some((seq, end));
     }
 }
@@ -1280,7 +1439,7 @@ fn tcp_data_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, mut 
     // Entirely old: a retransmission we already have (DSACK, quick ACK).
     if !after(seg.end_seq, t.rcv_nxt) {
         stack.tcp.mib.inc(TcpExt::DelayedACKLost);
-        dsack_set(t, seg.seq, seg.end_seq);
+        dsack_set(stack, t, seg.seq, seg.end_seq);
         enter_quickack_mode(t, TCP_MAX_QUICKACKS);
         output::tcp_send_ack(stack, sk, t);
         return;
@@ -1302,7 +1461,7 @@ fn tcp_data_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, mut 
     // In order (possibly overlapping the front): trim what we have.
     if before(seg.seq, t.rcv_nxt) {
         let dup = t.rcv_nxt.wrapping_sub(seg.seq) as usize;
-        dsack_set(t, seg.seq, t.rcv_nxt);
+        dsack_set(stack, t, seg.seq, t.rcv_nxt);
         let dup = dup.min(skb.len());
         output::trim_head(&mut skb, dup);
     }
@@ -1362,7 +1521,7 @@ fn tcp_data_queue_ofo(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, 
         .any(|o| !after(o.cb.tcp.seq, seq) && !before(o.cb.tcp.end_seq, end))
     {
         stack.tcp.mib.inc(TcpExt::TCPOFOMerge);
-        dsack_set(t, seq, end);
+        dsack_set(stack, t, seq, end);
         output::tcp_send_ack(stack, sk, t);
         return;
     }

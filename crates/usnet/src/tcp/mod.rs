@@ -20,6 +20,7 @@ pub mod info;
 pub mod input;
 pub mod minisocks;
 pub mod output;
+pub mod recovery;
 pub mod seq;
 pub mod timer;
 
@@ -370,6 +371,16 @@ pub struct Tcb {
     pub sacked_out: u32,
     /// Reordering degree (`tp->reordering`).
     pub reordering: u32,
+    /// Times reordering was detected (`tp->reord_seen`).
+    pub reord_seen: u32,
+    /// RACK loss-detection state.
+    pub rack: recovery::Rack,
+    /// Transmissions so far (stamps each skb's `tx_order`).
+    pub tx_count: u32,
+    /// `snd_nxt` when a tail loss probe was sent, until it is settled (0: none).
+    pub tlp_high_seq: u32,
+    /// Whether that probe was a retransmission (not new data).
+    pub tlp_retrans: bool,
     /// Whether the last send was limited by cwnd (`is_cwnd_limited`).
     pub is_cwnd_limited: bool,
     /// Highest packets_out in the current window (`max_packets_out`).
@@ -490,6 +501,12 @@ pub struct Tcb {
 
 /// Linux's `tcp_in_initial_slowstart` / `tcp_in_slow_start` helpers and friends.
 impl Tcb {
+    /// The next transmission's order stamp.
+    pub fn next_tx_order(&mut self) -> u32 {
+        self.tx_count = self.tx_count.wrapping_add(1);
+        self.tx_count
+    }
+
     /// `tcp_in_slow_start`.
     pub fn in_slow_start(&self) -> bool {
         self.snd_cwnd < self.snd_ssthresh
@@ -932,6 +949,11 @@ impl Tcb {
             lost_out: 0,
             sacked_out: 0,
             reordering: stack.sysctl.tcp_reordering().max(1) as u32,
+            reord_seen: 0,
+            rack: recovery::Rack::default(),
+            tx_count: 0,
+            tlp_high_seq: 0,
+            tlp_retrans: false,
             is_cwnd_limited: false,
             max_packets_out: 0,
             cwnd_usage_seq: 0,

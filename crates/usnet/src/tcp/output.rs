@@ -797,6 +797,7 @@ pub fn tcp_write_xmit(
             break;
         };
         skb.cb.tcp.tx_time = now;
+        skb.cb.tcp.tx_order = t.next_tx_order();
         if tcp_transmit_skb(stack, sk, t, &skb, mss_now).is_err() {
             t.write_queue.push_front(skb);
             break;
@@ -1519,7 +1520,13 @@ impl TcpSock {
 
 /// `tcp_retransmit_skb`: resend the skb at `idx` of the retransmit queue (splitting it
 /// to one MSS-multiple that fits the window).
-pub fn tcp_retransmit_skb(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, idx: usize) -> bool {
+pub fn tcp_retransmit_skb(
+    stack: &Stack,
+    sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    idx: usize,
+    segs: u32,
+) -> bool {
     let mss = tcp_current_mss(stack, t);
     let now = stack.now();
     let Some(skb) = t.rtx_queue.get(idx) else {
@@ -1532,10 +1539,27 @@ pub fn tcp_retransmit_skb(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, idx: us
         trim_head(skb, cut);
     }
     let skb = t.rtx_queue.get(idx).expect("idx");
-    // Do not send beyond the peer's window (except a single MSS probe).
-    if !before(skb.cb.tcp.seq, t.wnd_end()) && skb.cb.tcp.seq != t.snd_una {
+    // Do not send beyond the peer's window (except a single MSS probe), nor more than
+    // `segs` segments: a TSO skb is cut to what the caller's cwnd room allows.
+    let seq = skb.cb.tcp.seq;
+    let avail = if before(seq, t.wnd_end()) {
+        t.wnd_end().wrapping_sub(seq)
+    } else if seq == t.snd_una {
+        mss
+    } else {
         return false;
+    };
+    let mut len = mss.saturating_mul(segs.max(1));
+    if len > avail {
+        len = avail / mss * mss;
+        if len == 0 {
+            len = avail;
+        }
     }
+    if skb.len() as u32 > len {
+        tcp_fragment_rtx(t, idx, len, mss);
+    }
+    let skb = t.rtx_queue.get(idx).expect("idx");
     let was_retrans = skb.cb.tcp.sacked & super::input::sacked::RETRANS != 0;
     let pc = tso_segs(skb, mss);
     let trace = skb.trace_id;
@@ -1546,8 +1570,10 @@ pub fn tcp_retransmit_skb(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, idx: us
     stack
         .trace
         .hit(Stage::TcpTransmitSkb, trace, skb_clone.len(), now);
+    let order = t.next_tx_order();
     let skb = t.rtx_queue.get_mut(idx).expect("idx");
     skb.cb.tcp.sacked |= super::input::sacked::RETRANS | super::input::sacked::EVER_RETRANS;
+    skb.cb.tcp.tx_order = order;
     // __tcp_transmit_skb restamps the skb before cloning, so retrans_stamp — taken
     // from the skb below — is the time of the first retransmission, and
     // TCP_USER_TIMEOUT / tcp_retries2 count from there (as Linux).
@@ -1605,6 +1631,7 @@ pub fn tcp_write_wakeup(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, mib: TcpE
             };
             skb.cb.tcp.tcp_flags |= tcphdr::PSH;
             skb.cb.tcp.tx_time = now;
+            skb.cb.tcp.tx_order = t.next_tx_order();
             if tcp_transmit_skb(stack, sk, t, &skb, mss).is_ok() {
                 let pc = tso_segs(&skb, mss);
                 tcp_event_new_data_sent(stack, sk, t, skb, pc);

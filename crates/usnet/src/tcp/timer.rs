@@ -11,7 +11,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::cong::{with_cc, CaEvent};
-use super::input::{sacked, xmit_retransmit_queue};
+use super::input::xmit_retransmit_queue;
 use super::output;
 use super::{ack, deferred, CaState, Tcb, TcpExt, TcpSock, TcpState, TCP_RTO_MAX, TCP_RTO_MIN};
 use crate::sock::errno;
@@ -31,6 +31,8 @@ pub enum Pending {
     Probe0,
     /// Tail loss probe.
     LossProbe,
+    /// RACK reorder timeout.
+    ReoTimeout,
 }
 
 /// The timers of one socket.
@@ -111,7 +113,16 @@ pub fn tcp_rearm_rto(stack: &Stack, sk: &TcpSock, t: &mut Tcb) {
         }
         return;
     }
-    let rto = clamp_rto_to_user_timeout(stack, t, t.rto);
+    let mut rto = t.rto;
+    if matches!(t.pending_timer, Pending::ReoTimeout | Pending::LossProbe) {
+        // tcp_rto_delta_us: the RTO counts from when the oldest packet was sent, not
+        // from when a probe or reorder timer is replaced.
+        if let Some(head) = t.rtx_queue.front() {
+            let elapsed = stack.now().saturating_duration_since(head.cb.tcp.tx_time);
+            rto = t.rto.saturating_sub(elapsed).max(Duration::from_micros(1));
+        }
+    }
+    let rto = clamp_rto_to_user_timeout(stack, t, rto);
     reset_xmit_timer(stack, sk, t, Pending::Retrans, rto);
 }
 
@@ -139,9 +150,18 @@ pub fn tcp_check_probe_timer(stack: &Stack, sk: &TcpSock, t: &mut Tcb) {
     }
 }
 
-/// Tail loss probe scheduling (`tcp_schedule_loss_probe`). Loss probes come with RACK-TLP
-/// (RFC 8985); until then the RTO covers tail losses.
-pub fn tcp_schedule_loss_probe(_stack: &Stack, _sk: &TcpSock, _t: &mut Tcb) {}
+/// Tail loss probe scheduling (`tcp_schedule_loss_probe`, RFC 8985 § 7): see
+/// [`super::recovery::schedule_loss_probe`]. Returns whether a probe was armed.
+pub fn tcp_schedule_loss_probe(stack: &Stack, sk: &TcpSock, t: &mut Tcb) -> bool {
+    super::recovery::schedule_loss_probe(stack, sk, t)
+}
+
+/// `tcp_set_xmit_timer`: after an ACK, a loss probe if one applies, else the RTO.
+pub fn tcp_set_xmit_timer(stack: &Stack, sk: &TcpSock, t: &mut Tcb) {
+    if !tcp_schedule_loss_probe(stack, sk, t) {
+        tcp_rearm_rto(stack, sk, t);
+    }
+}
 
 /// `tcp_model_timeout`: how long `boundary` retransmissions with exponential backoff from
 /// `rto_base` take (capped at `TCP_RTO_MAX` per step).
@@ -225,19 +245,7 @@ pub fn tcp_enter_loss(stack: &Stack, t: &mut Tcb) {
         t.undo_marker = t.snd_una;
         t.undo_retrans = 0;
     }
-    // tcp_timeout_mark_lost.
-    let mut lost = 0;
-    for skb in t.rtx_queue.iter_mut() {
-        let s = &mut skb.cb.tcp.sacked;
-        *s &= !sacked::RETRANS;
-        if *s & sacked::ACKED == 0 {
-            *s |= sacked::LOST;
-            lost += u32::from(skb.gso_segs.max(1));
-        }
-    }
-    t.lost_out = lost;
-    t.retrans_out = 0;
-    t.sacked_out = 0;
+    super::recovery::timeout_mark_lost(stack, t);
     t.snd_cwnd = t.packets_in_flight() + 1;
     t.snd_cwnd_cnt = 0;
     t.snd_cwnd_stamp = now;
@@ -258,7 +266,7 @@ fn retransmit_timer(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
             return;
         }
         tcp_enter_loss(stack, t);
-        output::tcp_retransmit_skb(stack, sk, t, 0);
+        output::tcp_retransmit_skb(stack, sk, t, 0, 1);
         t.rto = (t.rto * 2).min(TCP_RTO_MAX);
         let rto = t.rto;
         reset_xmit_timer(stack, sk, t, Pending::Retrans, rto);
@@ -274,7 +282,7 @@ fn retransmit_timer(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     }
     tcp_enter_loss(stack, t);
     t.retransmits += 1;
-    if !output::tcp_retransmit_skb(stack, sk, t, 0) {
+    if !output::tcp_retransmit_skb(stack, sk, t, 0, 1) {
         // Local congestion: probe again soon.
         reset_xmit_timer(stack, sk, t, Pending::Retrans, Duration::from_millis(500));
         return;
@@ -346,7 +354,9 @@ fn write_timer(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     t.pending_timer = Pending::None;
     t.timeout_at = None;
     match what {
-        Pending::Retrans | Pending::LossProbe => retransmit_timer(stack, sk, t),
+        Pending::Retrans => retransmit_timer(stack, sk, t),
+        Pending::LossProbe => super::recovery::send_loss_probe(stack, sk, t),
+        Pending::ReoTimeout => super::recovery::reo_timeout(stack, sk, t),
         Pending::Probe0 => probe_timer(stack, sk, t),
         Pending::None => {}
     }

@@ -151,3 +151,40 @@ pub fn inject(h: &TwoHosts, frame: usnet::skb::Skb, to_a: bool) {
     let from = if to_a { 1 } else { 0 };
     h.wire.transmit(from, &mut vec![frame]);
 }
+
+/// Drop a→b data segments by the bytes they carry (offsets from the first data byte):
+/// the segment carrying each `(offset, times)` is dropped the first `times` times. Returns the number
+/// of frames dropped so far.
+pub fn drop_times(k: &Conn, rel: &[(u32, u32)]) -> Arc<std::sync::atomic::AtomicU32> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let isn = k.c.with_tcb(|t| t.iss);
+    let mut left: std::collections::HashMap<u32, u32> = rel
+        .iter()
+        .map(|&(r, n)| (isn.wrapping_add(1).wrapping_add(r), n))
+        .collect();
+    let dropped = Arc::new(AtomicU32::new(0));
+    let d = dropped.clone();
+    let left = parking_lot::Mutex::new(std::mem::take(&mut left));
+    k.h.wire.set_drop_filter(
+        1,
+        Some(Arc::new(move |f| {
+            let Some((seq, len, _)) = usnet::testutil::tcp_segment(f) else {
+                return false;
+            };
+            if len == 0 {
+                return false;
+            }
+            // The segment that carries a target byte is dropped.
+            let mut l = left.lock();
+            for (target, n) in l.iter_mut() {
+                if target.wrapping_sub(seq) < len && *n > 0 {
+                    *n -= 1;
+                    d.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+            }
+            false
+        })),
+    );
+    dropped
+}
