@@ -792,6 +792,15 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
                 },
             )
         });
+        let hystart = match t.cc.take_hystart_exit() {
+            1 => Some((TcpExt::TCPHystartTrainDetect, TcpExt::TCPHystartTrainCwnd)),
+            2 => Some((TcpExt::TCPHystartDelayDetect, TcpExt::TCPHystartDelayCwnd)),
+            _ => None,
+        };
+        if let Some((detect, cwnd)) = hystart {
+            stack.tcp.mib.inc(detect);
+            stack.tcp.mib.add(cwnd, u64::from(t.snd_cwnd));
+        }
     }
     // Zero-window probing: the window opened?
     if t.pending_timer == Pending::Probe0 && t.packets_out == 0 {

@@ -82,6 +82,8 @@ pub struct Cubic {
     curr_rtt: u32,
     /// How HyStart ended slow start: 1 ACK train, 2 delay.
     pub found_by: u8,
+    /// `found_by`, until reported for the counters.
+    exit_pending: u8,
 }
 
 fn ms(now: Instant) -> u64 {
@@ -179,6 +181,7 @@ impl Cubic {
             if now.saturating_sub(self.round_start_us) > threshold {
                 self.found = true;
                 self.found_by = 1;
+                self.exit_pending = 1;
                 *ctx.ssthresh = *ctx.cwnd;
             }
         }
@@ -193,6 +196,7 @@ impl Cubic {
             if self.curr_rtt > self.delay_min + thresh {
                 self.found = true;
                 self.found_by = 2;
+                self.exit_pending = 2;
                 *ctx.ssthresh = *ctx.cwnd;
             }
         }
@@ -275,6 +279,10 @@ impl CongestionOps for Cubic {
         if !self.found && ctx.in_slow_start() && *ctx.cwnd >= HYSTART_LOW_WINDOW {
             self.hystart_update(ctx, delay);
         }
+    }
+
+    fn take_hystart_exit(&mut self) -> u8 {
+        std::mem::take(&mut self.exit_pending)
     }
 
     fn info(&self) -> Vec<(&'static str, String)> {

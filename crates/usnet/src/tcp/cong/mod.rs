@@ -158,6 +158,11 @@ pub trait CongestionOps: Send + Sync {
     fn info(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+    /// Whether slow start was just ended by HyStart, and how (1: ACK train, 2: delay),
+    /// to count `TCPHystart*`; reading it clears it.
+    fn take_hystart_exit(&mut self) -> u8 {
+        0
+    }
 }
 
 /// `tcp_slow_start`: grow by one per packet acknowledged, up to ssthresh. Returns the
