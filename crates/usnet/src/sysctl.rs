@@ -163,6 +163,13 @@ sysctls! {
     tcp_moderate_rcvbuf = "net.ipv4.tcp_moderate_rcvbuf", 1, 0, 1;
     /// `net.ipv4.tcp_min_tso_segs` (2).
     tcp_min_tso_segs = "net.ipv4.tcp_min_tso_segs", 2, 1, 255;
+    /// `net.ipv4.tcp_pacing_ss_ratio`: pacing rate in slow start, % of cwnd/srtt (200).
+    tcp_pacing_ss_ratio = "net.ipv4.tcp_pacing_ss_ratio", 200, 0, 1000;
+    /// `net.ipv4.tcp_pacing_ca_ratio`: pacing rate in congestion avoidance (120).
+    tcp_pacing_ca_ratio = "net.ipv4.tcp_pacing_ca_ratio", 120, 0, 1000;
+    /// `net.ipv4.tcp_tso_rtt_log`: below 2^9 µs of min RTT, TSO skbs grow towards the
+    /// GSO maximum (9).
+    tcp_tso_rtt_log = "net.ipv4.tcp_tso_rtt_log", 9, 0, 32;
     /// `net.ipv4.tcp_tso_win_divisor` (3).
     tcp_tso_win_divisor = "net.ipv4.tcp_tso_win_divisor", 3, 0, 255;
     /// `net.ipv4.tcp_adv_win_scale` (1).

@@ -39,6 +39,12 @@ fn payload(i: usize) -> Vec<u8> {
 /// Put segments `idx` (with `flags` and TTL 64, or the TTL in `ttl`) on the wire to b in
 /// one burst, so that b's NAPI polls them together.
 fn burst(k: &Conn, idx: &[(usize, u8, u8)]) {
+    burst_in_pieces(k, idx, 1);
+}
+
+/// As [`burst`], with each frame's payload carried in `pieces` page fragments (as
+/// frames DMA'd into several buffers arrive).
+fn burst_in_pieces(k: &Conn, idx: &[(usize, u8, u8)], pieces: usize) {
     let (rcv_nxt, snd_nxt) = k.s.with_tcb(|t| (t.rcv_nxt, t.snd_nxt));
     let base = rcv_nxt.wrapping_sub(k.s.with_tcb(|t| t.stats.bytes_received as u32));
     let frames: Vec<_> = idx
@@ -62,6 +68,9 @@ fn burst(k: &Conn, idx: &[(usize, u8, u8)]) {
                 let c = usnet_wire::checksum::checksum(&d[14..34]);
                 d[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
             }
+            if pieces > 1 {
+                f = in_pieces(&f, 14 + 20 + 20, pieces);
+            }
             f
         })
         .collect();
@@ -84,6 +93,19 @@ fn ip_mark(k: &Conn) -> (u64, u64) {
         k.h.b.ipv4.mib.get(Ip::InReceives),
         k.h.a.ipv4.mib.get(Ip::OutRequests),
     )
+}
+
+/// The same frame with its first `head` bytes linear and the rest in `pieces` fragments.
+fn in_pieces(f: &usnet::skb::Skb, head: usize, pieces: usize) -> usnet::skb::Skb {
+    let d = f.data();
+    let mut out = usnet::skb::Skb::from_slice(&d[..head], 64);
+    let body = bytes::Bytes::copy_from_slice(&d[head..]);
+    let step = body.len().div_ceil(pieces);
+    for i in (0..body.len()).step_by(step) {
+        out.push_frag(body.slice(i..(i + step).min(body.len())))
+            .expect("room for the fragments");
+    }
+    out
 }
 
 fn read_all(k: &Conn) -> Vec<u8> {
@@ -156,6 +178,27 @@ fn psh_ends_the_merge_and_the_rest_flushes_at_the_end_of_the_poll() {
     assert_eq!(read_all(&k), expect(0..4));
 }
 
+/// Segments whose payloads come in three fragments each: a merged skb runs out of
+/// fragment slots (MAX_SKB_FRAGS) after five, and the next segment starts a new one
+/// instead of losing its payload.
+#[test]
+fn a_merge_that_runs_out_of_fragment_slots_flushes_and_loses_nothing() {
+    let k = conn(8);
+    let (skbs0, pkts0) = gro(&k);
+    let segs: Vec<(usize, u8, u8)> = (0..20).map(|i| (i, ACK, 64)).collect();
+    burst_in_pieces(&k, &segs, 3);
+    let got = read_all(&k);
+    assert!(
+        got == expect(0..20),
+        "{} of 20000 bytes, or out of order",
+        got.len()
+    );
+    assert_eq!(k.h.b.tcp.mib.get(usnet::tcp::TcpExt::TCPOFOQueue), 0);
+    let (skbs, pkts) = gro(&k);
+    assert_eq!(pkts - pkts0, 20);
+    assert!(skbs - skbs0 >= 4, "{} merged skbs", skbs - skbs0);
+}
+
 #[test]
 fn a_fin_joins_the_merge_and_ends_it() {
     let k = conn(6);
@@ -215,6 +258,10 @@ fn a_bulk_transfer_is_merged_and_arrives_intact() {
         got.len(),
         data.len()
     );
+    // Nothing lost on a clean wire: no hole at the receiver, nothing resent (a merge
+    // that ran out of fragment slots once dropped payload silently).
+    assert_eq!(k.h.b.tcp.mib.get(usnet::tcp::TcpExt::TCPOFOQueue), 0);
+    assert_eq!(k.c.info().total_retrans, 0);
     let (skbs, pkts) = gro(&k);
     let rx: HashMap<_, _> = k.h.db.link_stats().into_iter().collect();
     assert!(

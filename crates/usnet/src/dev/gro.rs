@@ -129,6 +129,12 @@ fn parse(skb: &Skb) -> Option<Parsed> {
     })
 }
 
+/// Fragments `Skb::steal_payload(off, ..)` will produce: the linear part's payload as
+/// one (if any), then every page fragment.
+fn frags_needed(skb: &Skb, off: usize) -> usize {
+    usize::from(off < skb.headlen()) + skb.frags().len()
+}
+
 /// `napi_gro_receive`: merge `skb` into a held packet of the same flow, hold it, or
 /// deliver it.
 pub fn napi_gro_receive(
@@ -172,13 +178,16 @@ pub fn napi_gro_receive(
             && opts[..p.thlen - 20] == h.opts[..h.thlen - 20]
             && p.payload <= h.mss
             && h.skb.len() + p.payload <= GRO_MAX_SIZE
-            && h.skb.frags().len() + 2 <= crate::skb::MAX_SKB_FRAGS;
+            && h.skb.frags().len() + frags_needed(&skb, p.ihl + p.thlen)
+                <= crate::skb::MAX_SKB_FRAGS;
         if fits {
             let mut frags = std::mem::take(&mut g.frags);
             skb.steal_payload(p.ihl + p.thlen, &mut frags);
             let h = &mut g.held[i];
             for f in frags.drain(..) {
-                let _ = h.skb.push_frag(f);
+                // Room was checked above (frags_needed), so this cannot fail.
+                let pushed = h.skb.push_frag(f);
+                debug_assert!(pushed.is_ok(), "GRO fragment room checked");
             }
             h.next_seq = h.next_seq.wrapping_add(p.payload as u32);
             h.segs += 1;

@@ -395,6 +395,7 @@ pub(crate) fn finish_connect(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     output::tcp_sync_mss(t, mtu);
     tcp_initialize_rcv_mss(t);
     t.snd_cwnd = super::TCP_INIT_CWND;
+    output::tcp_update_pacing_rate(stack, t);
     t.snd_cwnd_stamp = now;
     init_buffer_space(stack, t);
     t.rcvq_space = (t.rcv_wnd.min(t.rcvbuf as u32), t.copied_seq, now);
@@ -834,6 +835,7 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
     } else {
         fastretrans_alert(stack, sk, t, fl, is_dupack, acked_pkts, prior_in_flight);
     }
+    output::tcp_update_pacing_rate(stack, t);
     true
 }
 
@@ -1056,13 +1058,13 @@ pub(crate) fn cwnd_reduction(t: &mut Tcb, newly_acked_sacked: u32, fl: u32) {
         let dividend =
             u64::from(t.snd_ssthresh) * u64::from(t.prr_delivered) + u64::from(t.prior_cwnd) - 1;
         (dividend / u64::from(t.prior_cwnd)) as i64 - i64::from(t.prr_out)
-    } else if fl & flag::SND_UNA_ADVANCED != 0 {
-        delta.min(
-            (i64::from(t.prr_delivered) - i64::from(t.prr_out)).max(i64::from(newly_acked_sacked))
-                + 1,
-        )
     } else {
-        delta.min(i64::from(newly_acked_sacked))
+        // PRR-SSRB: the credit not yet used (or what this ACK delivered), one more on
+        // an ACK that advanced snd_una, never beyond ssthresh.
+        let credit = (i64::from(t.prr_delivered) - i64::from(t.prr_out))
+            .max(i64::from(newly_acked_sacked))
+            + i64::from(fl & flag::SND_UNA_ADVANCED != 0);
+        delta.min(credit)
     };
     sndcnt = sndcnt.max(if t.prr_out > 0 { 0 } else { 1 });
     t.snd_cwnd = (in_flight + sndcnt).max(1) as u32;

@@ -557,6 +557,7 @@ fn create_openreq_child(
         super::input::tcp_rtt_estimator(&mut t, rtt);
         super::input::tcp_set_rto(&mut t);
     }
+    output::tcp_update_pacing_rate(stack, &mut t);
     TcpSock::new_raw(stack, t)
 }
 

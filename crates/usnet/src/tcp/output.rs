@@ -536,9 +536,36 @@ pub fn tcp_tso_segs(stack: &Stack, t: &Tcb, mss: u32) -> u32 {
         .map(|d| d.dev.gso_max_size)
         .unwrap_or(65536)
         .min(65536 - 256);
-    let bytes = pacing_bytes_per_ms(t).min(u64::from(gso_max)) as u32;
+    let mut bytes = pacing_bytes_per_ms(t);
+    // Short paths get bigger skbs: gso_max >> (min_rtt / 2^tcp_tso_rtt_log µs).
+    let shift = u64::from(t.min_rtt_us) >> stack.sysctl.tcp_tso_rtt_log().clamp(0, 32);
+    if t.min_rtt_us != u32::MAX && shift < 32 {
+        bytes = bytes.saturating_add(u64::from(gso_max) >> shift);
+    }
+    let bytes = bytes.min(u64::from(gso_max)) as u32;
     let min_segs = stack.sysctl.tcp_min_tso_segs().max(1) as u32;
     (bytes / mss.max(1)).max(min_segs)
+}
+
+/// `tcp_update_pacing_rate`: the rate TSO autosizing and TCP small queues work from
+/// (`sk_pacing_rate`): cwnd·mss/srtt, ×2 in slow start (below half ssthresh), ×1.2
+/// after (`tcp_pacing_ss_ratio`, `tcp_pacing_ca_ratio`). Bytes per second; 0 until
+/// an RTT is known.
+pub fn tcp_update_pacing_rate(stack: &Stack, t: &mut Tcb) {
+    if t.srtt_us == 0 {
+        return;
+    }
+    let ratio = if t.snd_cwnd < t.snd_ssthresh / 2 {
+        stack.sysctl.tcp_pacing_ss_ratio()
+    } else {
+        stack.sysctl.tcp_pacing_ca_ratio()
+    }
+    .max(0) as u128;
+    // srtt_us holds 8·srtt: rate = mss·cwnd·ratio/100 / (srtt_us/8 µs) per second.
+    let rate =
+        u128::from(t.mss_cache) * u128::from(t.snd_cwnd.max(t.packets_out)) * ratio * 8 * 10_000
+            / u128::from(t.srtt_us);
+    t.pacing_rate = rate.min(u128::from(u64::MAX >> 1)) as u64;
 }
 
 /// `tcp_tso_should_defer`: wait for more ACKs so a bigger TSO skb can go.
