@@ -26,7 +26,8 @@ use usnet::Stack;
     usnet demo\n  \
     usnet demo --bytes 100M --loss 2% --delay 5ms --reorder 1 --seed 7\n  \
     usnet demo --bytes 10M --rate 1gbit --delay 1ms --cc reno --json\n  \
-    usnet demo --bytes 1M --pcap /tmp/demo.pcap && tcpdump -nr /tmp/demo.pcap | head")]
+    usnet demo --bytes 1M --pcap /tmp/demo.pcap && tcpdump -nr /tmp/demo.pcap | head\n  \
+    usnet demo --bytes 20M --loss 1% --delay 5ms --plot /tmp/cwnd.svg")]
 pub struct DemoArgs {
     /// Bytes to transfer from A to B (`1G`, `100M`, `4096`).
     #[arg(long, default_value = "1G", value_parser = parse_size)]
@@ -68,6 +69,24 @@ pub struct DemoArgs {
     /// netstat, route, neigh, qdisc, ethtool (comma separated).
     #[arg(long, value_delimiter = ',')]
     show: Vec<String>,
+    /// Draw cwnd, ssthresh, srtt and throughput against virtual time to this file
+    /// (`.svg`, or `.png` without text), sampled every 100 µs of virtual time.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
+}
+
+/// Whether `p` names a file `--plot` can write: `Some(true)` for PNG, `Some(false)`
+/// for SVG.
+fn plot_kind(p: &std::path::Path) -> Option<bool> {
+    match p
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+    {
+        Some(e) if e == "png" => Some(true),
+        Some(e) if e == "svg" => Some(false),
+        _ => None,
+    }
 }
 
 /// A deterministic payload stream (xorshift64), so any misplaced byte changes the hash.
@@ -151,6 +170,19 @@ pub fn run(a: DemoArgs) -> i32 {
         );
         return 2;
     }
+    let plot_png = match &a.plot {
+        None => false,
+        Some(p) => match plot_kind(p) {
+            Some(png) => png,
+            None => {
+                eprintln!(
+                    "usnet demo: --plot {} needs a .svg or .png file name",
+                    p.display()
+                );
+                return 2;
+            }
+        },
+    };
     if usnet::tcp::cong::by_name(&a.cc).is_none() {
         eprintln!(
             "usnet demo: unknown congestion control {:?} (try cubic or reno)",
@@ -248,6 +280,10 @@ pub fn run(a: DemoArgs) -> i32 {
     let mut last = Instant::now();
     let mut next_pct = 10u64;
     let total = a.bytes;
+    let mut samples: Vec<crate::plot::Sample> = Vec::new();
+    let plotting = a.plot.is_some();
+    let sample_every = Duration::from_micros(100);
+    let mut next_sample = vstart;
     let finished = h.sim.run_while(
         || {
             loop {
@@ -281,6 +317,17 @@ pub fn run(a: DemoArgs) -> i32 {
                     }
                     Err(_) => break,
                 }
+            }
+            if plotting && h.sim.now() >= next_sample {
+                let now = h.sim.now();
+                next_sample = now + sample_every;
+                samples.push(client.with_tcb(|t| crate::plot::Sample {
+                    t: now.saturating_duration_since(vstart).as_secs_f64(),
+                    cwnd: t.snd_cwnd,
+                    ssthresh: t.snd_ssthresh,
+                    srtt_us: t.srtt_us >> 3,
+                    received,
+                }));
             }
             let pct = received * 100 / total.max(1);
             let show = if tty {
@@ -327,6 +374,27 @@ pub fn run(a: DemoArgs) -> i32 {
     let sha_recv = hex(&rx_hash.finalize());
     let intact = finished && received == total && sha_sent == sha_recv;
     let gbps = received as f64 * 8.0 / secs / 1e9;
+    if let Some(p) = &a.plot {
+        let title = format!(
+            "usnet demo: {} over {}, {}",
+            human(total as f64),
+            describe(&netem, (a.rate > 0).then_some(a.rate)),
+            a.cc
+        );
+        let bytes = if plot_png {
+            crate::plot::png(&samples)
+        } else {
+            crate::plot::svg(&title, &samples).into_bytes()
+        };
+        if let Err(e) = std::fs::write(p, bytes) {
+            eprintln!(
+                "usnet demo: cannot write {}: {e} (is the directory writable?)",
+                p.display()
+            );
+            return 1;
+        }
+        eprintln!("plot: {} ({} samples)", p.display(), samples.len());
+    }
 
     println!("\nresult:");
     println!("  bytes            {received} of {total}");

@@ -2,6 +2,7 @@
 
 mod demo;
 mod frames;
+mod plot;
 mod trace;
 mod up;
 mod views;

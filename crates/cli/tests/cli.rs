@@ -162,7 +162,132 @@ fn trace_follows_one_segment_through_the_seed_functions() {
         s.contains("host b: stage") && s.contains("<100µs"),
         "histograms:\n{s}"
     );
+    // The drawing parses as XML and shows the same journey, box by box, in order.
     let drawing = std::fs::read_to_string(&svg).unwrap();
-    assert!(drawing.starts_with("<svg") && drawing.contains("tcp_v4_rcv"));
+    let doc = roxmltree::Document::parse(&drawing).expect("well-formed SVG");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let boxes: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .collect();
+    let mut at = 0;
+    for stage in order {
+        let (host, name) = stage.split_once(' ').unwrap();
+        let want = format!("{host} {}", name.trim());
+        let pos = boxes[at..]
+            .iter()
+            .position(|t| t.starts_with(&want))
+            .unwrap_or_else(|| panic!("{want} missing or out of order in the SVG"));
+        at += pos;
+    }
+    assert_eq!(
+        doc.descendants().filter(|n| n.has_tag_name("rect")).count(),
+        boxes.len() - 1
+    );
     let _ = std::fs::remove_file(svg);
+}
+
+#[test]
+fn demo_plots_cwnd_ssthresh_srtt_and_throughput_as_svg_and_png() {
+    let dir = std::env::temp_dir();
+    let svg = dir.join(format!("usnet-plot-{}.svg", std::process::id()));
+    let png = dir.join(format!("usnet-plot-{}.png", std::process::id()));
+    for file in [&svg, &png] {
+        let out = usnet(&[
+            "demo",
+            "--bytes",
+            "4M",
+            "--loss",
+            "1%",
+            "--delay",
+            "2ms",
+            "--plot",
+            file.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The SVG parses as XML and holds the four series, each a real curve inside the
+    // drawing; ssthresh appears because the losses set it.
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("well-formed SVG");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    let (w, h): (f64, f64) = (
+        root.attribute("width").unwrap().parse().unwrap(),
+        root.attribute("height").unwrap().parse().unwrap(),
+    );
+    for name in ["cwnd", "ssthresh", "srtt", "throughput"] {
+        let line = doc
+            .descendants()
+            .find(|n| n.attribute("data-series") == Some(name))
+            .unwrap_or_else(|| panic!("no {name} series"));
+        let pts: Vec<(f64, f64)> = line
+            .attribute("points")
+            .unwrap()
+            .split_whitespace()
+            .map(|p| {
+                let (x, y) = p.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect();
+        assert!(pts.len() >= 10, "{name}: {} points", pts.len());
+        assert!(
+            pts.iter()
+                .all(|&(x, y)| (0.0..=w).contains(&x) && (0.0..=h).contains(&y)),
+            "{name} stays inside the drawing"
+        );
+        assert!(
+            pts.windows(2).all(|p| p[1].0 >= p[0].0),
+            "{name}: time runs left to right"
+        );
+    }
+    // The PNG: signature, IHDR with the drawing's size, chunks with valid CRCs, and
+    // IEND last.
+    let b = std::fs::read(&png).unwrap();
+    assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n");
+    let mut at = 8;
+    let mut kinds = Vec::new();
+    while at < b.len() {
+        let len = u32::from_be_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+        let kind = &b[at + 4..at + 8];
+        let crc = u32::from_be_bytes(b[at + 8 + len..at + 12 + len].try_into().unwrap());
+        assert_eq!(crc, crc32(&b[at + 4..at + 8 + len]), "CRC of {kind:?}");
+        if kind == b"IHDR" {
+            let d = &b[at + 8..at + 8 + len];
+            assert_eq!(u32::from_be_bytes(d[0..4].try_into().unwrap()) as f64, w);
+            assert_eq!(u32::from_be_bytes(d[4..8].try_into().unwrap()) as f64, h);
+        }
+        kinds.push(String::from_utf8_lossy(kind).to_string());
+        at += 12 + len;
+    }
+    assert_eq!(kinds, ["IHDR", "IDAT", "IEND"]);
+    let _ = std::fs::remove_file(svg);
+    let _ = std::fs::remove_file(png);
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+#[test]
+fn plot_needs_an_svg_or_png_name() {
+    let out = usnet(&["demo", "--bytes", "1M", "--plot", "/tmp/x.jpg"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".svg or .png"));
 }
