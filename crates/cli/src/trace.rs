@@ -171,6 +171,11 @@ pub fn run(a: TraceArgs) -> i32 {
         "\n  The skb left host a as {frames} frame(s); host b's lines follow the first one.\n\n  host  stage                        ×   virtual time    CPU until next   bytes"
     );
     let t0 = journey.first().map(|h| h.ev.at).unwrap_or_default();
+    let (mut stage_sum_ns, mut cpu_sum_ns) = (0u128, 0u128);
+    for w in lines.windows(2) {
+        let (a_, b_) = (&journey[w[0].0], &journey[w[1].0]);
+        stage_sum_ns += b_.ev.at.saturating_duration_since(a_.ev.at).as_nanos();
+    }
     for (k, &(first, n)) in lines.iter().enumerate() {
         let hop = &journey[first];
         let last = &journey[first + n - 1];
@@ -180,9 +185,14 @@ pub fn run(a: TraceArgs) -> i32 {
             .iter()
             .map(|(f, _)| &journey[*f])
             .find(|x| x.host == hop.host);
-        let cpu = next
+        let cpu_ns = next
             .filter(|x| x.ev.at == last.ev.at)
-            .map(|x| format!("{:>10} ns", x.ev.real_ns.saturating_sub(hop.ev.real_ns)))
+            .map(|x| x.ev.real_ns.saturating_sub(hop.ev.real_ns));
+        if hop.host == 'a' {
+            cpu_sum_ns += u128::from(cpu_ns.unwrap_or(0));
+        }
+        let cpu = cpu_ns
+            .map(|ns| format!("{ns:>10} ns"))
             .unwrap_or_else(|| "             -".into());
         println!(
             "  {}     {:<26} {:>3}  +{:>10.3} µs  {}   {}",
@@ -194,6 +204,22 @@ pub fn run(a: TraceArgs) -> i32 {
             hop.ev.len
         );
     }
+    // The journey's totals: the time between one stage and the next, summed, against
+    // the segment's whole time; and host a's CPU at its stages against the wall-clock
+    // span of its part of the journey.
+    let total_ns = journey
+        .last()
+        .map_or(0, |h| h.ev.at.saturating_duration_since(t0).as_nanos());
+    let on_a: Vec<&Hop> = journey.iter().filter(|h| h.host == 'a').collect();
+    let wall_a = match (on_a.first(), on_a.last()) {
+        (Some(f), Some(l)) => u128::from(l.ev.real_ns.saturating_sub(f.ev.real_ns)),
+        _ => 0,
+    };
+    println!(
+        "\n  segment total {:.3} µs virtual; the stage times add up to {:.3} µs\n  host a: CPU at the stages {cpu_sum_ns} ns of {wall_a} ns wall clock from its first stage to its last",
+        total_ns as f64 / 1000.0,
+        stage_sum_ns as f64 / 1000.0
+    );
     print_histograms(&ev_a, 'a');
     print_histograms(&ev_b, 'b');
     if let Some(p) = &a.svg {

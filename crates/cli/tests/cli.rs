@@ -124,6 +124,8 @@ fn trace_follows_one_segment_through_the_seed_functions() {
         "256K",
         "--segment",
         "3",
+        "--delay",
+        "1ms",
         "--svg",
         svg.to_str().unwrap(),
     ]);
@@ -158,6 +160,25 @@ fn trace_follows_one_segment_through_the_seed_functions() {
         at += pos;
     }
     assert!(s.contains("igb_clean_tx_irq"), "TX completion shown:\n{s}");
+    // The stage times add up to no more than the segment's total, in virtual time and
+    // in host a's CPU time.
+    let nums = |line: &str| -> Vec<f64> {
+        line.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    };
+    let total = s
+        .lines()
+        .find(|l| l.contains("segment total"))
+        .expect("totals");
+    let v = nums(total);
+    assert!(v[1] <= v[0] + 0.001 && v[0] > 0.0, "{total}");
+    let cpu = s
+        .lines()
+        .find(|l| l.contains("CPU at the stages"))
+        .expect("CPU");
+    let c = nums(cpu);
+    assert!(c[0] <= c[1] && c[0] > 0.0, "{cpu}");
     assert!(
         s.contains("host b: stage") && s.contains("<100µs"),
         "histograms:\n{s}"
@@ -290,4 +311,29 @@ fn plot_needs_an_svg_or_png_name() {
     let out = usnet(&["demo", "--bytes", "1M", "--plot", "/tmp/x.jpg"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(".svg or .png"));
+}
+
+#[test]
+fn demo_matches_under_5_percent_loss_and_2_percent_reordering() {
+    let out = usnet(&[
+        "demo",
+        "--bytes",
+        "2M",
+        "--loss",
+        "5",
+        "--reorder",
+        "2",
+        "--delay",
+        "1ms",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = last_json(&out);
+    assert_eq!(j["identical"], true);
+    assert_eq!(j["sha256_sent"], j["sha256_received"]);
+    assert!(j["retransmits"].as_u64().unwrap() > 0);
 }
