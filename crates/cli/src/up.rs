@@ -105,7 +105,14 @@ fn bring_up(l: &LinkArgs) -> Result<(Stack, Ipv4Addr, u8), String> {
         Some(ns) => Tap::open_in_netns(name, ns),
         None => Tap::open(name),
     }
-    .map_err(|e| format!("cannot open TAP {name}: {e}"))?;
+    .map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            "\n  run it as root, or without root in a user and network namespace of its own:\n    unshare -rn usnet up --link tap:usnet0 --addr 10.0.0.2/24 ..."
+        } else {
+            ""
+        };
+        format!("cannot open TAP {name}: {e}{hint}")
+    })?;
     let o = addr.octets();
     let mac = match &l.mac {
         Some(m) => parse_mac(m)?,

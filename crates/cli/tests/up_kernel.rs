@@ -250,3 +250,48 @@ fn usnet_get_fetches_from_python_http_server() {
     assert!(st.success());
     assert_eq!(sha_file(&out), sha_file(&file));
 }
+
+/// Without CAP_NET_ADMIN, `usnet up` says what is missing and how to run it in a
+/// namespace of its own (run here as user `nobody`, which needs root to arrange).
+#[test]
+fn up_without_cap_net_admin_names_the_fix() {
+    let root = is_root();
+    if !root {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but not root: cannot run usnet as another user"
+        );
+        eprintln!("skipping: needs root to run usnet as user nobody");
+        return;
+    }
+    // The binary must be reachable by `nobody`: copy it somewhere world-readable.
+    let bin = std::env::temp_dir().join(format!("usnet-nobody-{}", std::process::id()));
+    std::fs::copy(env!("CARGO_BIN_EXE_usnet"), &bin).unwrap();
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(&bin)
+        .args([
+            "up",
+            "--link",
+            "tap:usnoperm0",
+            "--addr",
+            "10.9.9.2/24",
+            "--for",
+            "1",
+        ])
+        .output()
+        .expect("runuser");
+    let _ = std::fs::remove_file(&bin);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("CAP_NET_ADMIN"), "{err}");
+    assert!(err.contains("unshare -rn"), "{err}");
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
