@@ -1,5 +1,6 @@
 //! The `usnet` command-line tool.
 
+mod bench;
 mod demo;
 mod frames;
 mod plot;
@@ -49,6 +50,15 @@ enum Cmd {
     Iptables(views::ViewArgs),
     /// Tunables by their Linux names: `sysctl NAME[=VALUE]`, `-a`.
     Sysctl(views::ViewArgs),
+    /// usnet measured beside smoltcp and the Linux kernel in one run: bulk, request/
+    /// response, connection setup, and the memcpy limit; medians and ratios.
+    Bench(bench::BenchArgs),
+    /// The kernel-side peer `usnet bench` runs inside a namespace (internal).
+    #[command(hide = true)]
+    BenchPeer {
+        /// `sink ADDR` or `source ADDR BYTES`.
+        args: Vec<String>,
+    },
 }
 
 fn main() {
@@ -67,6 +77,8 @@ fn main() {
         Cmd::Ethtool(a) => views::run("ethtool", a),
         Cmd::Iptables(a) => views::run("iptables", a),
         Cmd::Sysctl(a) => views::run("sysctl", a),
+        Cmd::Bench(a) => bench::run(a),
+        Cmd::BenchPeer { args } => usnet_bench::kernel::peer_main(&args),
     };
     std::process::exit(code);
 }

@@ -337,3 +337,65 @@ fn demo_matches_under_5_percent_loss_and_2_percent_reordering() {
     assert_eq!(j["sha256_sent"], j["sha256_received"]);
     assert!(j["retransmits"].as_u64().unwrap() > 0);
 }
+
+/// `usnet bench --quick --json`: every case has a unit and, for each system, median,
+/// min and max or `null` with a note; ratios are usnet's median over the peer's.
+#[test]
+fn bench_quick_json_reports_every_case_side_by_side() {
+    let t0 = std::time::Instant::now();
+    let out = usnet(&["bench", "--quick", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(300),
+        "under 5 minutes"
+    );
+    let j = last_json(&out);
+    let cases = j["cases"].as_array().expect("cases");
+    let names: Vec<&str> = cases.iter().filter_map(|c| c["name"].as_str()).collect();
+    for want in [
+        "bulk_mtu1500",
+        "bulk_mtu9000",
+        "rr_1byte_one_thread",
+        "rr_1byte_threads",
+        "conn_setup",
+        "limit",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    for c in cases.iter().filter(|c| c["name"] != "limit") {
+        assert!(c["unit"].is_string(), "{c}");
+        for sys in ["usnet", "smoltcp", "kernel"] {
+            let v = &c[sys];
+            if v.is_null() {
+                assert!(c["note"].as_str().is_some_and(|n| n.contains(sys)), "{c}");
+            } else {
+                let (lo, mid, hi) = (
+                    v["min"].as_f64().unwrap(),
+                    v["median"].as_f64().unwrap(),
+                    v["max"].as_f64().unwrap(),
+                );
+                assert!(lo > 0.0 && lo <= mid && mid <= hi, "{sys} in {c}");
+            }
+        }
+        if let (Some(u), Some(s), Some(r)) = (
+            c["usnet"]["median"].as_f64(),
+            c["smoltcp"]["median"].as_f64(),
+            c["ratio_usnet_smoltcp"].as_f64(),
+        ) {
+            assert!((u / s - r).abs() <= 0.01 * r.max(1.0), "{c}");
+        }
+    }
+    // usnet and smoltcp always run the bulk cases in memory.
+    assert!(cases[0]["usnet"]["median"].as_f64().unwrap() > 0.1);
+    assert!(cases[0]["smoltcp"]["median"].as_f64().unwrap() > 0.1);
+    if std::env::var("CI").as_deref() == Ok("true") {
+        assert!(
+            !cases[0]["kernel"].is_null(),
+            "CI runs as root: the veth case must run"
+        );
+    }
+}

@@ -1,0 +1,212 @@
+//! The Linux kernel's side: TCP over a veth pair between two network namespaces this
+//! process makes (root needed; removed afterwards), and over loopback. The peers are this
+//! binary again (`usnet bench-peer`), run inside the namespaces with `ip netns exec`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Two namespaces joined by a veth pair (10.77.0.1 ↔ 10.77.0.2), deleted on drop.
+pub struct Veth {
+    a: String,
+    b: String,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e} (install iproute2)"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Veth {
+    /// Make the namespaces and the link with `mtu`; an error (not root, no `ip`) says
+    /// why.
+    pub fn new(mtu: u32) -> Result<Veth, String> {
+        let id = std::process::id();
+        let v = Veth {
+            a: format!("usbench-a{mtu}-{id}"),
+            b: format!("usbench-b{mtu}-{id}"),
+        };
+        ip(&["netns", "add", &v.a])?;
+        ip(&["netns", "add", &v.b])?;
+        let mtu = mtu.to_string();
+        for (ns, other, addr) in [(&v.a, &v.b, "10.77.0.1/24"), (&v.b, &v.a, "10.77.0.2/24")] {
+            if ns == &v.a {
+                ip(&[
+                    "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
+                    "netns", other,
+                ])?;
+            }
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "link", "set", "eth0", "mtu", &mtu, "up"])?;
+            ip(&["-n", ns, "addr", "add", addr, "dev", "eth0"])?;
+        }
+        Ok(v)
+    }
+
+    /// `bytes` from a to b through the kernels' TCP; returns the receiver's seconds
+    /// from the first byte to the end.
+    pub fn bulk(&self, exe: &Path, bytes: u64) -> Result<f64, String> {
+        let mut sink = Command::new("ip")
+            .args(["netns", "exec", &self.b])
+            .arg(exe)
+            .args(["bench-peer", "sink", "10.77.0.2:5201"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("sink: {e}"))?;
+        let mut out = BufReader::new(sink.stdout.take().ok_or("sink stdout")?);
+        let mut line = String::new();
+        out.read_line(&mut line).map_err(|e| e.to_string())?;
+        if line.trim() != "ready" {
+            return Err(format!("sink said {line:?}"));
+        }
+        let status = Command::new("ip")
+            .args(["netns", "exec", &self.a])
+            .arg(exe)
+            .args(["bench-peer", "source", "10.77.0.2:5201", &bytes.to_string()])
+            .status()
+            .map_err(|e| format!("source: {e}"))?;
+        line.clear();
+        out.read_line(&mut line).map_err(|e| e.to_string())?;
+        let _ = sink.wait();
+        if !status.success() {
+            return Err("the source failed".into());
+        }
+        let mut it = line.split_whitespace();
+        let got: u64 = it
+            .next()
+            .and_then(|x| x.parse().ok())
+            .ok_or("sink report")?;
+        let secs: f64 = it
+            .next()
+            .and_then(|x| x.parse().ok())
+            .ok_or("sink report")?;
+        if got != bytes {
+            return Err(format!("sink got {got} of {bytes} bytes"));
+        }
+        Ok(secs)
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.a]);
+        let _ = ip(&["netns", "del", &self.b]);
+    }
+}
+
+/// The peer processes: `sink ADDR` (prints `ready`, accepts one connection, reads to
+/// EOF, prints `bytes seconds`) and `source ADDR BYTES` (writes BYTES, closes).
+pub fn peer_main(args: &[String]) -> i32 {
+    let run = || -> std::io::Result<()> {
+        match args {
+            [mode, addr] if mode == "sink" => {
+                let addr: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+                let l = TcpListener::bind(addr)?;
+                println!("ready");
+                std::io::stdout().flush()?;
+                let (mut s, _) = l.accept()?;
+                let mut buf = vec![0u8; 1 << 20];
+                let mut got = 0u64;
+                let mut t0 = None;
+                loop {
+                    let n = s.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    t0.get_or_insert_with(Instant::now);
+                    got += n as u64;
+                }
+                let secs = t0.map_or(0.0, |t| t.elapsed().as_secs_f64());
+                println!("{got} {secs}");
+                Ok(())
+            }
+            [mode, addr, bytes] if mode == "source" => {
+                let addr: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+                let bytes: u64 = bytes.parse().map_err(std::io::Error::other)?;
+                let mut s = TcpStream::connect(addr)?;
+                let buf = vec![0x5au8; 1 << 20];
+                let mut sent = 0u64;
+                while sent < bytes {
+                    let n = ((bytes - sent) as usize).min(buf.len());
+                    s.write_all(&buf[..n])?;
+                    sent += n as u64;
+                }
+                s.shutdown(std::net::Shutdown::Write)?;
+                let _ = s.read(&mut [0u8; 1]);
+                Ok(())
+            }
+            _ => Err(std::io::Error::other(
+                "usage: usnet bench-peer sink ADDR | source ADDR BYTES",
+            )),
+        }
+    };
+    match run() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("usnet bench-peer: {e}");
+            1
+        }
+    }
+}
+
+/// `n` one-byte request/response exchanges between two threads over loopback, with
+/// TCP_NODELAY; returns transactions per second.
+pub fn rr_loopback(n: u32) -> Result<f64, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = l.local_addr().map_err(|e| e.to_string())?;
+    let server = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut s, _) = l.accept()?;
+        s.set_nodelay(true)?;
+        let mut b = [0u8; 1];
+        while s.read(&mut b)? == 1 {
+            s.write_all(&b)?;
+        }
+        Ok(())
+    });
+    let mut c = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    c.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut b = [1u8; 1];
+    let t0 = Instant::now();
+    for _ in 0..n {
+        c.write_all(&b).map_err(|e| e.to_string())?;
+        c.read_exact(&mut b).map_err(|e| e.to_string())?;
+    }
+    let rate = f64::from(n) / t0.elapsed().as_secs_f64();
+    drop(c);
+    let _ = server.join();
+    Ok(rate)
+}
+
+/// Connections per second over loopback: connect, accept, close on both ends.
+pub fn conn_rate_loopback(n: u32) -> Result<f64, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = l.local_addr().map_err(|e| e.to_string())?;
+    let server = std::thread::spawn(move || {
+        for _ in 0..n {
+            match l.accept() {
+                Ok((s, _)) => drop(s),
+                Err(_) => break,
+            }
+        }
+    });
+    let t0 = Instant::now();
+    for _ in 0..n {
+        let c = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        drop(c);
+    }
+    let _ = server.join();
+    Ok(f64::from(n) / t0.elapsed().as_secs_f64())
+}

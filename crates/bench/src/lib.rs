@@ -1,0 +1,325 @@
+//! `usnet bench`: usnet measured beside smoltcp 0.14 and the Linux kernel in one run, on
+//! the same machine, runs alternating between systems so a noisy machine cannot flatter
+//! one of them. Each case reports the median, min and max of its runs and the ratios
+//! usnet/peer; a system that cannot run a case is `null` with a note.
+//!
+//! smoltcp is a dependency of this crate only, never of the `usnet` library.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+pub mod kernel;
+pub mod smol;
+pub mod usn;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Fewer bytes and runs (under five minutes on two cores).
+    pub quick: bool,
+    /// Only cases whose name contains this.
+    pub only: Option<String>,
+    /// This program, to run as the kernel peers inside namespaces (`usnet bench-peer`).
+    pub exe: PathBuf,
+}
+
+/// One system's result in one case.
+type Outcome = Result<Vec<f64>, String>;
+
+/// Median, min and max.
+fn stats(v: &[f64]) -> Value {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let median = if s.len() % 2 == 1 {
+        s[s.len() / 2]
+    } else {
+        (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
+    };
+    json!({"median": round(median), "min": round(s[0]), "max": round(s[s.len() - 1])})
+}
+
+fn round(x: f64) -> f64 {
+    if x.abs() >= 100.0 {
+        x.round()
+    } else {
+        (x * 1000.0).round() / 1000.0
+    }
+}
+
+/// A measurement of one system: called once per run.
+type Measure<'a> = Box<dyn FnMut() -> Result<f64, String> + 'a>;
+
+struct Case<'a> {
+    name: &'static str,
+    unit: &'static str,
+    systems: Vec<(&'static str, Result<Measure<'a>, String>)>,
+}
+
+fn gbit(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 * 8.0 / secs / 1e9
+}
+
+/// memcpy bandwidth in GB/s (best of a few passes over a buffer larger than the caches).
+fn memcpy_gbytes() -> f64 {
+    let n = 64 << 20;
+    let src = vec![1u8; n];
+    let mut dst = vec![0u8; n];
+    let mut best = 0f64;
+    for _ in 0..5 {
+        let t0 = std::time::Instant::now();
+        dst.copy_from_slice(&src);
+        std::hint::black_box(&mut dst);
+        best = best.max(n as f64 / t0.elapsed().as_secs_f64() / 1e9);
+    }
+    best
+}
+
+/// Run the benchmark; prints progress and the table to stderr/stdout, returns the JSON
+/// object (`{"cases": [...]}`).
+pub fn run(o: &Options) -> Value {
+    let runs = if o.quick { 3 } else { 5 };
+    let bulk_bytes: u64 = if o.quick { 256 << 20 } else { 1 << 30 };
+    let rr_n: u32 = if o.quick { 20_000 } else { 100_000 };
+    let conn_n: u32 = if o.quick { 2_000 } else { 10_000 };
+    let smol_bulk: u64 = bulk_bytes / 4;
+
+    let mut cases: Vec<Case> = Vec::new();
+    for mtu in [1500u32, 9000] {
+        let veth = kernel::Veth::new(mtu);
+        let exe = o.exe.clone();
+        let mut smol = None;
+        let mut us = None;
+        cases.push(Case {
+            name: if mtu == 1500 {
+                "bulk_mtu1500"
+            } else {
+                "bulk_mtu9000"
+            },
+            unit: "Gbit/s",
+            systems: vec![
+                (
+                    "usnet",
+                    Ok(Box::new(move || {
+                        let p = us.get_or_insert_with(|| usn::Pair::new(mtu));
+                        Ok(gbit(bulk_bytes, p.bulk(bulk_bytes)))
+                    }) as Measure),
+                ),
+                (
+                    "smoltcp",
+                    Ok(Box::new(move || {
+                        let p = smol.get_or_insert_with(|| smol::Pair::new(mtu as usize, 4 << 20));
+                        p.bulk(smol_bulk).map(|secs| gbit(smol_bulk, secs))
+                    }) as Measure),
+                ),
+                (
+                    "kernel",
+                    veth.map(|v| {
+                        Box::new(move || v.bulk(&exe, bulk_bytes).map(|s| gbit(bulk_bytes, s)))
+                            as Measure
+                    })
+                    .map_err(|e| format!("veth pair between namespaces unavailable: {e}")),
+                ),
+            ],
+        });
+    }
+    {
+        let mut us = None;
+        let mut smol = None;
+        cases.push(Case {
+            name: "rr_1byte_one_thread",
+            unit: "transactions/s",
+            systems: vec![
+                (
+                    "usnet",
+                    Ok(
+                        Box::new(move || {
+                            Ok(us.get_or_insert_with(|| usn::Pair::new(1500)).rr(rr_n))
+                        }) as Measure,
+                    ),
+                ),
+                (
+                    "smoltcp",
+                    Ok(Box::new(move || {
+                        Ok(smol
+                            .get_or_insert_with(|| smol::Pair::new(1500, 64 << 10))
+                            .rr(rr_n))
+                    }) as Measure),
+                ),
+                (
+                    "kernel",
+                    Err("the kernel has no one-thread poll loop: see rr_1byte_threads".into()),
+                ),
+            ],
+        });
+    }
+    cases.push(Case {
+        name: "rr_1byte_threads",
+        unit: "transactions/s",
+        systems: vec![
+            (
+                "usnet",
+                Ok(Box::new(move || usn::rr_threads(rr_n / 4)) as Measure),
+            ),
+            ("smoltcp", Err("smoltcp has no blocking API".into())),
+            (
+                "kernel",
+                Ok(Box::new(move || kernel::rr_loopback(rr_n / 2)) as Measure),
+            ),
+        ],
+    });
+    cases.push(Case {
+        name: "conn_setup",
+        unit: "connections/s",
+        systems: vec![
+            (
+                "usnet",
+                Ok(Box::new(move || Ok(usn::conn_rate(conn_n))) as Measure),
+            ),
+            ("smoltcp", Err("not measured yet".into())),
+            (
+                "kernel",
+                Ok(Box::new(move || kernel::conn_rate_loopback(conn_n)) as Measure),
+            ),
+        ],
+    });
+
+    let mut out_cases = Vec::new();
+    for mut case in cases {
+        if o.only.as_deref().is_some_and(|f| !case.name.contains(f)) {
+            continue;
+        }
+        let mut results: Vec<(&str, Outcome)> = case
+            .systems
+            .iter()
+            .map(|(n, m)| {
+                (
+                    *n,
+                    match m {
+                        Ok(_) => Ok(Vec::new()),
+                        Err(e) => Err(e.clone()),
+                    },
+                )
+            })
+            .collect();
+        // Alternate: run 1 of every system, then run 2, ...
+        for r in 0..runs {
+            for (i, (name, m)) in case.systems.iter_mut().enumerate() {
+                let Ok(m) = m else { continue };
+                if results[i].1.is_err() {
+                    continue;
+                }
+                eprint!("\r{:<24} run {}/{runs}  {name:<8}   ", case.name, r + 1);
+                let _ = std::io::stderr().flush();
+                match m() {
+                    Ok(x) => {
+                        if let Ok(v) = &mut results[i].1 {
+                            v.push(x);
+                        }
+                    }
+                    Err(e) => results[i].1 = Err(e),
+                }
+            }
+        }
+        eprintln!();
+        let mut c = json!({"name": case.name, "unit": case.unit});
+        let mut medians = std::collections::HashMap::new();
+        for (name, r) in &results {
+            match r {
+                Ok(v) if !v.is_empty() => {
+                    let s = stats(v);
+                    medians.insert(*name, s["median"].as_f64().unwrap_or(0.0));
+                    c[*name] = s;
+                }
+                Ok(_) => c[*name] = Value::Null,
+                Err(e) => {
+                    c[*name] = Value::Null;
+                    c[format!("note_{name}")] = json!(e);
+                }
+            }
+        }
+        let notes: Vec<String> = ["usnet", "smoltcp", "kernel"]
+            .iter()
+            .filter_map(|sys| {
+                c[format!("note_{sys}")]
+                    .as_str()
+                    .map(|n| format!("{sys}: {n}"))
+            })
+            .collect();
+        if !notes.is_empty() {
+            c["note"] = json!(notes.join("; "));
+        }
+        for peer in ["smoltcp", "kernel"] {
+            let key = format!("ratio_usnet_{peer}");
+            c[key] = match (medians.get("usnet"), medians.get(peer)) {
+                (Some(u), Some(p)) if *p > 0.0 => json!(round(u / p)),
+                _ => Value::Null,
+            };
+        }
+        out_cases.push(c);
+    }
+    if o.only.as_deref().is_none_or(|f| "limit".contains(f)) {
+        let mem = memcpy_gbytes();
+        let bound = mem * 8.0 / 2.0;
+        let us = out_cases
+            .iter()
+            .find(|c| c["name"] == "bulk_mtu1500")
+            .and_then(|c| c["usnet"]["median"].as_f64());
+        out_cases.push(json!({
+            "name": "limit",
+            "unit": "Gbit/s",
+            "memcpy_gbit_per_s": round(mem * 8.0),
+            "two_copies_bound_gbit_per_s": round(bound),
+            "usnet_bulk_fraction_of_bound": us.map(|u| round(u / bound)),
+        }));
+    }
+    json!({"cases": out_cases})
+}
+
+/// The table of medians (min–max) and ratios, for people.
+pub fn table(v: &Value) -> String {
+    let mut s = format!(
+        "{:<22} {:<15} {:>26} {:>26} {:>26} {:>8} {:>8}\n",
+        "case", "unit", "usnet", "smoltcp", "kernel", "/smol", "/kernel"
+    );
+    let cell = |x: &Value| -> String {
+        if x.is_null() {
+            "-".into()
+        } else {
+            format!("{} ({}–{})", x["median"], x["min"], x["max"])
+        }
+    };
+    let ratio = |x: &Value| {
+        if x.is_null() {
+            "-".to_string()
+        } else {
+            x.to_string()
+        }
+    };
+    for c in v["cases"].as_array().into_iter().flatten() {
+        if c["name"] == "limit" {
+            s += &format!(
+                "limit: memcpy {} Gbit/s; two copies per byte bound {} Gbit/s; usnet bulk at {} of it\n",
+                c["memcpy_gbit_per_s"], c["two_copies_bound_gbit_per_s"], c["usnet_bulk_fraction_of_bound"]
+            );
+            continue;
+        }
+        s += &format!(
+            "{:<22} {:<15} {:>26} {:>26} {:>26} {:>8} {:>8}\n",
+            c["name"].as_str().unwrap_or(""),
+            c["unit"].as_str().unwrap_or(""),
+            cell(&c["usnet"]),
+            cell(&c["smoltcp"]),
+            cell(&c["kernel"]),
+            ratio(&c["ratio_usnet_smoltcp"]),
+            ratio(&c["ratio_usnet_kernel"]),
+        );
+        for sys in ["usnet", "smoltcp", "kernel"] {
+            if let Some(n) = c[format!("note_{sys}")].as_str() {
+                s += &format!("    {sys}: {n}\n");
+            }
+        }
+    }
+    s
+}

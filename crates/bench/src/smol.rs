@@ -1,0 +1,240 @@
+//! smoltcp 0.14, the peer: two interfaces in this process joined by an in-memory
+//! Ethernet link, polled by one thread, with its best settings for bulk transfer (CUBIC,
+//! checksums left to "hardware" as usnet's vnic does, large socket buffers, window
+//! scaling). smoltcp has no TSO or GRO: every segment is a frame.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
+
+/// Frames in flight each way, and spare buffers (recycled, so the link allocates
+/// nothing in steady state, as usnet's does not).
+#[derive(Default)]
+struct Link {
+    queues: [VecDeque<Vec<u8>>; 2],
+    spare: Vec<Vec<u8>>,
+}
+
+/// One end of the link: receives from `queues[side]`, sends to the other.
+struct End {
+    link: Rc<RefCell<Link>>,
+    side: usize,
+    mtu: usize,
+}
+
+struct Rx {
+    buf: Vec<u8>,
+    link: Rc<RefCell<Link>>,
+}
+
+struct Tx {
+    link: Rc<RefCell<Link>>,
+    to: usize,
+}
+
+impl phy::RxToken for Rx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        let r = f(&self.buf);
+        self.link.borrow_mut().spare.push(self.buf);
+        r
+    }
+}
+
+impl phy::TxToken for Tx {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut buf = self.link.borrow_mut().spare.pop().unwrap_or_default();
+        buf.resize(len, 0);
+        let r = f(&mut buf);
+        self.link.borrow_mut().queues[self.to].push_back(buf);
+        r
+    }
+}
+
+impl Device for End {
+    type RxToken<'a> = Rx;
+    type TxToken<'a> = Tx;
+
+    fn receive(&mut self, _: Instant) -> Option<(Rx, Tx)> {
+        let buf = self.link.borrow_mut().queues[self.side].pop_front()?;
+        Some((
+            Rx {
+                buf,
+                link: self.link.clone(),
+            },
+            Tx {
+                link: self.link.clone(),
+                to: 1 - self.side,
+            },
+        ))
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<Tx> {
+        Some(Tx {
+            link: self.link.clone(),
+            to: 1 - self.side,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut c = DeviceCapabilities::default();
+        c.medium = Medium::Ethernet;
+        c.max_transmission_unit = self.mtu + 14;
+        c.checksum = ChecksumCapabilities::ignored();
+        c
+    }
+}
+
+/// Two hosts and a connection between them, established.
+pub struct Pair {
+    ends: [End; 2],
+    ifaces: [Interface; 2],
+    /// Each interface has its own sockets: [client's host, server's host].
+    sockets: [SocketSet<'static>; 2],
+    client: SocketHandle,
+    server: SocketHandle,
+    start: std::time::Instant,
+}
+
+fn now(start: std::time::Instant) -> Instant {
+    Instant::from_micros(start.elapsed().as_micros() as i64)
+}
+
+impl Pair {
+    /// Hosts 10.0.0.1 and 10.0.0.2 with `mtu`, socket buffers of `buf` bytes each, and
+    /// an established connection 1 → 2.
+    pub fn new(mtu: usize, buf: usize) -> Pair {
+        let link = Rc::new(RefCell::new(Link::default()));
+        let start = std::time::Instant::now();
+        let mut ends = [0, 1].map(|side| End {
+            link: link.clone(),
+            side,
+            mtu,
+        });
+        let mut ifaces = [0u8, 1].map(|i| {
+            let mac = EthernetAddress([0x02, 0, 0, 0, 0, i + 1]);
+            let mut cfg = Config::new(HardwareAddress::Ethernet(mac));
+            cfg.random_seed = 7 + u64::from(i);
+            let mut iface = Interface::new(cfg, &mut ends[usize::from(i)], now(start));
+            iface.update_ip_addrs(|a| {
+                let _ = a.push(IpCidr::new(IpAddress::v4(10, 0, 0, i + 1), 24));
+            });
+            iface
+        });
+        let mut sockets = [SocketSet::new(Vec::new()), SocketSet::new(Vec::new())];
+        let mk = || {
+            let mut s = tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; buf]),
+                tcp::SocketBuffer::new(vec![0; buf]),
+            );
+            s.set_congestion_control(tcp::CongestionControl::Cubic);
+            s.set_nagle_enabled(false);
+            s
+        };
+        let server = sockets[1].add(mk());
+        let client = sockets[0].add(mk());
+        sockets[1]
+            .get_mut::<tcp::Socket>(server)
+            .listen(5001)
+            .unwrap();
+        let cx = ifaces[0].context();
+        sockets[0]
+            .get_mut::<tcp::Socket>(client)
+            .connect(cx, (IpAddress::v4(10, 0, 0, 2), 5001), 49152)
+            .unwrap();
+        let mut p = Pair {
+            ends,
+            ifaces,
+            sockets,
+            client,
+            server,
+            start,
+        };
+        for _ in 0..10_000 {
+            p.poll();
+            if p.sockets[0].get_mut::<tcp::Socket>(p.client).may_send()
+                && p.sockets[1].get_mut::<tcp::Socket>(p.server).may_recv()
+            {
+                break;
+            }
+        }
+        p
+    }
+
+    fn poll(&mut self) {
+        let t = now(self.start);
+        let (a, b) = self.ends.split_at_mut(1);
+        self.ifaces[0].poll(t, &mut a[0], &mut self.sockets[0]);
+        self.ifaces[1].poll(t, &mut b[0], &mut self.sockets[1]);
+    }
+
+    /// Move `bytes` from client to server; returns the wall-clock seconds it took (an
+    /// error if the transfer stalls).
+    pub fn bulk(&mut self, bytes: u64) -> Result<f64, String> {
+        let chunk = vec![0x5au8; 64 * 1024];
+        let mut rbuf = vec![0u8; 64 * 1024];
+        let (mut sent, mut got) = (0u64, 0u64);
+        let t0 = std::time::Instant::now();
+        let mut idle = 0u32;
+        while got < bytes {
+            let before = got;
+            {
+                let c = self.sockets[0].get_mut::<tcp::Socket>(self.client);
+                while sent < bytes && c.can_send() {
+                    let n = ((bytes - sent) as usize).min(chunk.len());
+                    match c.send_slice(&chunk[..n]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => sent += k as u64,
+                    }
+                }
+            }
+            self.poll();
+            let s = self.sockets[1].get_mut::<tcp::Socket>(self.server);
+            while s.can_recv() {
+                match s.recv_slice(&mut rbuf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => got += k as u64,
+                }
+            }
+            idle = if got == before { idle + 1 } else { 0 };
+            if idle > 10_000_000 {
+                return Err(format!("smoltcp stalled after {got} of {bytes} bytes"));
+            }
+        }
+        Ok(t0.elapsed().as_secs_f64())
+    }
+
+    /// `n` one-byte request/response exchanges; returns transactions per second.
+    pub fn rr(&mut self, n: u32) -> f64 {
+        let mut b = [0u8; 1];
+        let t0 = std::time::Instant::now();
+        for _ in 0..n {
+            let _ = self.sockets[0]
+                .get_mut::<tcp::Socket>(self.client)
+                .send_slice(&[1]);
+            loop {
+                self.poll();
+                let s = self.sockets[1].get_mut::<tcp::Socket>(self.server);
+                if s.can_recv() {
+                    let _ = s.recv_slice(&mut b);
+                    let _ = s.send_slice(&b);
+                    break;
+                }
+            }
+            loop {
+                self.poll();
+                let c = self.sockets[0].get_mut::<tcp::Socket>(self.client);
+                if c.can_recv() {
+                    let _ = c.recv_slice(&mut b);
+                    break;
+                }
+            }
+        }
+        f64::from(n) / t0.elapsed().as_secs_f64()
+    }
+}

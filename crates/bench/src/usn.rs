@@ -1,0 +1,165 @@
+//! usnet's side: two stacks in this process on vnics over the in-memory wire (no line
+//! rate: the CPU is the limit), stepped by one thread, as `usnet demo` runs them.
+
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::io::{Read, Write};
+
+use usnet::socket::std_api;
+use usnet::tcp::{SockOpt, TcpSock, TcpState};
+use usnet::testutil::{ip, RealTwoHosts, TwoHosts};
+
+/// Two hosts and an established connection a → b.
+pub struct Pair {
+    h: TwoHosts,
+    c: Arc<TcpSock>,
+    s: Arc<TcpSock>,
+}
+
+impl Pair {
+    /// Hosts with `mtu` and an established connection (CUBIC, Linux's defaults).
+    pub fn new(mtu: u32) -> Pair {
+        let h = TwoHosts::new(1, |c| {
+            c.mtu = mtu;
+            c.line_rate_bps = 0;
+        })
+        .with_ip();
+        let l = TcpSock::new(&h.b);
+        l.set_nonblocking(true);
+        l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 5001))
+            .expect("bind");
+        l.listen(16).expect("listen");
+        let c = TcpSock::new(&h.a);
+        c.set_nonblocking(true);
+        let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 5001));
+        let mut s = None;
+        h.sim.run_while(
+            || {
+                s = s.take().or_else(|| l.accept().ok());
+                s.is_none() || c.state() != TcpState::Established
+            },
+            Duration::from_secs(10),
+        );
+        let s = s.expect("accepted");
+        s.set_nonblocking(true);
+        Pair { h, c, s }
+    }
+
+    /// Move `bytes` from a to b; returns wall-clock seconds.
+    pub fn bulk(&self, bytes: u64) -> f64 {
+        let chunk = vec![0x5au8; 256 * 1024];
+        let mut rbuf = vec![0u8; 256 * 1024];
+        let (mut sent, mut got) = (0u64, 0u64);
+        let t0 = std::time::Instant::now();
+        self.h.sim.run_while(
+            || {
+                while sent < bytes {
+                    let n = ((bytes - sent) as usize).min(chunk.len());
+                    match self.c.send(&chunk[..n]) {
+                        Ok(k) => sent += k as u64,
+                        Err(_) => break,
+                    }
+                }
+                while let Ok(k) = self.s.recv(&mut rbuf) {
+                    if k == 0 {
+                        break;
+                    }
+                    got += k as u64;
+                }
+                got < bytes
+            },
+            Duration::from_secs(24 * 3600),
+        );
+        t0.elapsed().as_secs_f64()
+    }
+
+    /// `n` one-byte request/response exchanges; returns transactions per second.
+    pub fn rr(&self, n: u32) -> f64 {
+        let _ = self.c.set_opt(SockOpt::NoDelay(true));
+        let _ = self.s.set_opt(SockOpt::NoDelay(true));
+        let mut b = [0u8; 1];
+        let t0 = std::time::Instant::now();
+        for _ in 0..n {
+            let _ = self.c.send(&[1]);
+            self.h.sim.run_while(
+                || match self.s.recv(&mut b) {
+                    Ok(_) => {
+                        let _ = self.s.send(&b);
+                        false
+                    }
+                    Err(_) => true,
+                },
+                Duration::from_secs(10),
+            );
+            self.h
+                .sim
+                .run_while(|| self.c.recv(&mut b).is_err(), Duration::from_secs(10));
+        }
+        f64::from(n) / t0.elapsed().as_secs_f64()
+    }
+}
+
+/// Connections set up and torn down per second (connect, accept, close on both ends),
+/// over `n` connections on one pair of stacks.
+pub fn conn_rate(n: u32) -> f64 {
+    let h = TwoHosts::new(2, |c| c.line_rate_bps = 0).with_ip();
+    let l = TcpSock::new(&h.b);
+    l.set_nonblocking(true);
+    l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 5002))
+        .expect("bind");
+    l.listen(1024).expect("listen");
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        let c = TcpSock::new(&h.a);
+        c.set_nonblocking(true);
+        let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 5002));
+        let mut s = None;
+        h.sim.run_while(
+            || {
+                s = s.take().or_else(|| l.accept().ok());
+                s.is_none() || c.state() != TcpState::Established
+            },
+            Duration::from_secs(10),
+        );
+        c.close();
+        if let Some(s) = s {
+            s.close();
+        }
+    }
+    // Let the FINs go out (TIME_WAIT stays behind, as in Linux).
+    h.sim.run_for(Duration::from_millis(1));
+    f64::from(n) / t0.elapsed().as_secs_f64()
+}
+
+/// `n` one-byte request/response exchanges between two application threads with the
+/// blocking API, each stack's softirq on its own thread (as ksoftirqd); transactions per
+/// second.
+pub fn rr_threads(n: u32) -> Result<f64, String> {
+    let h = RealTwoHosts::start(3);
+    let addr = SocketAddrV4::new(ip(10, 0, 0, 2), 5003);
+    let l = std_api::TcpListener::bind(&h.b, addr).map_err(|e| e.to_string())?;
+    let server = std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        let _ = s.set_nodelay(true);
+        let mut b = [0u8; 1];
+        while s.read(&mut b).unwrap_or(0) == 1 {
+            if s.write(&b).is_err() {
+                break;
+            }
+        }
+    });
+    let mut c = std_api::TcpStream::connect(&h.a, addr).map_err(|e| e.to_string())?;
+    c.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut b = [7u8; 1];
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        c.write_all(&b).map_err(|e| e.to_string())?;
+        c.read_exact(&mut b).map_err(|e| e.to_string())?;
+    }
+    let rate = f64::from(n) / t0.elapsed().as_secs_f64();
+    drop(c);
+    let _ = server.join();
+    Ok(rate)
+}

@@ -1,0 +1,23 @@
+//! Each system's measurement works and moves the bytes it claims.
+
+#[test]
+fn smoltcp_pair_connects_and_moves_data() {
+    let mut p = usnet_bench::smol::Pair::new(1500, 1 << 20);
+    let secs = p.bulk(4 << 20).unwrap();
+    assert!(secs > 0.0);
+    assert!(p.rr(100) > 0.0);
+}
+
+#[test]
+fn usnet_pair_moves_data_and_sets_up_connections() {
+    let p = usnet_bench::usn::Pair::new(9000);
+    assert!(p.bulk(8 << 20) > 0.0);
+    assert!(p.rr(100) > 0.0);
+    assert!(usnet_bench::usn::conn_rate(50) > 0.0);
+}
+
+#[test]
+fn the_kernel_peers_work_over_loopback() {
+    assert!(usnet_bench::kernel::rr_loopback(100).unwrap() > 0.0);
+    assert!(usnet_bench::kernel::conn_rate_loopback(50).unwrap() > 0.0);
+}
