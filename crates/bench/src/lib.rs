@@ -169,6 +169,45 @@ pub fn run(o: &Options) -> Value {
             ),
         ],
     });
+    {
+        let lossy_bytes: u64 = if o.quick { 1 << 20 } else { 4 << 20 };
+        let mut seed = 0u64;
+        cases.push(Case {
+            name: "lossy_1pct_10ms",
+            unit: "Mbit/s goodput",
+            systems: vec![
+                (
+                    "usnet",
+                    Ok(Box::new(move || {
+                        seed += 1;
+                        Ok(usn::lossy(
+                            lossy_bytes,
+                            0.01,
+                            std::time::Duration::from_millis(5),
+                            seed,
+                        ))
+                    }) as Measure),
+                ),
+                (
+                    "smoltcp",
+                    Ok(Box::new(move || {
+                        let mut p = smol::Pair::impaired(
+                            1500,
+                            4 << 20,
+                            0.01,
+                            std::time::Duration::from_millis(5),
+                        );
+                        p.bulk(lossy_bytes)
+                            .map(|secs| lossy_bytes as f64 * 8.0 / secs / 1e6)
+                    }) as Measure),
+                ),
+                (
+                    "kernel",
+                    Err("needs a relay that applies the same loss and delay between two veth pairs (this kernel has no netem): not built yet".into()),
+                ),
+            ],
+        });
+    }
     cases.push(Case {
         name: "conn_setup",
         unit: "connections/s",

@@ -21,11 +21,20 @@ pub struct Pair {
 impl Pair {
     /// Hosts with `mtu` and an established connection (CUBIC, Linux's defaults).
     pub fn new(mtu: u32) -> Pair {
-        let h = TwoHosts::new(1, |c| {
+        Pair::with_netem(mtu, 1, None)
+    }
+
+    /// As [`Pair::new`], with `netem` on the wire both ways (and `seed` for it).
+    pub fn with_netem(mtu: u32, seed: u64, netem: Option<usnet::link::Netem>) -> Pair {
+        let h = TwoHosts::new(seed, |c| {
             c.mtu = mtu;
             c.line_rate_bps = 0;
         })
         .with_ip();
+        if let Some(n) = netem {
+            h.wire.set_netem(0, n);
+            h.wire.set_netem(1, n);
+        }
         let l = TcpSock::new(&h.b);
         l.set_nonblocking(true);
         l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 5001))
@@ -162,4 +171,20 @@ pub fn rr_threads(n: u32) -> Result<f64, String> {
     drop(c);
     let _ = server.join();
     Ok(rate)
+}
+
+/// Goodput in Mbit/s of `bytes` over a path with `loss` (probability) both ways and
+/// `one_way` delay, in the simulator's virtual time.
+pub fn lossy(bytes: u64, loss: f64, one_way: Duration, seed: u64) -> f64 {
+    let netem = usnet::link::Netem {
+        delay: one_way,
+        loss: usnet::link::Loss::Random(loss),
+        limit: 100_000,
+        ..Default::default()
+    };
+    let p = Pair::with_netem(1500, seed, Some(netem));
+    let v0 = p.h.sim.now();
+    p.bulk(bytes);
+    let secs = p.h.sim.now().saturating_duration_since(v0).as_secs_f64();
+    bytes as f64 * 8.0 / secs / 1e6
 }

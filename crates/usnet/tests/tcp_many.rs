@@ -37,6 +37,9 @@ unsafe impl GlobalAlloc for Live {
 #[global_allocator]
 static GLOBAL: Live = Live;
 
+/// The live-byte count is process-wide: the tests here run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn hosts(seed: u64) -> TwoHosts {
     let h = TwoHosts::new(seed, |_| {}).with_ip();
     for s in [&h.a, &h.b] {
@@ -87,6 +90,7 @@ fn open(h: &TwoHosts, n: usize, port: u16) -> (Vec<Arc<TcpSock>>, Vec<Arc<TcpSoc
 
 #[test]
 fn ten_thousand_concurrent_bulk_connections_complete_intact() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let n = 10_000;
     let per = 16 * 1024;
     let h = hosts(71);
@@ -141,6 +145,7 @@ fn ten_thousand_concurrent_bulk_connections_complete_intact() {
 
 #[test]
 fn an_idle_established_connection_costs_at_most_2_kib() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let n = 2_000;
     let h = hosts(72);
     // Warm up pools, tables and timers with a first batch.
