@@ -11,6 +11,32 @@ use usnet::socket::std_api;
 use usnet::tcp::{SockOpt, TcpSock, TcpState};
 use usnet::testutil::{ip, RealTwoHosts, TwoHosts};
 
+/// A non-blocking listener on b (10.0.0.2) at `port`.
+fn listener(h: &TwoHosts, port: u16, backlog: usize) -> Arc<TcpSock> {
+    let l = TcpSock::new(&h.b);
+    l.set_nonblocking(true);
+    l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), port))
+        .expect("bind");
+    l.listen(backlog).expect("listen");
+    l
+}
+
+/// Connect a → b:`port` and accept: (client, the accepted socket if any).
+fn connect(h: &TwoHosts, l: &Arc<TcpSock>, port: u16) -> (Arc<TcpSock>, Option<Arc<TcpSock>>) {
+    let c = TcpSock::new(&h.a);
+    c.set_nonblocking(true);
+    let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), port));
+    let mut s = None;
+    h.sim.run_while(
+        || {
+            s = s.take().or_else(|| l.accept().ok());
+            s.is_none() || c.state() != TcpState::Established
+        },
+        Duration::from_secs(10),
+    );
+    (c, s)
+}
+
 /// Two hosts and an established connection a → b.
 pub struct Pair {
     h: TwoHosts,
@@ -35,22 +61,8 @@ impl Pair {
             h.wire.set_netem(0, n);
             h.wire.set_netem(1, n);
         }
-        let l = TcpSock::new(&h.b);
-        l.set_nonblocking(true);
-        l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 5001))
-            .expect("bind");
-        l.listen(16).expect("listen");
-        let c = TcpSock::new(&h.a);
-        c.set_nonblocking(true);
-        let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 5001));
-        let mut s = None;
-        h.sim.run_while(
-            || {
-                s = s.take().or_else(|| l.accept().ok());
-                s.is_none() || c.state() != TcpState::Established
-            },
-            Duration::from_secs(10),
-        );
+        let l = listener(&h, 5001, 16);
+        let (c, s) = connect(&h, &l, 5001);
         let s = s.expect("accepted");
         s.set_nonblocking(true);
         Pair { h, c, s }
@@ -114,24 +126,10 @@ impl Pair {
 /// over `n` connections on one pair of stacks.
 pub fn conn_rate(n: u32) -> f64 {
     let h = TwoHosts::new(2, |c| c.line_rate_bps = 0).with_ip();
-    let l = TcpSock::new(&h.b);
-    l.set_nonblocking(true);
-    l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 5002))
-        .expect("bind");
-    l.listen(1024).expect("listen");
+    let l = listener(&h, 5002, 1024);
     let t0 = std::time::Instant::now();
     for _ in 0..n {
-        let c = TcpSock::new(&h.a);
-        c.set_nonblocking(true);
-        let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 5002));
-        let mut s = None;
-        h.sim.run_while(
-            || {
-                s = s.take().or_else(|| l.accept().ok());
-                s.is_none() || c.state() != TcpState::Established
-            },
-            Duration::from_secs(10),
-        );
+        let (c, s) = connect(&h, &l, 5002);
         c.close();
         if let Some(s) = s {
             s.close();

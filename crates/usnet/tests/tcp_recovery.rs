@@ -56,35 +56,9 @@ fn mib(k: &Conn, m: TcpExt) -> u64 {
     k.h.a.tcp.mib.get(m)
 }
 
-/// Send `bytes` and read them all (`each` runs every step); asserts completion and
-/// integrity; returns when done.
-fn bulk_with(k: &Conn, bytes: usize, limit: Duration, mut each: impl FnMut()) {
-    let data: Vec<u8> = (0..bytes).map(|i| (i * 7 + i / 1000) as u8).collect();
-    let mut sent = 0;
-    let mut got = Vec::with_capacity(bytes);
-    let mut buf = vec![0u8; 1 << 16];
-    let done = k.h.sim.run_while(
-        || {
-            while sent < data.len() {
-                match k.c.send(&data[sent..]) {
-                    Ok(n) => sent += n,
-                    Err(_) => break,
-                }
-            }
-            while let Ok(n) = k.s.recv(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..n]);
-            }
-            each();
-            got.len() < data.len()
-        },
-        limit,
-    );
+fn bulk_with(k: &Conn, bytes: usize, limit: Duration, each: impl FnMut()) {
+    common::bulk_with(k, bytes, limit, each);
     dump(k);
-    assert!(done, "transfer finished: {} of {bytes}", got.len());
-    assert!(got == data, "data intact");
 }
 
 fn bulk(k: &Conn, bytes: usize) {

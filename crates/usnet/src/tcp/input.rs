@@ -1042,8 +1042,7 @@ pub(crate) fn enter_recovery(stack: &Stack, t: &mut Tcb) {
     t.prr_delivered = 0;
     t.prr_out = 0;
     t.high_seq = t.snd_nxt;
-    t.ca_state = CaState::Recovery;
-    with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Recovery));
+    set_ca_state(t, now, CaState::Recovery);
 }
 
 /// `tcp_cwnd_reduction` (PRR, RFC 6937, as Linux).
@@ -1096,6 +1095,24 @@ fn try_undo(stack: &Stack, t: &mut Tcb) -> bool {
         });
         return true;
     }
+    false
+}
+
+/// `tcp_set_ca_state`: the congestion state, and the algorithm told.
+fn set_ca_state(t: &mut Tcb, now: Instant, state: CaState) {
+    t.ca_state = state;
+    with_cc(t, now, |cc, ctx| cc.set_state(ctx, state));
+}
+
+/// An ACK in CWR: reduce cwnd (PRR) until `high_seq` is acknowledged, then end the
+/// reduction and return to Open. Returns whether the socket is still in CWR.
+fn cwr_step(stack: &Stack, t: &mut Tcb, delivered: u32, fl: u32) -> bool {
+    if before(t.snd_una, t.high_seq) {
+        cwnd_reduction(t, delivered, fl);
+        return true;
+    }
+    end_cwnd_reduction(stack, t);
+    set_ca_state(t, stack.now(), CaState::Open);
     false
 }
 
@@ -1158,12 +1175,7 @@ fn fastretrans_alert(
             }
         }
         CaState::Cwr => {
-            if !before(t.snd_una, t.high_seq) {
-                end_cwnd_reduction(stack, t);
-                t.ca_state = CaState::Open;
-                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
-            } else {
-                cwnd_reduction(t, newly_acked + u32::from(is_dupack), fl);
+            if cwr_step(stack, t, newly_acked + u32::from(is_dupack), fl) {
                 return;
             }
         }
@@ -1179,15 +1191,13 @@ fn fastretrans_alert(
     }
     if t.sacked_out > 0 {
         if t.ca_state == CaState::Open {
-            t.ca_state = CaState::Disorder;
-            with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Disorder));
+            set_ca_state(t, now, CaState::Disorder);
         }
         // Limited transmit (RFC 3042): new data on the first two dupacks.
         return;
     }
     if t.ca_state == CaState::Disorder && acked {
-        t.ca_state = CaState::Open;
-        with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+        set_ca_state(t, now, CaState::Open);
     }
     cong_avoid(stack, t, fl, newly_acked, prior_in_flight);
 }
@@ -1214,8 +1224,7 @@ fn fastretrans_alert_sack(
                     end_cwnd_reduction(stack, t);
                 }
                 recovery::rack_recovery_done(t);
-                t.ca_state = CaState::Open;
-                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+                set_ca_state(t, now, CaState::Open);
                 with_cc(t, now, |cc, ctx| cc.cwnd_event(ctx, CaEvent::CompleteCwr));
             } else {
                 identify_packet_loss(stack, sk, t, rack);
@@ -1227,8 +1236,7 @@ fn fastretrans_alert_sack(
         CaState::Loss => {
             if !before(t.snd_una, t.high_seq) {
                 try_undo(stack, t);
-                t.ca_state = CaState::Open;
-                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+                set_ca_state(t, now, CaState::Open);
             } else {
                 identify_packet_loss(stack, sk, t, rack);
                 cong_avoid(stack, t, fl, delivered, prior_in_flight);
@@ -1237,12 +1245,7 @@ fn fastretrans_alert_sack(
             }
         }
         CaState::Cwr => {
-            if !before(t.snd_una, t.high_seq) {
-                end_cwnd_reduction(stack, t);
-                t.ca_state = CaState::Open;
-                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
-            } else {
-                cwnd_reduction(t, delivered, fl);
+            if cwr_step(stack, t, delivered, fl) {
                 return;
             }
         }
@@ -1262,12 +1265,10 @@ fn fastretrans_alert_sack(
     }
     if t.sacked_out > 0 || t.retrans_out > 0 {
         if t.ca_state == CaState::Open {
-            t.ca_state = CaState::Disorder;
-            with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Disorder));
+            set_ca_state(t, now, CaState::Disorder);
         }
     } else if t.ca_state == CaState::Disorder {
-        t.ca_state = CaState::Open;
-        with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+        set_ca_state(t, now, CaState::Open);
     }
     if acked {
         cong_avoid(stack, t, fl, delivered, prior_in_flight);

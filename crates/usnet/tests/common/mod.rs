@@ -188,3 +188,33 @@ pub fn drop_times(k: &Conn, rel: &[(u32, u32)]) -> Arc<std::sync::atomic::Atomic
     );
     dropped
 }
+
+/// Send `bytes` (a pattern) from a to b and read them all, calling `each` every step;
+/// asserts that the transfer finished within `limit` and arrived intact.
+pub fn bulk_with(k: &Conn, bytes: usize, limit: Duration, mut each: impl FnMut()) {
+    let data: Vec<u8> = (0..bytes).map(|i| (i * 7 + i / 1000) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::with_capacity(bytes);
+    let mut buf = vec![0u8; 1 << 16];
+    let done = k.h.sim.run_while(
+        || {
+            while sent < data.len() {
+                match k.c.send(&data[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(_) => break,
+                }
+            }
+            while let Ok(n) = k.s.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            each();
+            got.len() < data.len()
+        },
+        limit,
+    );
+    assert!(done, "transfer finished: {} of {bytes}", got.len());
+    assert!(got == data, "data intact");
+}
