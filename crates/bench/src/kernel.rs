@@ -210,3 +210,52 @@ pub fn conn_rate_loopback(n: u32) -> Result<f64, String> {
     let _ = server.join();
     Ok(f64::from(n) / t0.elapsed().as_secs_f64())
 }
+
+/// Bytes of all slab objects in use (`/proc/slabinfo`: active objects × object size).
+fn slab_bytes() -> Result<u64, String> {
+    let text = std::fs::read_to_string("/proc/slabinfo")
+        .map_err(|e| format!("/proc/slabinfo: {e} (needs root)"))?;
+    Ok(text
+        .lines()
+        .skip(2)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let active: u64 = f.get(1)?.parse().ok()?;
+            let size: u64 = f.get(3)?.parse().ok()?;
+            Some(active * size)
+        })
+        .sum())
+}
+
+/// Kernel memory per idle established TCP socket over loopback: the growth of slab
+/// memory (tcp_sock, inode, dentry, file, ...) while `n` connections are open, over the
+/// 2n sockets; socket buffers are not counted (nothing is queued).
+pub fn idle_socket_bytes(n: usize) -> Result<f64, String> {
+    // Two descriptors per connection: stay under the soft open-files limit.
+    let n = n.min(open_files_limit().saturating_sub(256) / 2).max(1);
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = l.local_addr().map_err(|e| e.to_string())?;
+    let before = slab_bytes()?;
+    let mut keep = Vec::with_capacity(2 * n);
+    for _ in 0..n {
+        let c = TcpStream::connect(addr).map_err(|e| format!("connect: {e} (ulimit -n?)"))?;
+        let (s, _) = l.accept().map_err(|e| e.to_string())?;
+        keep.push(c);
+        keep.push(s);
+    }
+    let after = slab_bytes()?;
+    drop(keep);
+    Ok(after.saturating_sub(before) as f64 / (2 * n) as f64)
+}
+
+/// The soft limit on open descriptors (`/proc/self/limits`, "Max open files").
+fn open_files_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        })
+        .unwrap_or(1024)
+}

@@ -224,6 +224,26 @@ pub fn run(o: &Options) -> Value {
         ],
     });
 
+    let idle_n: usize = if o.quick { 2_000 } else { 10_000 };
+    cases.push(Case {
+        name: "idle_conn_memory",
+        unit: "bytes/socket",
+        systems: vec![
+            (
+                "usnet",
+                Ok(Box::new(move || usn::idle_socket_bytes(idle_n)) as Measure),
+            ),
+            (
+                "smoltcp",
+                Ok(Box::new(|| Ok(smol::idle_socket_bytes())) as Measure),
+            ),
+            (
+                "kernel",
+                Ok(Box::new(move || kernel::idle_socket_bytes(idle_n)) as Measure),
+            ),
+        ],
+    });
+
     let mut out_cases = Vec::new();
     for mut case in cases {
         if o.only.as_deref().is_some_and(|f| !case.name.contains(f)) {

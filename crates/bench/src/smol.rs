@@ -285,3 +285,11 @@ impl Pair {
         f64::from(n) / t0.elapsed().as_secs_f64()
     }
 }
+
+/// smoltcp's memory per socket without buffers: its TCP socket object and its slot in
+/// a `SocketSet` (smoltcp allocates nothing else per connection; a connection needs a
+/// socket at each end).
+pub fn idle_socket_bytes() -> f64 {
+    (std::mem::size_of::<tcp::Socket<'static>>()
+        + std::mem::size_of::<smoltcp::iface::SocketStorage<'static>>()) as f64
+}

@@ -186,3 +186,36 @@ pub fn lossy(bytes: u64, loss: f64, one_way: Duration, seed: u64) -> f64 {
     let secs = p.h.sim.now().saturating_duration_since(v0).as_secs_f64();
     bytes as f64 * 8.0 / secs / 1e6
 }
+
+/// Bytes the C allocator has handed out and not had back (glibc's `mallinfo2`: in-use
+/// heap plus mmap'd blocks), so memory freed earlier and reused is not counted twice.
+fn heap_in_use() -> u64 {
+    // SAFETY: mallinfo2 only reads the allocator's statistics and returns a plain struct.
+    let m = unsafe { libc::mallinfo2() };
+    (m.uordblks + m.hblkhd) as u64
+}
+
+/// Memory per idle established socket: the growth of the heap in use while `n`
+/// connections (2n sockets) are open on a pair of stacks, nothing queued.
+pub fn idle_socket_bytes(n: usize) -> Result<f64, String> {
+    let h = TwoHosts::new(4, |c| c.line_rate_bps = 0).with_ip();
+    for s in [&h.a, &h.b] {
+        let _ = s.sysctl.set("net.core.somaxconn", 65535);
+        let _ = s.sysctl.set("net.ipv4.tcp_max_syn_backlog", 65535);
+    }
+    let l = listener(&h, 5004, 65535);
+    // Warm up the pools and tables first.
+    let warm: Vec<_> = (0..256).map(|_| connect(&h, &l, 5004)).collect();
+    drop(warm);
+    let before = heap_in_use();
+    let mut keep = Vec::with_capacity(n);
+    for _ in 0..n {
+        keep.push(connect(&h, &l, 5004));
+    }
+    h.sim.run_for(Duration::from_millis(10));
+    let after = heap_in_use();
+    if keep.iter().any(|(_, s)| s.is_none()) {
+        return Err("a connection was not accepted".into());
+    }
+    Ok(after.saturating_sub(before) as f64 / (2 * n) as f64)
+}
