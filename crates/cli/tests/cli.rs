@@ -361,7 +361,9 @@ fn bench_quick_json_reports_every_case_side_by_side() {
         "bulk_mtu9000",
         "rr_1byte_one_thread",
         "rr_1byte_threads",
+        "lossy_1pct_10ms",
         "conn_setup",
+        "idle_conn_memory",
         "limit",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
