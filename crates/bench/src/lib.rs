@@ -216,7 +216,10 @@ pub fn run(o: &Options) -> Value {
                 "usnet",
                 Ok(Box::new(move || Ok(usn::conn_rate(conn_n))) as Measure),
             ),
-            ("smoltcp", Err("not measured yet".into())),
+            (
+                "smoltcp",
+                Ok(Box::new(move || smol::Pair::new(1500, 4096).conn_rate(conn_n)) as Measure),
+            ),
             (
                 "kernel",
                 Ok(Box::new(move || kernel::conn_rate_loopback(conn_n)) as Measure),

@@ -122,6 +122,17 @@ impl Device for End {
     }
 }
 
+/// A TCP socket with `buf`-byte buffers, CUBIC, no Nagle.
+fn socket(buf: usize) -> tcp::Socket<'static> {
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; buf]),
+        tcp::SocketBuffer::new(vec![0; buf]),
+    );
+    s.set_congestion_control(tcp::CongestionControl::Cubic);
+    s.set_nagle_enabled(false);
+    s
+}
+
 /// Two hosts and a connection between them, established.
 pub struct Pair {
     ends: [End; 2],
@@ -170,17 +181,8 @@ impl Pair {
             iface
         });
         let mut sockets = [SocketSet::new(Vec::new()), SocketSet::new(Vec::new())];
-        let mk = || {
-            let mut s = tcp::Socket::new(
-                tcp::SocketBuffer::new(vec![0; buf]),
-                tcp::SocketBuffer::new(vec![0; buf]),
-            );
-            s.set_congestion_control(tcp::CongestionControl::Cubic);
-            s.set_nagle_enabled(false);
-            s
-        };
-        let server = sockets[1].add(mk());
-        let client = sockets[0].add(mk());
+        let server = sockets[1].add(socket(buf));
+        let client = sockets[0].add(socket(buf));
         sockets[1]
             .get_mut::<tcp::Socket>(server)
             .listen(5001)
@@ -283,6 +285,62 @@ impl Pair {
             }
         }
         f64::from(n) / t0.elapsed().as_secs_f64()
+    }
+}
+
+impl Pair {
+    /// Connections per second: a listening socket on host 2, a connecting one on host
+    /// 1, both closed once established and dropped when the close is done (the
+    /// client's TIME_WAIT included), `n` times.
+    pub fn conn_rate(&mut self, n: u32) -> Result<f64, String> {
+        let t0 = std::time::Instant::now();
+        for i in 0..n {
+            let srv = self.sockets[1].add(socket(4096));
+            let cli = self.sockets[0].add(socket(4096));
+            self.sockets[1]
+                .get_mut::<tcp::Socket>(srv)
+                .listen(6000)
+                .map_err(|e| format!("listen: {e}"))?;
+            let cx = self.ifaces[0].context();
+            self.sockets[0]
+                .get_mut::<tcp::Socket>(cli)
+                .connect(
+                    cx,
+                    (IpAddress::v4(10, 0, 0, 2), 6000),
+                    20_000 + (i % 40_000) as u16,
+                )
+                .map_err(|e| format!("connect: {e}"))?;
+            let state = |p: &mut Pair| {
+                (
+                    p.sockets[0].get_mut::<tcp::Socket>(cli).state(),
+                    p.sockets[1].get_mut::<tcp::Socket>(srv).state(),
+                )
+            };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while state(self) != (tcp::State::Established, tcp::State::Established) {
+                self.poll();
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("connection {i} not established: {:?}", state(self)));
+                }
+            }
+            self.sockets[0].get_mut::<tcp::Socket>(cli).close();
+            self.sockets[1].get_mut::<tcp::Socket>(srv).close();
+            loop {
+                self.poll();
+                let (c, s) = state(self);
+                // Both closed at once: either side may end in TIME_WAIT.
+                let done = |x| matches!(x, tcp::State::TimeWait | tcp::State::Closed);
+                if done(c) && done(s) {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("connection {i} did not close: {:?}", (c, s)));
+                }
+            }
+            self.sockets[0].remove(cli);
+            self.sockets[1].remove(srv);
+        }
+        Ok(f64::from(n) / t0.elapsed().as_secs_f64())
     }
 }
 

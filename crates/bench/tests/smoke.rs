@@ -6,6 +6,7 @@ fn smoltcp_pair_connects_and_moves_data() {
     let secs = p.bulk(4 << 20).unwrap();
     assert!(secs > 0.0);
     assert!(p.rr(100) > 0.0);
+    assert!(p.conn_rate(20).unwrap() > 0.0);
 }
 
 #[test]
