@@ -81,6 +81,7 @@ impl ProtoOps for InetStream {
             Opt::SndBuf(v) => SockOpt::SndBuf(v),
             Opt::RcvBuf(v) => SockOpt::RcvBuf(v),
             Opt::ReuseAddr(v) => SockOpt::ReuseAddr(v),
+            Opt::ReusePort(v) => SockOpt::ReusePort(v),
             Opt::KeepAlive(v) => SockOpt::KeepAlive(v),
             Opt::Linger(v) => SockOpt::Linger(v),
             Opt::SndTimeo(t) => {

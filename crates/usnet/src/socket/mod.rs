@@ -93,6 +93,8 @@ pub enum Opt {
     RcvBuf(usize),
     /// `SO_REUSEADDR`.
     ReuseAddr(bool),
+    /// `SO_REUSEPORT`.
+    ReusePort(bool),
     /// `SO_KEEPALIVE`.
     KeepAlive(bool),
     /// `SO_LINGER`.

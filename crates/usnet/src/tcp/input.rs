@@ -196,7 +196,7 @@ pub fn tcp_v4_rcv(stack: &Stack, mut skb: Skb) {
         return;
     }
     // A listener?
-    if let Some(l) = lookup_listener(stack, seg.dst) {
+    if let Some(l) = lookup_listener(stack, seg.dst, seg.src) {
         l.rcv_or_backlog(stack, skb);
         return;
     }
@@ -204,8 +204,12 @@ pub fn tcp_v4_rcv(stack: &Stack, mut skb: Skb) {
     output::tcp_v4_send_reset(stack, &skb, saddr, daddr);
 }
 
-pub(crate) fn lookup_listener_pub(stack: &Stack, local: SocketAddrV4) -> Option<Arc<TcpSock>> {
-    lookup_listener(stack, local)
+pub(crate) fn lookup_listener_pub(
+    stack: &Stack,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+) -> Option<Arc<TcpSock>> {
+    lookup_listener(stack, local, remote)
 }
 
 /// The ACK completing a handshake, processed on the new child socket.
@@ -220,18 +224,48 @@ pub(crate) fn tcp_v4_do_rcv_child(
     sk.wq.wake_all();
 }
 
-fn lookup_listener(stack: &Stack, local: SocketAddrV4) -> Option<Arc<TcpSock>> {
+fn lookup_listener(
+    stack: &Stack,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+) -> Option<Arc<TcpSock>> {
     let l = stack.tcp.lhash.read();
     let v = l.get(&local.port())?;
-    let exact = v
-        .iter()
-        .find(|s| s.with_tcb(|t| *t.local.ip() == *local.ip()));
-    exact
-        .or_else(|| {
-            v.iter()
-                .find(|s| s.with_tcb(|t| t.local.ip().is_unspecified()))
-        })
-        .cloned()
+    // The most specific address wins; among an SO_REUSEPORT group on it, the
+    // connection's addresses pick one (reuseport_select_sock), so every segment of a
+    // connection finds the same listener.
+    let pick = |want: &dyn Fn(&Ipv4Addr) -> bool| -> Option<Arc<TcpSock>> {
+        let mut group = v.iter().filter(|s| s.with_tcb(|t| want(t.local.ip())));
+        let first = group.next()?;
+        if !first.with_tcb(|t| t.reuseport) {
+            return Some(first.clone());
+        }
+        let members: Vec<&Arc<TcpSock>> = std::iter::once(first)
+            .chain(group.filter(|s| s.with_tcb(|t| t.reuseport)))
+            .collect();
+        let h = reuseport_hash(local, remote);
+        Some(members[(u64::from(h) * members.len() as u64 >> 32) as usize].clone())
+    };
+    pick(&|ip| *ip == *local.ip()).or_else(|| pick(&|ip| ip.is_unspecified()))
+}
+
+/// A hash of a connection's addresses for SO_REUSEPORT selection (as `inet_ehashfn`
+/// feeds `reciprocal_scale`): FNV-1a over the four values, then a final mix.
+fn reuseport_hash(local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in local
+        .ip()
+        .octets()
+        .into_iter()
+        .chain(local.port().to_be_bytes())
+        .chain(remote.ip().octets())
+        .chain(remote.port().to_be_bytes())
+    {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x7feb_352d);
+    h ^ (h >> 15)
 }
 
 /// `tcp_v4_do_rcv`: a segment for this socket, with the control block held.

@@ -483,6 +483,8 @@ pub struct Tcb {
     pub tsq_throttled: bool,
     /// Whether `SO_REUSEADDR` is set.
     pub reuseaddr: bool,
+    /// Whether `SO_REUSEPORT` is set.
+    pub reuseport: bool,
     /// Challenge ACKs sent in the current second, and the second.
     pub challenge: (u32, u64),
     /// Last time an out-of-window segment was answered with an ACK.
@@ -1011,6 +1013,7 @@ impl Tcb {
             syn_retries: None,
             tsq_throttled: false,
             reuseaddr: false,
+            reuseport: false,
             challenge: (0, 0),
             last_oow_ack: Instant::ZERO,
             dsack: None,
@@ -1151,10 +1154,12 @@ fn bind_conflict(stack: &Stack, sk: &Arc<TcpSock>, addr: SocketAddrV4, reuse: bo
         if Arc::ptr_eq(&o, sk) {
             return false;
         }
-        let (ol, ost, oreuse) = o.with_tcb(|t| (t.local, t.state, t.reuseaddr));
+        let (ol, ost, oreuse, oport) = o.with_tcb(|t| (t.local, t.state, t.reuseaddr, t.reuseport));
         let same = ol.ip().is_unspecified() || addr.ip().is_unspecified() || ol.ip() == addr.ip();
-        // SO_REUSEADDR on both lets a port be reused unless the other is listening.
-        same && !(reuse && oreuse && ost != TcpState::Listen)
+        // SO_REUSEADDR on both lets a port be reused unless the other is listening;
+        // SO_REUSEPORT on both lets it be shared, listening or not.
+        let mine = sk.with_tcb(|t| t.reuseport);
+        same && !(reuse && oreuse && ost != TcpState::Listen) && !(mine && oport)
     })
 }
 
@@ -1568,6 +1573,9 @@ pub enum SockOpt {
     RcvBuf(usize),
     /// `SO_REUSEADDR`.
     ReuseAddr(bool),
+    /// `SO_REUSEPORT`: several sockets may bind and listen on one address and port;
+    /// incoming connections are spread over the listeners by a hash of their addresses.
+    ReusePort(bool),
     /// `SO_KEEPALIVE`.
     KeepAlive(bool),
     /// `TCP_KEEPIDLE`.
@@ -1648,6 +1656,7 @@ impl SockOpt {
                 t.rcvbuf_locked = true;
             }
             SockOpt::ReuseAddr(on) => t.reuseaddr = on,
+            SockOpt::ReusePort(on) => t.reuseport = on,
             SockOpt::KeepAlive(on) => {
                 t.keepalive = on;
                 timer::reset_keepalive(stack, sk, t);
