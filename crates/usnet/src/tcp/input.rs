@@ -244,7 +244,7 @@ fn lookup_listener(
             .chain(group.filter(|s| s.with_tcb(|t| t.reuseport)))
             .collect();
         let h = reuseport_hash(local, remote);
-        Some(members[(u64::from(h) * members.len() as u64 >> 32) as usize].clone())
+        Some(members[((u64::from(h) * members.len() as u64) >> 32) as usize].clone())
     };
     pick(&|ip| *ip == *local.ip()).or_else(|| pick(&|ip| ip.is_unspecified()))
 }
