@@ -30,25 +30,9 @@ fn tso_skbs_of_size_goal_are_cut_at_the_window_edge() {
         k.c.with_tcb(|t| ((65536 - 256).min(t.max_window / 2) / mss).max(1) * mss);
     assert!(size_goal >= 4 * mss, "size_goal {size_goal}");
     let total = 600_000usize;
-    let data = vec![7u8; total];
-    let mut sent = 0;
-    let mut got = 0;
     let mut edge = Some(k.c.with_tcb(|t| t.snd_una.wrapping_add(t.snd_wnd)));
     k.log.clear();
-    k.h.sim.run_while(
-        || {
-            while sent < total {
-                match k.c.send(&data[sent..]) {
-                    Ok(n) => sent += n,
-                    Err(_) => break,
-                }
-            }
-            got += k.drain();
-            got < total
-        },
-        Duration::from_secs(20),
-    );
-    assert_eq!(got, total);
+    common::bulk_with(&k, total, Duration::from_secs(20), || {});
     let (isn, wscale) = k.c.with_tcb(|t| (t.iss, t.snd_wscale));
     let end_of_stream = isn.wrapping_add(2 + total as u32);
     // Walk the log in order, tracking the window edge from the last ACK received.
@@ -106,31 +90,17 @@ fn tsq_run(seed: u64, limit_output_bytes: i64) -> (usize, u32, Duration) {
         },
     );
     let total = 16_000_000usize;
-    let data = vec![1u8; total];
-    let (mut sent, mut got) = (0, 0);
     let (mut max_below, mut throttled, mut was) = (0usize, 0u32, false);
     let t0 = k.h.sim.now();
-    k.h.sim.run_while(
-        || {
-            while sent < total {
-                match k.c.send(&data[sent..]) {
-                    Ok(n) => sent += n,
-                    Err(_) => break,
-                }
-            }
-            got += k.drain();
-            let below = k.c.wmem.alloc.load(std::sync::atomic::Ordering::Relaxed);
-            max_below = max_below.max(below);
-            let now = k.c.with_tcb(|t| t.tsq_throttled);
-            if now && !was {
-                throttled += 1;
-            }
-            was = now;
-            got < total
-        },
-        Duration::from_secs(30),
-    );
-    assert_eq!(got, total);
+    common::bulk_with(&k, total, Duration::from_secs(30), || {
+        let below = k.c.wmem.alloc.load(std::sync::atomic::Ordering::Relaxed);
+        max_below = max_below.max(below);
+        let now = k.c.with_tcb(|t| t.tsq_throttled);
+        if now && !was {
+            throttled += 1;
+        }
+        was = now;
+    });
     (
         max_below,
         throttled,

@@ -12,7 +12,7 @@
 //! * Delayed ACKs as Linux: ACK at once every second full segment, in quick-ack mode
 //!   (connection start, after reordering) and on out-of-order data; otherwise after the
 //!   ATO (40 ms to 200 ms).
-//! * [`tcp_recvmsg`]: copy to the application, advance `copied_seq`, open the window and
+//! * [`super::recvmsg::tcp_recvmsg`]: copy to the application, advance `copied_seq`, open the window and
 //!   ACK when reading freed a lot of space.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -21,18 +21,18 @@ use std::time::Duration;
 
 use usnet_wire::{ChecksumCheck, TcpFlags, TcpPacket, TcpRepr};
 
-use super::cong::{with_cc, AckSample, CaEvent};
+use super::cong::{with_cc, AckSample};
 use super::output::{self, tcphdr};
-use super::recovery;
+use super::recovery::{self, xmit_retransmit_queue};
 use super::seq::{after, before, between};
 use super::timer::{self, Pending};
 use super::{
-    ack, msg, shutdown, CaState, SockGuard, Tcb, Tcp, TcpExt, TcpSock, TcpState, TCP_ATO_MIN,
-    TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT, TCP_RTO_MAX, TCP_RTO_MIN,
+    ack, shutdown, CaState, Tcb, Tcp, TcpExt, TcpSock, TcpState, TCP_ATO_MIN, TCP_MAX_QUICKACKS,
+    TCP_MSS_DEFAULT, TCP_RTO_MAX, TCP_RTO_MIN,
 };
 use crate::ipv4::icmp::{err_convert, IcmpError};
 use crate::skb::Skb;
-use crate::sock::{errno, os_err};
+use crate::sock::errno;
 use crate::time::Instant;
 use crate::trace::Stage;
 use crate::Stack;
@@ -50,7 +50,7 @@ pub mod sacked {
 }
 
 /// What an ACK did (Linux's `FLAG_*`).
-mod flag {
+pub(crate) mod flag {
     pub const DATA: u32 = 0x01;
     pub const WIN_UPDATE: u32 = 0x02;
     pub const DATA_ACKED: u32 = 0x04;
@@ -58,7 +58,6 @@ mod flag {
     pub const SYN_ACKED: u32 = 0x10;
     pub const DATA_SACKED: u32 = 0x20;
     pub const SND_UNA_ADVANCED: u32 = 0x400;
-    pub const DSACKING_ACK: u32 = 0x800;
     pub const ACKED: u32 = DATA_ACKED | SYN_ACKED;
     pub const NOT_DUP: u32 = DATA | WIN_UPDATE | ACKED;
 }
@@ -204,14 +203,6 @@ pub fn tcp_v4_rcv(stack: &Stack, mut skb: Skb) {
     output::tcp_v4_send_reset(stack, &skb, saddr, daddr);
 }
 
-pub(crate) fn lookup_listener_pub(
-    stack: &Stack,
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
-) -> Option<Arc<TcpSock>> {
-    lookup_listener(stack, local, remote)
-}
-
 /// The ACK completing a handshake, processed on the new child socket.
 pub(crate) fn tcp_v4_do_rcv_child(
     stack: &Stack,
@@ -224,7 +215,7 @@ pub(crate) fn tcp_v4_do_rcv_child(
     sk.wq.wake_all();
 }
 
-fn lookup_listener(
+pub(crate) fn lookup_listener(
     stack: &Stack,
     local: SocketAddrV4,
     remote: SocketAddrV4,
@@ -785,9 +776,6 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
         if sack.newly_sacked > 0 {
             fl |= flag::DATA_SACKED;
         }
-        if sack.dsack {
-            fl |= flag::DSACKING_ACK;
-        }
     }
     // Free what was acknowledged.
     let (acked_pkts, rtt_us, retrans_acked) = tcp_clean_rtx_queue_to(stack, sk, t, ackn, now, seg);
@@ -865,9 +853,9 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
     // Congestion control and loss recovery (tcp_fastretrans_alert / tcp_cong_control).
     if t.sack_ok {
         let delivered = t.stats.delivered.wrapping_sub(prior_delivered);
-        fastretrans_alert_sack(stack, sk, t, fl, delivered, prior_in_flight);
+        recovery::fastretrans_alert_sack(stack, sk, t, fl, delivered, prior_in_flight);
     } else {
-        fastretrans_alert(stack, sk, t, fl, is_dupack, acked_pkts, prior_in_flight);
+        recovery::fastretrans_alert(stack, sk, t, fl, is_dupack, acked_pkts, prior_in_flight);
     }
     output::tcp_update_pacing_rate(stack, t);
     true
@@ -1014,346 +1002,6 @@ pub fn tcp_rtt_estimator(t: &mut Tcb, mrtt_us: u32) {
 pub fn tcp_set_rto(t: &mut Tcb) {
     let us = u64::from(t.srtt_us >> 3) + u64::from(t.rttvar_us);
     t.rto = Duration::from_micros(us).clamp(TCP_RTO_MIN, TCP_RTO_MAX);
-}
-
-/// `tcp_mark_head_lost` (NewReno): the first unacknowledged skb is lost.
-fn mark_head_lost(stack: &Stack, t: &mut Tcb) {
-    // Only the first segment is presumed lost (tcp_newreno_mark_lost): split a
-    // multi-segment head so exactly one MSS is retransmitted.
-    let mss = output::tcp_current_mss(stack, t);
-    let split = t.rtx_queue.front().is_some_and(|s| {
-        s.gso_segs > 1 && s.len() as u32 > mss && s.cb.tcp.sacked & sacked::LOST == 0
-    });
-    if split {
-        output::tcp_fragment_rtx(t, 0, mss, mss);
-    }
-    if let Some(skb) = t.rtx_queue.front_mut() {
-        if skb.cb.tcp.sacked & (sacked::LOST | sacked::ACKED) == 0 {
-            skb.cb.tcp.sacked |= sacked::LOST;
-            t.lost_out += u32::from(skb.gso_segs.max(1));
-        }
-    }
-}
-
-/// `tcp_xmit_retransmit_queue`: retransmit lost skbs while cwnd allows.
-pub fn xmit_retransmit_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
-    let mut idx = 0;
-    while idx < t.rtx_queue.len() {
-        if t.packets_in_flight() >= t.snd_cwnd {
-            break;
-        }
-        let s = t.rtx_queue[idx].cb.tcp.sacked;
-        if s & sacked::LOST != 0 && s & (sacked::RETRANS | sacked::ACKED) == 0 {
-            let segs = t.snd_cwnd - t.packets_in_flight();
-            if !output::tcp_retransmit_skb(stack, sk, t, idx, segs) {
-                break;
-            }
-            if t.ca_state == CaState::Recovery {
-                stack.tcp.mib.inc(TcpExt::TCPFastRetrans);
-            } else if t.ca_state == CaState::Loss {
-                stack.tcp.mib.inc(TcpExt::TCPSlowStartRetrans);
-            }
-        }
-        idx += 1;
-    }
-}
-
-/// `tcp_enter_recovery`.
-pub(crate) fn enter_recovery(stack: &Stack, t: &mut Tcb) {
-    let now = stack.now();
-    stack.tcp.mib.inc(if t.sack_ok {
-        TcpExt::TCPSackRecovery
-    } else {
-        TcpExt::TCPRenoRecovery
-    });
-    t.prior_ssthresh = 0;
-    t.undo_marker = t.snd_una;
-    t.undo_retrans = 0;
-    if !matches!(t.ca_state, CaState::Cwr) {
-        t.prior_cwnd = t.snd_cwnd;
-        t.snd_ssthresh = with_cc(t, now, |cc, ctx| cc.ssthresh(ctx));
-    }
-    t.prr_delivered = 0;
-    t.prr_out = 0;
-    t.high_seq = t.snd_nxt;
-    set_ca_state(t, now, CaState::Recovery);
-}
-
-/// `tcp_cwnd_reduction` (PRR, RFC 6937, as Linux).
-pub(crate) fn cwnd_reduction(t: &mut Tcb, newly_acked_sacked: u32, fl: u32) {
-    if newly_acked_sacked == 0 || t.prior_cwnd == 0 {
-        return;
-    }
-    let in_flight = t.packets_in_flight() as i64;
-    let delta = i64::from(t.snd_ssthresh) - in_flight;
-    t.prr_delivered += newly_acked_sacked;
-    let mut sndcnt: i64 = if delta < 0 {
-        let dividend =
-            u64::from(t.snd_ssthresh) * u64::from(t.prr_delivered) + u64::from(t.prior_cwnd) - 1;
-        (dividend / u64::from(t.prior_cwnd)) as i64 - i64::from(t.prr_out)
-    } else {
-        // PRR-SSRB: the credit not yet used (or what this ACK delivered), one more on
-        // an ACK that advanced snd_una, never beyond ssthresh.
-        let credit = (i64::from(t.prr_delivered) - i64::from(t.prr_out))
-            .max(i64::from(newly_acked_sacked))
-            + i64::from(fl & flag::SND_UNA_ADVANCED != 0);
-        delta.min(credit)
-    };
-    sndcnt = sndcnt.max(if t.prr_out > 0 { 0 } else { 1 });
-    t.snd_cwnd = (in_flight + sndcnt).max(1) as u32;
-}
-
-/// `tcp_end_cwnd_reduction`.
-fn end_cwnd_reduction(stack: &Stack, t: &mut Tcb) {
-    if t.snd_ssthresh < u32::MAX >> 1 {
-        t.snd_cwnd = t.snd_ssthresh.max(1);
-        t.snd_cwnd_stamp = stack.now();
-    }
-}
-
-/// `tcp_try_undo_recovery` / `tcp_try_undo_loss`: if every retransmission proved
-/// unnecessary (DSACKs, timestamps), restore cwnd.
-fn try_undo(stack: &Stack, t: &mut Tcb) -> bool {
-    if t.undo_marker != 0 && t.undo_retrans == 0 && t.prior_cwnd > 0 {
-        let now = stack.now();
-        let c = with_cc(t, now, |cc, ctx| cc.undo_cwnd(ctx));
-        t.snd_cwnd = c;
-        if t.prior_ssthresh > t.snd_ssthresh {
-            t.snd_ssthresh = t.prior_ssthresh;
-        }
-        t.undo_marker = 0;
-        stack.tcp.mib.inc(if t.ca_state == CaState::Loss {
-            TcpExt::TCPLossUndo
-        } else {
-            TcpExt::TCPFullUndo
-        });
-        return true;
-    }
-    false
-}
-
-/// `tcp_set_ca_state`: the congestion state, and the algorithm told.
-fn set_ca_state(t: &mut Tcb, now: Instant, state: CaState) {
-    t.ca_state = state;
-    with_cc(t, now, |cc, ctx| cc.set_state(ctx, state));
-}
-
-/// An ACK in CWR: reduce cwnd (PRR) until `high_seq` is acknowledged, then end the
-/// reduction and return to Open. Returns whether the socket is still in CWR.
-fn cwr_step(stack: &Stack, t: &mut Tcb, delivered: u32, fl: u32) -> bool {
-    if before(t.snd_una, t.high_seq) {
-        cwnd_reduction(t, delivered, fl);
-        return true;
-    }
-    end_cwnd_reduction(stack, t);
-    set_ca_state(t, stack.now(), CaState::Open);
-    false
-}
-
-/// `tcp_fastretrans_alert` + `tcp_cong_control`: the loss-recovery state machine and
-/// window growth, for NewReno (duplicate ACKs count as "sacked" packets, RFC 6582).
-fn fastretrans_alert(
-    stack: &Stack,
-    sk: &Arc<TcpSock>,
-    t: &mut Tcb,
-    fl: u32,
-    is_dupack: bool,
-    newly_acked: u32,
-    prior_in_flight: u32,
-) {
-    let now = stack.now();
-    if is_dupack {
-        // tcp_add_reno_sack.
-        t.sacked_out = (t.sacked_out + 1).min(t.packets_out.saturating_sub(1));
-        t.stats.dup_segs_in += 0;
-    }
-    let acked = fl & flag::SND_UNA_ADVANCED != 0;
-    match t.ca_state {
-        CaState::Recovery => {
-            if !before(t.snd_una, t.high_seq) {
-                // Recovery complete.
-                if !try_undo(stack, t) {
-                    end_cwnd_reduction(stack, t);
-                }
-                t.ca_state = CaState::Open;
-                t.sacked_out = 0;
-                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
-                with_cc(t, now, |cc, ctx| cc.cwnd_event(ctx, CaEvent::CompleteCwr));
-            } else {
-                if acked {
-                    // Partial ACK (NewReno): the next hole is lost too; dupacks reset.
-                    t.sacked_out = 0;
-                    mark_head_lost(stack, t);
-                }
-                let delivered = newly_acked + u32::from(is_dupack);
-                cwnd_reduction(t, delivered, fl);
-                xmit_retransmit_queue(stack, sk, t);
-                return;
-            }
-        }
-        CaState::Loss => {
-            if !before(t.snd_una, t.high_seq) {
-                if !try_undo(stack, t) {
-                    // Stay in slow start from the reduced window.
-                }
-                t.ca_state = CaState::Open;
-                t.sacked_out = 0;
-                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
-            } else {
-                if acked {
-                    mark_head_lost(stack, t);
-                }
-                cong_avoid(stack, t, fl, newly_acked, prior_in_flight);
-                xmit_retransmit_queue(stack, sk, t);
-                return;
-            }
-        }
-        CaState::Cwr => {
-            if cwr_step(stack, t, newly_acked + u32::from(is_dupack), fl) {
-                return;
-            }
-        }
-        CaState::Open | CaState::Disorder => {}
-    }
-    // Open / Disorder: enter recovery after `reordering` duplicate ACKs.
-    if t.sacked_out >= t.reordering && t.packets_out > 0 {
-        enter_recovery(stack, t);
-        mark_head_lost(stack, t);
-        cwnd_reduction(t, 1, fl);
-        xmit_retransmit_queue(stack, sk, t);
-        return;
-    }
-    if t.sacked_out > 0 {
-        if t.ca_state == CaState::Open {
-            set_ca_state(t, now, CaState::Disorder);
-        }
-        // Limited transmit (RFC 3042): new data on the first two dupacks.
-        return;
-    }
-    if t.ca_state == CaState::Disorder && acked {
-        set_ca_state(t, now, CaState::Open);
-    }
-    cong_avoid(stack, t, fl, newly_acked, prior_in_flight);
-}
-
-/// `tcp_fastretrans_alert` + `tcp_cong_control` with SACK: RACK (or, with RACK off, the
-/// DUPACK threshold over SACKed packets, RFC 6675) marks packets lost; any lost packet
-/// starts fast recovery, during which PRR (RFC 6937) paces retransmissions and new data
-/// by what the ACKs report delivered; recovery ends when `high_seq` is acknowledged.
-fn fastretrans_alert_sack(
-    stack: &Stack,
-    sk: &Arc<TcpSock>,
-    t: &mut Tcb,
-    fl: u32,
-    delivered: u32,
-    prior_in_flight: u32,
-) {
-    let now = stack.now();
-    let acked = fl & flag::SND_UNA_ADVANCED != 0;
-    let rack = recovery::rack_enabled(stack);
-    match t.ca_state {
-        CaState::Recovery => {
-            if !before(t.snd_una, t.high_seq) {
-                if !try_undo(stack, t) {
-                    end_cwnd_reduction(stack, t);
-                }
-                recovery::rack_recovery_done(t);
-                set_ca_state(t, now, CaState::Open);
-                with_cc(t, now, |cc, ctx| cc.cwnd_event(ctx, CaEvent::CompleteCwr));
-            } else {
-                identify_packet_loss(stack, sk, t, rack);
-                cwnd_reduction(t, delivered, fl);
-                xmit_retransmit_queue(stack, sk, t);
-                return;
-            }
-        }
-        CaState::Loss => {
-            if !before(t.snd_una, t.high_seq) {
-                try_undo(stack, t);
-                set_ca_state(t, now, CaState::Open);
-            } else {
-                identify_packet_loss(stack, sk, t, rack);
-                cong_avoid(stack, t, fl, delivered, prior_in_flight);
-                xmit_retransmit_queue(stack, sk, t);
-                return;
-            }
-        }
-        CaState::Cwr => {
-            if cwr_step(stack, t, delivered, fl) {
-                return;
-            }
-        }
-        CaState::Open | CaState::Disorder => {}
-    }
-    // Open / Disorder: is it time to recover (tcp_time_to_recover)?
-    identify_packet_loss(stack, sk, t, rack);
-    let dupthresh = !rack && t.sacked_out >= t.reordering;
-    if (t.lost_out > 0 || dupthresh) && t.packets_out > 0 {
-        enter_recovery(stack, t);
-        if dupthresh && t.lost_out == 0 {
-            mark_head_lost(stack, t);
-        }
-        cwnd_reduction(t, delivered.max(1), fl);
-        xmit_retransmit_queue(stack, sk, t);
-        return;
-    }
-    if t.sacked_out > 0 || t.retrans_out > 0 {
-        if t.ca_state == CaState::Open {
-            set_ca_state(t, now, CaState::Disorder);
-        }
-    } else if t.ca_state == CaState::Disorder {
-        set_ca_state(t, now, CaState::Open);
-    }
-    if acked {
-        cong_avoid(stack, t, fl, delivered, prior_in_flight);
-    }
-}
-
-/// `tcp_identify_packet_loss`: RACK marks what is lost by time; without RACK, once
-/// `reordering` packets are SACKed, the unSACKed packets below the highest SACK are
-/// lost (RFC 6675's IsLost, Linux's `tcp_mark_head_lost` over `sacked_out`).
-fn identify_packet_loss(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, rack: bool) {
-    if rack {
-        recovery::rack_mark_lost(stack, sk, t);
-    } else if t.sacked_out >= t.reordering {
-        mark_lost_below_sacks(t);
-    }
-}
-
-/// Mark lost every unSACKed packet with at least `reordering` SACKed packets above it
-/// (RFC 6675's IsLost).
-fn mark_lost_below_sacks(t: &mut Tcb) {
-    let Some(hi) = t
-        .rtx_queue
-        .iter()
-        .rposition(|s| s.cb.tcp.sacked & sacked::ACKED != 0)
-    else {
-        return;
-    };
-    let mut sacked_above = 0;
-    for idx in (0..=hi).rev() {
-        let s = &mut t.rtx_queue[idx];
-        let pc = u32::from(s.gso_segs.max(1));
-        let bits = &mut s.cb.tcp.sacked;
-        if *bits & sacked::ACKED != 0 {
-            sacked_above += pc;
-        } else if sacked_above >= t.reordering && *bits & (sacked::LOST | sacked::RETRANS) == 0 {
-            *bits |= sacked::LOST;
-            t.lost_out += pc;
-        }
-    }
-}
-
-/// `tcp_cong_avoid` on an ACK that advanced, when not reducing cwnd.
-fn cong_avoid(stack: &Stack, t: &mut Tcb, fl: u32, acked: u32, _prior_in_flight: u32) {
-    if fl & flag::ACKED == 0 || acked == 0 {
-        return;
-    }
-    let now = stack.now();
-    let ackn = t.snd_una;
-    with_cc(t, now, |cc, ctx| cc.cong_avoid(ctx, ackn, acked));
-    t.snd_cwnd_stamp = now;
-    t.snd_cwnd = t.snd_cwnd.clamp(1, t.snd_cwnd_clamp);
 }
 
 /// `tcp_incr_quickack`.
@@ -1660,174 +1308,6 @@ fn ack_snd_check(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, _ofo_possible: b
         return;
     }
     output::tcp_send_delayed_ack(stack, sk, t);
-}
-
-/// `tcp_recvmsg`.
-pub fn tcp_recvmsg(
-    sk: &Arc<TcpSock>,
-    t: &mut SockGuard<'_>,
-    buf: &mut [u8],
-    flags: u32,
-    timeout: Option<Duration>,
-) -> std::io::Result<usize> {
-    let stack = t.stack().clone();
-    if t.state == TcpState::Listen {
-        return Err(os_err(errno::ENOTCONN));
-    }
-    let peek = flags & msg::PEEK != 0;
-    let waitall = flags & msg::WAITALL != 0;
-    let target = if waitall { buf.len() } else { 1.min(buf.len()) };
-    let mut copied = 0usize;
-    loop {
-        // Copy what is there.
-        let mut off = if peek { t.rx_head_off } else { 0 };
-        let mut qi = 0;
-        while copied < buf.len() {
-            let Some(skb) = t.rx_queue.get(qi) else {
-                break;
-            };
-            let start = if qi == 0 { t.rx_head_off } else { 0 };
-            let start = if peek && qi == 0 { off } else { start };
-            let avail = skb.len() - start;
-            let n = avail.min(buf.len() - copied);
-            skb.copy_bits(start, &mut buf[copied..copied + n]);
-            let skb_len = skb.len();
-            copied += n;
-            if peek {
-                qi += 1;
-                off = 0;
-                continue;
-            }
-            t.copied_seq = t.copied_seq.wrapping_add(n as u32);
-            if start + n == skb_len {
-                let skb = t.rx_queue.pop_front().expect("head");
-                t.rmem_alloc = t.rmem_alloc.saturating_sub(skb.len());
-                t.rx_head_off = 0;
-            } else {
-                t.rx_head_off = start + n;
-                break;
-            }
-        }
-        if copied >= target && copied > 0 {
-            break;
-        }
-        if copied > 0 && !waitall {
-            break;
-        }
-        // Nothing (more) to read: why?
-        if t.err != 0 {
-            if copied > 0 {
-                break;
-            }
-            let e = std::mem::take(&mut t.err);
-            return Err(os_err(e));
-        }
-        if t.shutdown & shutdown::RCV != 0
-            || matches!(
-                t.state,
-                TcpState::Close
-                    | TcpState::CloseWait
-                    | TcpState::LastAck
-                    | TcpState::Closing
-                    | TcpState::TimeWait
-            )
-        {
-            if t.state == TcpState::Close
-                && t.rx_queue.is_empty()
-                && copied == 0
-                && t.err == 0
-                && t.shutdown & shutdown::RCV == 0
-            {
-                return Err(os_err(errno::ENOTCONN));
-            }
-            break;
-        }
-        if buf.is_empty() {
-            break;
-        }
-        // Let the peer know about the space we freed before sleeping.
-        if copied > 0 {
-            cleanup_rbuf(&stack, sk, t, copied);
-        }
-        if !t.wait(timeout, |t| {
-            t.rx_readable() > 0
-                || t.err != 0
-                || t.shutdown & shutdown::RCV != 0
-                || t.state == TcpState::Close
-        }) {
-            if copied > 0 {
-                break;
-            }
-            return Err(os_err(errno::EAGAIN));
-        }
-    }
-    if !peek && copied > 0 {
-        rcv_space_adjust(&stack, t);
-        cleanup_rbuf(&stack, sk, t, copied);
-    }
-    Ok(copied)
-}
-
-/// `tcp_cleanup_rbuf`: after reading, ACK if one is owed and the reader freed a lot of
-/// the window (it at least doubled).
-fn cleanup_rbuf(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, copied: usize) {
-    let mut time_to_ack = false;
-    if t.ack.pending & ack::SCHED != 0 {
-        let pushed = t.ack.pending & ack::PUSHED2 != 0
-            || (t.ack.pending & ack::PUSHED != 0 && !t.ack.pingpong);
-        if t.rcv_nxt.wrapping_sub(t.rcv_wup) > t.ack.rcv_mss
-            || (copied > 0 && pushed && t.rmem_alloc == 0)
-        {
-            time_to_ack = true;
-        }
-    }
-    if copied > 0 && !time_to_ack && t.shutdown & shutdown::RCV == 0 {
-        let now_win = output::tcp_receive_window(t);
-        if 2 * now_win <= t.window_clamp {
-            let mss = t.ack.rcv_mss;
-            let free = output::win_from_space(stack, t.rcvbuf.saturating_sub(t.rmem_alloc))
-                .min(t.rcv_ssthresh);
-            let new = if free < mss { 0 } else { free };
-            if new > 0 && new >= 2 * now_win {
-                time_to_ack = true;
-            }
-        }
-    }
-    if time_to_ack {
-        output::tcp_send_ack(stack, sk, t);
-    }
-}
-
-/// `tcp_rcv_space_adjust` (DRS, receive-buffer autotuning): once per RTT, size the
-/// receive buffer for twice what the application read in that RTT.
-fn rcv_space_adjust(stack: &Stack, t: &mut Tcb) {
-    let now = stack.now();
-    let (space, seq, time) = t.rcvq_space;
-    let rtt = if t.srtt_us > 0 {
-        Duration::from_micros(u64::from(t.srtt_us >> 3))
-    } else {
-        Duration::from_millis(1)
-    };
-    if now.saturating_duration_since(time) < rtt {
-        return;
-    }
-    let copied = t.copied_seq.wrapping_sub(seq);
-    if copied > space {
-        if stack.sysctl.tcp_moderate_rcvbuf() != 0 && !t.rcvbuf_locked {
-            let mut rcvwin = (u64::from(copied) << 1) + 16 * u64::from(t.advmss);
-            let grow = rcvwin * u64::from(copied - space) / u64::from(space.max(1));
-            rcvwin += grow << 1;
-            let rcvbuf = (rcvwin * 2).min(stack.sysctl.tcp_rmem_max().max(0) as u64) as usize;
-            if rcvbuf > t.rcvbuf {
-                t.rcvbuf = rcvbuf;
-                t.window_clamp =
-                    output::win_from_space(stack, rcvbuf).min(65535u32 << t.rcv_wscale);
-            }
-        }
-        t.rcvq_space.0 = copied;
-    }
-    t.rcvq_space.1 = t.copied_seq;
-    t.rcvq_space.2 = now;
 }
 
 /// `tcp_v4_err`: an ICMP error about one of our segments.

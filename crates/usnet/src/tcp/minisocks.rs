@@ -783,7 +783,7 @@ pub fn tcp_timewait_state_process(stack: &Stack, skb: &Skb, seg: &Seg) {
     {
         stack.tcp.tw.remove(seg.dst, seg.src);
         stack.tcp.mib.inc(TcpExt::TWRecycled);
-        if let Some(l) = super::input::lookup_listener_pub(stack, seg.dst, seg.src) {
+        if let Some(l) = super::input::lookup_listener(stack, seg.dst, seg.src) {
             let mut syn = skb.clone_shared();
             syn.cb.tcp.tw_isn = tw.snd_nxt.wrapping_add(65535 + 2).max(1);
             l.rcv_or_backlog(stack, syn);

@@ -21,6 +21,7 @@ pub mod input;
 pub mod minisocks;
 pub mod output;
 pub mod recovery;
+pub mod recvmsg;
 pub mod seq;
 pub mod timer;
 
@@ -371,6 +372,9 @@ pub struct Tcb {
     pub sacked_out: u32,
     /// Reordering degree (`tp->reordering`).
     pub reordering: u32,
+    /// End of the highest SACKed skb (`tcp_highest_sack_seq`; meaningful while
+    /// `sacked_out > 0`).
+    pub highest_sack: u32,
     /// Times reordering was detected (`tp->reord_seen`).
     pub reord_seen: u32,
     /// RACK loss-detection state.
@@ -951,6 +955,7 @@ impl Tcb {
             lost_out: 0,
             sacked_out: 0,
             reordering: stack.sysctl.tcp_reordering().max(1) as u32,
+            highest_sack: 0,
             reord_seen: 0,
             rack: recovery::Rack::default(),
             tx_count: 0,
@@ -1433,7 +1438,7 @@ impl TcpSock {
             self.rcvtimeo()
         };
         let mut t = self.lock_sock()?;
-        input::tcp_recvmsg(self, &mut t, buf, flags, timeout)
+        recvmsg::tcp_recvmsg(self, &mut t, buf, flags, timeout)
     }
 
     /// `shutdown(SHUT_WR)` (send FIN), `SHUT_RD`, or both.

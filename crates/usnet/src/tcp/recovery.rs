@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::cong::{with_cc, CaEvent};
 use super::input::sacked;
 use super::output;
 use super::seq::{after, before};
@@ -257,19 +258,23 @@ fn sacktag_one(stack: &Stack, t: &mut Tcb, idx: usize, out: &mut SackOutcome, hi
     }
     s |= sacked::ACKED;
     t.rtx_queue[idx].cb.tcp.sacked = s;
+    if t.sacked_out == 0 || after(cb.end_seq, t.highest_sack) {
+        t.highest_sack = cb.end_seq;
+    }
     t.sacked_out += pc;
     t.stats.delivered += pc;
     stack.tcp.mib.add(TcpExt::TCPDelivered, u64::from(pc));
     out.newly_sacked += pc;
 }
 
-/// The highest sequence SACKed so far (`tcp_highest_sack_seq`).
+/// The highest sequence SACKed so far (`tcp_highest_sack_seq`), kept as SACKs arrive
+/// rather than found by walking the queue.
 fn highest_sacked(t: &Tcb) -> u32 {
-    t.rtx_queue
-        .iter()
-        .rev()
-        .find(|s| s.cb.tcp.sacked & sacked::ACKED != 0)
-        .map_or(t.snd_una, |s| s.cb.tcp.end_seq)
+    if t.sacked_out > 0 && after(t.highest_sack, t.snd_una) {
+        t.highest_sack
+    } else {
+        t.snd_una
+    }
 }
 
 /// `tcp_check_dsack`: is the first block a DSACK (below the cumulative ACK, or inside
@@ -436,6 +441,7 @@ pub fn timeout_mark_lost(stack: &Stack, t: &mut Tcb) {
     if reneg {
         stack.tcp.mib.inc(TcpExt::TCPSACKReneging);
         t.sacked_out = 0;
+        t.highest_sack = t.snd_una;
     } else if !t.sack_ok {
         t.sacked_out = 0;
     }
@@ -469,10 +475,10 @@ pub fn reo_timeout(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     }
     if t.lost_out > prior_lost {
         if !matches!(t.ca_state, CaState::Recovery | CaState::Loss) {
-            super::input::enter_recovery(stack, t);
-            super::input::cwnd_reduction(t, 1, 0);
+            enter_recovery(stack, t);
+            cwnd_reduction(t, 1, 0);
         }
-        super::input::xmit_retransmit_queue(stack, sk, t);
+        xmit_retransmit_queue(stack, sk, t);
     }
     if t.pending_timer == Pending::None {
         timer::tcp_rearm_rto(stack, sk, t);
@@ -580,4 +586,348 @@ pub fn process_tlp_ack(stack: &Stack, t: &mut Tcb, ack: u32, dsack: bool, pure_d
     } else if pure_dupack {
         t.tlp_high_seq = 0;
     }
+}
+
+// ---------------------------------------------------------------------------------
+// The recovery state machine (tcp_fastretrans_alert and friends in tcp_input.c).
+// ---------------------------------------------------------------------------------
+
+/// `tcp_mark_head_lost` (NewReno): the first unacknowledged skb is lost.
+fn mark_head_lost(stack: &Stack, t: &mut Tcb) {
+    // Only the first segment is presumed lost (tcp_newreno_mark_lost): split a
+    // multi-segment head so exactly one MSS is retransmitted.
+    let mss = output::tcp_current_mss(stack, t);
+    let split = t.rtx_queue.front().is_some_and(|s| {
+        s.gso_segs > 1 && s.len() as u32 > mss && s.cb.tcp.sacked & sacked::LOST == 0
+    });
+    if split {
+        output::tcp_fragment_rtx(t, 0, mss, mss);
+    }
+    if let Some(skb) = t.rtx_queue.front_mut() {
+        if skb.cb.tcp.sacked & (sacked::LOST | sacked::ACKED) == 0 {
+            skb.cb.tcp.sacked |= sacked::LOST;
+            t.lost_out += u32::from(skb.gso_segs.max(1));
+        }
+    }
+}
+
+/// `tcp_xmit_retransmit_queue`: retransmit lost skbs while cwnd allows.
+pub fn xmit_retransmit_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    let mut idx = 0;
+    while idx < t.rtx_queue.len() {
+        if t.packets_in_flight() >= t.snd_cwnd {
+            break;
+        }
+        let s = t.rtx_queue[idx].cb.tcp.sacked;
+        if s & sacked::LOST != 0 && s & (sacked::RETRANS | sacked::ACKED) == 0 {
+            let segs = t.snd_cwnd - t.packets_in_flight();
+            if !output::tcp_retransmit_skb(stack, sk, t, idx, segs) {
+                break;
+            }
+            if t.ca_state == CaState::Recovery {
+                stack.tcp.mib.inc(TcpExt::TCPFastRetrans);
+            } else if t.ca_state == CaState::Loss {
+                stack.tcp.mib.inc(TcpExt::TCPSlowStartRetrans);
+            }
+        }
+        idx += 1;
+    }
+}
+
+/// `tcp_enter_recovery`.
+pub(crate) fn enter_recovery(stack: &Stack, t: &mut Tcb) {
+    let now = stack.now();
+    stack.tcp.mib.inc(if t.sack_ok {
+        TcpExt::TCPSackRecovery
+    } else {
+        TcpExt::TCPRenoRecovery
+    });
+    t.prior_ssthresh = 0;
+    t.undo_marker = t.snd_una;
+    t.undo_retrans = 0;
+    if !matches!(t.ca_state, CaState::Cwr) {
+        t.prior_cwnd = t.snd_cwnd;
+        t.snd_ssthresh = with_cc(t, now, |cc, ctx| cc.ssthresh(ctx));
+    }
+    t.prr_delivered = 0;
+    t.prr_out = 0;
+    t.high_seq = t.snd_nxt;
+    set_ca_state(t, now, CaState::Recovery);
+}
+
+/// `tcp_cwnd_reduction` (PRR, RFC 6937, as Linux).
+pub(crate) fn cwnd_reduction(t: &mut Tcb, newly_acked_sacked: u32, fl: u32) {
+    if newly_acked_sacked == 0 || t.prior_cwnd == 0 {
+        return;
+    }
+    let in_flight = t.packets_in_flight() as i64;
+    let delta = i64::from(t.snd_ssthresh) - in_flight;
+    t.prr_delivered += newly_acked_sacked;
+    let mut sndcnt: i64 = if delta < 0 {
+        let dividend =
+            u64::from(t.snd_ssthresh) * u64::from(t.prr_delivered) + u64::from(t.prior_cwnd) - 1;
+        (dividend / u64::from(t.prior_cwnd)) as i64 - i64::from(t.prr_out)
+    } else {
+        // PRR-SSRB: the credit not yet used (or what this ACK delivered), one more on
+        // an ACK that advanced snd_una, never beyond ssthresh.
+        let credit = (i64::from(t.prr_delivered) - i64::from(t.prr_out))
+            .max(i64::from(newly_acked_sacked))
+            + i64::from(fl & super::input::flag::SND_UNA_ADVANCED != 0);
+        delta.min(credit)
+    };
+    sndcnt = sndcnt.max(if t.prr_out > 0 { 0 } else { 1 });
+    t.snd_cwnd = (in_flight + sndcnt).max(1) as u32;
+}
+
+/// `tcp_end_cwnd_reduction`.
+fn end_cwnd_reduction(stack: &Stack, t: &mut Tcb) {
+    if t.snd_ssthresh < u32::MAX >> 1 {
+        t.snd_cwnd = t.snd_ssthresh.max(1);
+        t.snd_cwnd_stamp = stack.now();
+    }
+}
+
+/// `tcp_try_undo_recovery` / `tcp_try_undo_loss`: if every retransmission proved
+/// unnecessary (DSACKs, timestamps), restore cwnd.
+fn try_undo(stack: &Stack, t: &mut Tcb) -> bool {
+    if t.undo_marker != 0 && t.undo_retrans == 0 && t.prior_cwnd > 0 {
+        let now = stack.now();
+        let c = with_cc(t, now, |cc, ctx| cc.undo_cwnd(ctx));
+        t.snd_cwnd = c;
+        if t.prior_ssthresh > t.snd_ssthresh {
+            t.snd_ssthresh = t.prior_ssthresh;
+        }
+        t.undo_marker = 0;
+        stack.tcp.mib.inc(if t.ca_state == CaState::Loss {
+            TcpExt::TCPLossUndo
+        } else {
+            TcpExt::TCPFullUndo
+        });
+        return true;
+    }
+    false
+}
+
+/// `tcp_set_ca_state`: the congestion state, and the algorithm told.
+fn set_ca_state(t: &mut Tcb, now: Instant, state: CaState) {
+    t.ca_state = state;
+    with_cc(t, now, |cc, ctx| cc.set_state(ctx, state));
+}
+
+/// An ACK in CWR: reduce cwnd (PRR) until `high_seq` is acknowledged, then end the
+/// reduction and return to Open. Returns whether the socket is still in CWR.
+fn cwr_step(stack: &Stack, t: &mut Tcb, delivered: u32, fl: u32) -> bool {
+    if before(t.snd_una, t.high_seq) {
+        cwnd_reduction(t, delivered, fl);
+        return true;
+    }
+    end_cwnd_reduction(stack, t);
+    set_ca_state(t, stack.now(), CaState::Open);
+    false
+}
+
+/// `tcp_fastretrans_alert` + `tcp_cong_control`: the loss-recovery state machine and
+/// window growth, for NewReno (duplicate ACKs count as "sacked" packets, RFC 6582).
+pub(crate) fn fastretrans_alert(
+    stack: &Stack,
+    sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    fl: u32,
+    is_dupack: bool,
+    newly_acked: u32,
+    prior_in_flight: u32,
+) {
+    let now = stack.now();
+    if is_dupack {
+        // tcp_add_reno_sack.
+        t.sacked_out = (t.sacked_out + 1).min(t.packets_out.saturating_sub(1));
+        t.stats.dup_segs_in += 0;
+    }
+    let acked = fl & super::input::flag::SND_UNA_ADVANCED != 0;
+    match t.ca_state {
+        CaState::Recovery => {
+            if !before(t.snd_una, t.high_seq) {
+                // Recovery complete.
+                if !try_undo(stack, t) {
+                    end_cwnd_reduction(stack, t);
+                }
+                t.ca_state = CaState::Open;
+                t.sacked_out = 0;
+                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+                with_cc(t, now, |cc, ctx| cc.cwnd_event(ctx, CaEvent::CompleteCwr));
+            } else {
+                if acked {
+                    // Partial ACK (NewReno): the next hole is lost too; dupacks reset.
+                    t.sacked_out = 0;
+                    mark_head_lost(stack, t);
+                }
+                let delivered = newly_acked + u32::from(is_dupack);
+                cwnd_reduction(t, delivered, fl);
+                xmit_retransmit_queue(stack, sk, t);
+                return;
+            }
+        }
+        CaState::Loss => {
+            if !before(t.snd_una, t.high_seq) {
+                if !try_undo(stack, t) {
+                    // Stay in slow start from the reduced window.
+                }
+                t.ca_state = CaState::Open;
+                t.sacked_out = 0;
+                with_cc(t, now, |cc, ctx| cc.set_state(ctx, CaState::Open));
+            } else {
+                if acked {
+                    mark_head_lost(stack, t);
+                }
+                cong_avoid(stack, t, fl, newly_acked, prior_in_flight);
+                xmit_retransmit_queue(stack, sk, t);
+                return;
+            }
+        }
+        CaState::Cwr => {
+            if cwr_step(stack, t, newly_acked + u32::from(is_dupack), fl) {
+                return;
+            }
+        }
+        CaState::Open | CaState::Disorder => {}
+    }
+    // Open / Disorder: enter recovery after `reordering` duplicate ACKs.
+    if t.sacked_out >= t.reordering && t.packets_out > 0 {
+        enter_recovery(stack, t);
+        mark_head_lost(stack, t);
+        cwnd_reduction(t, 1, fl);
+        xmit_retransmit_queue(stack, sk, t);
+        return;
+    }
+    if t.sacked_out > 0 {
+        if t.ca_state == CaState::Open {
+            set_ca_state(t, now, CaState::Disorder);
+        }
+        // Limited transmit (RFC 3042): new data on the first two dupacks.
+        return;
+    }
+    if t.ca_state == CaState::Disorder && acked {
+        set_ca_state(t, now, CaState::Open);
+    }
+    cong_avoid(stack, t, fl, newly_acked, prior_in_flight);
+}
+
+/// `tcp_fastretrans_alert` + `tcp_cong_control` with SACK: RACK (or, with RACK off, the
+/// DUPACK threshold over SACKed packets, RFC 6675) marks packets lost; any lost packet
+/// starts fast recovery, during which PRR (RFC 6937) paces retransmissions and new data
+/// by what the ACKs report delivered; recovery ends when `high_seq` is acknowledged.
+pub(crate) fn fastretrans_alert_sack(
+    stack: &Stack,
+    sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    fl: u32,
+    delivered: u32,
+    prior_in_flight: u32,
+) {
+    let now = stack.now();
+    let acked = fl & super::input::flag::SND_UNA_ADVANCED != 0;
+    let rack = rack_enabled(stack);
+    match t.ca_state {
+        CaState::Recovery => {
+            if !before(t.snd_una, t.high_seq) {
+                if !try_undo(stack, t) {
+                    end_cwnd_reduction(stack, t);
+                }
+                rack_recovery_done(t);
+                set_ca_state(t, now, CaState::Open);
+                with_cc(t, now, |cc, ctx| cc.cwnd_event(ctx, CaEvent::CompleteCwr));
+            } else {
+                identify_packet_loss(stack, sk, t, rack);
+                cwnd_reduction(t, delivered, fl);
+                xmit_retransmit_queue(stack, sk, t);
+                return;
+            }
+        }
+        CaState::Loss => {
+            if !before(t.snd_una, t.high_seq) {
+                try_undo(stack, t);
+                set_ca_state(t, now, CaState::Open);
+            } else {
+                identify_packet_loss(stack, sk, t, rack);
+                cong_avoid(stack, t, fl, delivered, prior_in_flight);
+                xmit_retransmit_queue(stack, sk, t);
+                return;
+            }
+        }
+        CaState::Cwr => {
+            if cwr_step(stack, t, delivered, fl) {
+                return;
+            }
+        }
+        CaState::Open | CaState::Disorder => {}
+    }
+    // Open / Disorder: is it time to recover (tcp_time_to_recover)?
+    identify_packet_loss(stack, sk, t, rack);
+    let dupthresh = !rack && t.sacked_out >= t.reordering;
+    if (t.lost_out > 0 || dupthresh) && t.packets_out > 0 {
+        enter_recovery(stack, t);
+        if dupthresh && t.lost_out == 0 {
+            mark_head_lost(stack, t);
+        }
+        cwnd_reduction(t, delivered.max(1), fl);
+        xmit_retransmit_queue(stack, sk, t);
+        return;
+    }
+    if t.sacked_out > 0 || t.retrans_out > 0 {
+        if t.ca_state == CaState::Open {
+            set_ca_state(t, now, CaState::Disorder);
+        }
+    } else if t.ca_state == CaState::Disorder {
+        set_ca_state(t, now, CaState::Open);
+    }
+    if acked {
+        cong_avoid(stack, t, fl, delivered, prior_in_flight);
+    }
+}
+
+/// `tcp_identify_packet_loss`: RACK marks what is lost by time; without RACK, once
+/// `reordering` packets are SACKed, the unSACKed packets below the highest SACK are
+/// lost (RFC 6675's IsLost, Linux's `tcp_mark_head_lost` over `sacked_out`).
+fn identify_packet_loss(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, rack: bool) {
+    if rack {
+        rack_mark_lost(stack, sk, t);
+    } else if t.sacked_out >= t.reordering {
+        mark_lost_below_sacks(t);
+    }
+}
+
+/// Mark lost every unSACKed packet with at least `reordering` SACKed packets above it
+/// (RFC 6675's IsLost).
+fn mark_lost_below_sacks(t: &mut Tcb) {
+    let Some(hi) = t
+        .rtx_queue
+        .iter()
+        .rposition(|s| s.cb.tcp.sacked & sacked::ACKED != 0)
+    else {
+        return;
+    };
+    let mut sacked_above = 0;
+    for idx in (0..=hi).rev() {
+        let s = &mut t.rtx_queue[idx];
+        let pc = u32::from(s.gso_segs.max(1));
+        let bits = &mut s.cb.tcp.sacked;
+        if *bits & sacked::ACKED != 0 {
+            sacked_above += pc;
+        } else if sacked_above >= t.reordering && *bits & (sacked::LOST | sacked::RETRANS) == 0 {
+            *bits |= sacked::LOST;
+            t.lost_out += pc;
+        }
+    }
+}
+
+/// `tcp_cong_avoid` on an ACK that advanced, when not reducing cwnd.
+fn cong_avoid(stack: &Stack, t: &mut Tcb, fl: u32, acked: u32, _prior_in_flight: u32) {
+    if fl & super::input::flag::ACKED == 0 || acked == 0 {
+        return;
+    }
+    let now = stack.now();
+    let ackn = t.snd_una;
+    with_cc(t, now, |cc, ctx| cc.cong_avoid(ctx, ackn, acked));
+    t.snd_cwnd_stamp = now;
+    t.snd_cwnd = t.snd_cwnd.clamp(1, t.snd_cwnd_clamp);
 }

@@ -11,8 +11,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::cong::{with_cc, CaEvent};
-use super::input::xmit_retransmit_queue;
 use super::output;
+use super::recovery::xmit_retransmit_queue;
 use super::{ack, deferred, CaState, Tcb, TcpExt, TcpSock, TcpState, TCP_RTO_MAX, TCP_RTO_MIN};
 use crate::sock::errno;
 use crate::time::Instant;
