@@ -1,6 +1,8 @@
 //! The Linux kernel's side: TCP over a veth pair between two network namespaces this
-//! process makes (root needed; removed afterwards), and over loopback. The peers are this
-//! binary again (`usnet bench-peer`), run inside the namespaces with `ip netns exec`.
+//! process makes (root needed; removed afterwards), across usnet's userspace relay
+//! between two TAPs when the path must be impaired (this kernel has no netem), and over
+//! loopback. The peers are this binary again (`usnet bench-peer`), run inside the
+//! namespaces with `ip netns exec`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -8,10 +10,18 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// Two namespaces joined by a veth pair (10.77.0.1 ↔ 10.77.0.2), deleted on drop.
+use usnet::drivers::relay::Relay;
+use usnet::drivers::tap::Tap;
+use usnet::link::Netem;
+
+/// Two namespaces with the kernel at 10.77.0.1 and 10.77.0.2, joined by a veth pair
+/// or by the relay; deleted on drop.
 pub struct Veth {
     a: String,
     b: String,
+    relay: Option<Relay>,
+    /// Congestion control the source sets on its socket (`TCP_CONGESTION`).
+    cc: Option<String>,
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -38,6 +48,8 @@ impl Veth {
         let v = Veth {
             a: format!("usbench-a{mtu}-{id}"),
             b: format!("usbench-b{mtu}-{id}"),
+            relay: None,
+            cc: None,
         };
         ip(&["netns", "add", &v.a])?;
         ip(&["netns", "add", &v.b])?;
@@ -53,6 +65,34 @@ impl Veth {
             ip(&["-n", ns, "link", "set", "eth0", "mtu", &mtu, "up"])?;
             ip(&["-n", ns, "addr", "add", addr, "dev", "eth0"])?;
         }
+        Ok(v)
+    }
+
+    /// Two namespaces whose TAPs (MTU 1500, no offloads: the kernel sends MTU-sized
+    /// frames) are joined by usnet's relay applying `imp` both ways; the sender uses
+    /// congestion control `cc` (set per socket: a namespace's default may only be one
+    /// of `tcp_allowed_congestion_control`).
+    pub fn relayed(imp: Netem, cc: &str) -> Result<Veth, String> {
+        let id = std::process::id();
+        let mut v = Veth {
+            a: format!("usbench-ra-{id}"),
+            b: format!("usbench-rb-{id}"),
+            relay: None,
+            cc: Some(cc.to_string()),
+        };
+        ip(&["netns", "add", &v.a])?;
+        ip(&["netns", "add", &v.b])?;
+        let mut taps = Vec::new();
+        for (ns, addr) in [(&v.a, "10.77.0.1/24"), (&v.b, "10.77.0.2/24")] {
+            let path = format!("/var/run/netns/{ns}");
+            taps.push(Tap::open_in_netns("eth0", Path::new(&path)).map_err(|e| e.to_string())?);
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "link", "set", "eth0", "up"])?;
+            ip(&["-n", ns, "addr", "add", addr, "dev", "eth0"])?;
+        }
+        let b = taps.pop().ok_or("tap")?;
+        let a = taps.pop().ok_or("tap")?;
+        v.relay = Some(Relay::start(a, b, imp, imp, u64::from(id)).map_err(|e| e.to_string())?);
         Ok(v)
     }
 
@@ -76,6 +116,7 @@ impl Veth {
             .args(["netns", "exec", &self.a])
             .arg(exe)
             .args(["bench-peer", "source", "10.77.0.2:5201", &bytes.to_string()])
+            .args(self.cc.as_deref())
             .status()
             .map_err(|e| format!("source: {e}"))?;
         line.clear();
@@ -102,13 +143,15 @@ impl Veth {
 
 impl Drop for Veth {
     fn drop(&mut self) {
+        drop(self.relay.take());
         let _ = ip(&["netns", "del", &self.a]);
         let _ = ip(&["netns", "del", &self.b]);
     }
 }
 
 /// The peer processes: `sink ADDR` (prints `ready`, accepts one connection, reads to
-/// EOF, prints `bytes seconds`) and `source ADDR BYTES` (writes BYTES, closes).
+/// EOF, prints `bytes seconds`) and `source ADDR BYTES [CC]` (writes BYTES with
+/// congestion control CC, closes).
 pub fn peer_main(args: &[String]) -> i32 {
     let run = || -> std::io::Result<()> {
         match args {
@@ -133,10 +176,13 @@ pub fn peer_main(args: &[String]) -> i32 {
                 println!("{got} {secs}");
                 Ok(())
             }
-            [mode, addr, bytes] if mode == "source" => {
+            [mode, addr, bytes, cc @ ..] if mode == "source" && cc.len() <= 1 => {
                 let addr: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
                 let bytes: u64 = bytes.parse().map_err(std::io::Error::other)?;
                 let mut s = TcpStream::connect(addr)?;
+                if let Some(cc) = cc.first() {
+                    set_congestion(&s, cc)?;
+                }
                 let buf = vec![0x5au8; 1 << 20];
                 let mut sent = 0u64;
                 while sent < bytes {
@@ -149,7 +195,7 @@ pub fn peer_main(args: &[String]) -> i32 {
                 Ok(())
             }
             _ => Err(std::io::Error::other(
-                "usage: usnet bench-peer sink ADDR | source ADDR BYTES",
+                "usage: usnet bench-peer sink ADDR | source ADDR BYTES [CC]",
             )),
         }
     };
@@ -160,6 +206,31 @@ pub fn peer_main(args: &[String]) -> i32 {
             1
         }
     }
+}
+
+/// `setsockopt(TCP_CONGESTION, cc)`; with CAP_NET_ADMIN any loaded algorithm.
+#[allow(unsafe_code)]
+fn set_congestion(s: &TcpStream, cc: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the option value points at `cc`'s bytes for the length given, alive
+    // across the call; the descriptor is the stream's own.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            cc.as_ptr().cast(),
+            cc.len() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(std::io::Error::new(
+            e.kind(),
+            format!("TCP_CONGESTION {cc}: {e}"),
+        ));
+    }
+    Ok(())
 }
 
 /// `n` one-byte request/response exchanges between two threads over loopback, with

@@ -10,7 +10,12 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use usnet::drivers::packet::PacketSocket;
+use usnet::drivers::relay::Relay;
 use usnet::drivers::tap::Tap;
+use usnet::link::{Loss, Netem};
 use usnet::socket::std_api::{TcpListener, TcpStream, UdpSocket};
 use usnet::testutil::ip;
 use usnet::Stack;
@@ -19,10 +24,19 @@ use usnet_wire::EthernetAddress;
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A namespace with a TAP in it, and a started usnet stack on the TAP.
+///
+/// With a relay ([`Lab::with_relay`]) the kernel's interface is a second TAP held by
+/// the relay, and usnet's TAP sits alone in a second namespace (no addresses, so its
+/// kernel side answers nothing), where the relay reads and writes it through an
+/// `AF_PACKET` socket: usnet ═ relay (impaired) ═ kernel.
 struct Lab {
     ns: String,
     stack: Stack,
     n: u8,
+    /// The namespace holding usnet's TAP, when there is a relay.
+    relay_ns: Option<String>,
+    /// The relay, when there is one.
+    relay: Option<Relay>,
 }
 
 fn sh(args: &[&str]) -> std::process::Output {
@@ -41,43 +55,79 @@ fn must(args: &[&str]) {
     );
 }
 
+fn ns_add(ns: &str) -> bool {
+    let ok = Command::new("ip")
+        .args(["netns", "add", ns])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but cannot create a network namespace (need root / CAP_NET_ADMIN)"
+        );
+        eprintln!("skipping: cannot create a network namespace (run as root for the TAP tests)");
+    }
+    ok
+}
+
+fn netns_path(ns: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/var/run/netns/{ns}"))
+}
+
+/// Give the kernel's interface `dev` in `ns` the address 10.77.n.1/24 and bring it up.
+fn kernel_side_up(ns: &str, dev: &str, n: u8) {
+    must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+    must(&[
+        "ip",
+        "-n",
+        ns,
+        "addr",
+        "add",
+        &format!("10.77.{n}.1/24"),
+        "dev",
+        dev,
+    ]);
+    must(&["ip", "-n", ns, "link", "set", dev, "up"]);
+}
+
 impl Lab {
     fn new() -> Option<Lab> {
+        Lab::build(None)
+    }
+
+    /// usnet and the kernel with the relay between them, impairing each direction.
+    fn with_relay(to_kernel: Netem, to_usnet: Netem) -> Option<Lab> {
+        Lab::build(Some((to_kernel, to_usnet)))
+    }
+
+    fn build(relay: Option<(Netem, Netem)>) -> Option<Lab> {
         let n =
             (NEXT.fetch_add(1, Ordering::Relaxed) + std::process::id() % 50 * 4) as u8 % 250 + 1;
         let ns = format!("usnt-{}-{n}", std::process::id());
-        let ok = Command::new("ip")
-            .args(["netns", "add", &ns])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !ok {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but cannot create a network namespace (need root / CAP_NET_ADMIN)"
-            );
-            eprintln!(
-                "skipping: cannot create a network namespace (run as root for the TAP tests)"
-            );
+        if !ns_add(&ns) {
             return None;
         }
-        let tap = Tap::open_in_netns(
-            "usnt0",
-            std::path::Path::new(&format!("/var/run/netns/{ns}")),
-        )
-        .expect("TAP in the namespace");
-        must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-        must(&[
-            "ip",
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("10.77.{n}.1/24"),
-            "dev",
-            "usnt0",
-        ]);
-        must(&["ip", "-n", &ns, "link", "set", "usnt0", "up"]);
+        let (tap, relay) = match relay {
+            None => {
+                let tap = Tap::open_in_netns("usnt0", &netns_path(&ns)).expect("TAP");
+                kernel_side_up(&ns, "usnt0", n);
+                (tap, None)
+            }
+            Some((to_kernel, to_usnet)) => {
+                let rns = format!("{ns}-r");
+                assert!(ns_add(&rns), "second namespace");
+                let ktap = Tap::open_in_netns("usnk0", &netns_path(&ns)).expect("kernel TAP");
+                kernel_side_up(&ns, "usnk0", n);
+                let tap = Tap::open_in_netns("usnt0", &netns_path(&rns)).expect("usnet TAP");
+                must(&["ip", "-n", &rns, "link", "set", "usnt0", "up"]);
+                let port = PacketSocket::open_in_netns("usnt0", &netns_path(&rns))
+                    .expect("AF_PACKET on usnet's TAP");
+                let r = Relay::start(Arc::new(port), ktap, to_kernel, to_usnet, u64::from(n))
+                    .expect("relay");
+                (tap, Some((rns, r)))
+            }
+        };
         let stack = Stack::builder().name("usnet").build();
         let dev = Tap::create(
             &stack,
@@ -88,7 +138,14 @@ impl Lab {
         .expect("register");
         usnet::ipv4::addr::addr_add(&stack, &dev, ip(10, 77, n, 2), 24).expect("address");
         stack.start();
-        Some(Lab { ns, stack, n })
+        let (relay_ns, relay) = relay.unzip();
+        Some(Lab {
+            ns,
+            stack,
+            n,
+            relay_ns,
+            relay,
+        })
     }
 
     fn kernel(&self) -> std::net::Ipv4Addr {
@@ -114,6 +171,10 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.stack.stop();
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        drop(self.relay.take());
+        if let Some(rns) = self.relay_ns.take() {
+            let _ = Command::new("ip").args(["netns", "del", &rns]).output();
+        }
     }
 }
 
@@ -146,52 +207,145 @@ fn udp_both_ways_with_the_kernel() {
     assert_eq!(wait_output(py).trim(), "from usnet");
 }
 
-#[test]
-fn usnet_connects_to_a_kernel_tcp_server() {
-    let Some(lab) = Lab::new() else { return };
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// usnet sends `bytes` to a Python server in the kernel's namespace on `port`, which
+/// answers with the SHA-256 of what it got.
+fn usnet_sends_to_the_kernel(lab: &Lab, port: u16, bytes: u32) {
     let py = lab.python(&format!(
-        "import socket\nl=socket.socket()\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\nl.bind(('{k}',8000))\nl.listen()\nprint('ready',flush=True)\nc,_=l.accept()\nd=b''\nwhile True:\n  x=c.recv(65536)\n  if not x: break\n  d+=x\nimport hashlib\nc.sendall(hashlib.sha256(d).hexdigest().encode())\nc.close()",
+        "import socket\nl=socket.socket()\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\nl.bind(('{k}',{port}))\nl.listen()\nprint('ready',flush=True)\nc,_=l.accept()\nd=b''\nwhile True:\n  x=c.recv(65536)\n  if not x: break\n  d+=x\nimport hashlib\nc.sendall(hashlib.sha256(d).hexdigest().encode())\nc.close()",
         k = lab.kernel()
     ));
     // Wait for the server to listen.
     std::thread::sleep(Duration::from_millis(300));
-    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 13 + i / 7) as u8).collect();
-    let mut s = TcpStream::connect(&lab.stack, SocketAddrV4::new(lab.kernel(), 8000))
+    let data: Vec<u8> = (0..bytes).map(|i| (i * 13 + i / 7) as u8).collect();
+    let mut s = TcpStream::connect(&lab.stack, SocketAddrV4::new(lab.kernel(), port))
         .expect("connect to Linux");
     s.write_all(&data).unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     let mut digest = String::new();
     s.read_to_string(&mut digest).unwrap();
-    use sha2::Digest;
-    let want: String = sha2::Sha256::digest(&data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(digest, want, "Linux received the bytes intact");
+    assert_eq!(digest, sha256_hex(&data), "Linux received the bytes intact");
     assert!(wait_output(py).contains("ready"));
 }
 
-#[test]
-fn a_kernel_tcp_client_talks_to_a_usnet_server() {
-    let Some(lab) = Lab::new() else { return };
-    let l = TcpListener::bind(&lab.stack, SocketAddrV4::new(lab.us(), 8001)).unwrap();
+/// A Python client in the kernel's namespace sends `bytes` to a usnet server on
+/// `port` and checks the SHA-256 usnet answers with.
+fn the_kernel_sends_to_usnet(lab: &Lab, port: u16, bytes: u32) {
+    let l = TcpListener::bind(&lab.stack, SocketAddrV4::new(lab.us(), port)).unwrap();
     let py = lab.python(&format!(
-        "import socket,hashlib\nd=bytes((i*7)%251 for i in range(2000000))\ns=socket.create_connection(('{u}',8001),timeout=10)\ns.sendall(d)\ns.shutdown(socket.SHUT_WR)\nr=b''\nwhile True:\n  x=s.recv(100)\n  if not x: break\n  r+=x\nprint(r.decode()==hashlib.sha256(d).hexdigest())",
+        "import socket,hashlib\nd=bytes((i*7)%251 for i in range({bytes}))\ns=socket.create_connection(('{u}',{port}),timeout=20)\ns.sendall(d)\ns.shutdown(socket.SHUT_WR)\nr=b''\nwhile True:\n  x=s.recv(100)\n  if not x: break\n  r+=x\nprint(r.decode()==hashlib.sha256(d).hexdigest())",
         u = lab.us()
     ));
     let (mut c, peer) = l.accept().expect("accept the kernel's connection");
     assert_eq!(*peer.ip(), lab.kernel());
     let mut got = Vec::new();
     c.read_to_end(&mut got).unwrap();
-    assert_eq!(got.len(), 2_000_000);
-    use sha2::Digest;
-    let hex: String = sha2::Sha256::digest(&got)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    c.write_all(hex.as_bytes()).unwrap();
+    assert_eq!(got.len(), bytes as usize);
+    c.write_all(sha256_hex(&got).as_bytes()).unwrap();
     drop(c);
     assert_eq!(wait_output(py).trim(), "True");
+}
+
+#[test]
+fn usnet_connects_to_a_kernel_tcp_server() {
+    let Some(lab) = Lab::new() else { return };
+    usnet_sends_to_the_kernel(&lab, 8000, 3_000_000);
+}
+
+#[test]
+fn a_kernel_tcp_client_talks_to_a_usnet_server() {
+    let Some(lab) = Lab::new() else { return };
+    the_kernel_sends_to_usnet(&lab, 8001, 2_000_000);
+}
+
+/// 1% random loss and 5 ms delay each way (10 ms RTT) between usnet and the kernel,
+/// applied by the relay: both kernels' loss recovery (usnet's SACK/RACK, Linux's)
+/// bring every byte through, both ways.
+#[test]
+fn transfers_through_a_lossy_relay_arrive_intact_both_ways() {
+    let imp = Netem {
+        delay: Duration::from_millis(5),
+        loss: Loss::Random(0.01),
+        ..Netem::default()
+    };
+    let Some(lab) = Lab::with_relay(imp, imp) else {
+        return;
+    };
+    let t0 = std::time::Instant::now();
+    usnet_sends_to_the_kernel(&lab, 8003, 1_500_000);
+    the_kernel_sends_to_usnet(&lab, 8004, 1_500_000);
+    let retrans = lab.stack.tcp.snmp.get(usnet::tcp::Tcp::RetransSegs);
+    let st = lab.relay.as_ref().unwrap().stats();
+    for (dir, d) in ["usnet→kernel", "kernel→usnet"].iter().zip(st) {
+        assert!(d.received > 1000, "{dir}: {d:?}");
+        assert!(d.lost > 0, "{dir}: the relay lost frames: {d:?}");
+        assert!(
+            d.lost * 1000 < d.received * 25,
+            "{dir}: about 1% lost: {d:?}"
+        );
+        assert_eq!(d.too_big, 0, "{dir}: MTU-sized frames only: {d:?}");
+    }
+    assert!(retrans > 0, "usnet retransmitted what the relay lost");
+    // The delay is real: a 10 ms RTT bounds how fast it can go.
+    assert!(
+        t0.elapsed() > Duration::from_millis(100),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+/// The relay's own contract, on ping through it: the delay shows in the RTT, and
+/// every frame is accounted for (received = forwarded + lost + dropped + ... −
+/// duplicated).
+#[test]
+fn the_relay_delays_and_accounts_for_every_frame() {
+    let imp = Netem {
+        delay: Duration::from_millis(20),
+        duplicate: 0.2,
+        ..Netem::default()
+    };
+    let Some(mut lab) = Lab::with_relay(imp, Netem::default()) else {
+        return;
+    };
+    let p = usnet::ipv4::ping::PingSocket::new(&lab.stack).unwrap();
+    // The first echo waits for ARP; then time the rest.
+    p.send_echo(lab.kernel(), 1, b"warm").unwrap();
+    p.recv(Some(Duration::from_secs(5))).expect("first reply");
+    let mut rtts = Vec::new();
+    for i in 2..12u16 {
+        let t = std::time::Instant::now();
+        p.send_echo(lab.kernel(), i, b"through the relay").unwrap();
+        loop {
+            let r = p.recv(Some(Duration::from_secs(5))).expect("reply");
+            if r.seq == i {
+                break;
+            }
+        }
+        rtts.push(t.elapsed());
+    }
+    let min = *rtts.iter().min().unwrap();
+    assert!(
+        min >= Duration::from_millis(20) && min < Duration::from_millis(200),
+        "one-way 20 ms delay: min RTT {min:?}"
+    );
+    lab.stack.stop();
+    std::thread::sleep(Duration::from_millis(100));
+    let [a, b] = lab.relay.take().unwrap().stop();
+    assert!(a.duplicated > 0, "{a:?}");
+    for d in [a, b] {
+        assert_eq!(
+            d.received + d.duplicated,
+            d.forwarded + d.lost + d.dropped_limit + d.too_big + d.send_errors + d.discarded,
+            "{d:?}"
+        );
+    }
 }
 
 #[test]

@@ -11,12 +11,13 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use usnet_wire::EthernetAddress;
 
+use super::relay::FramePort;
 use crate::dev::backlog::netif_rx;
 use crate::dev::rx::eth_type_trans;
 use crate::dev::{Features, NetDevice, NetDeviceConfig, NetDeviceOps, NetdevQueue, NetdevTx};
@@ -86,6 +87,15 @@ impl Tap {
                 " (needs CAP_NET_ADMIN; is the name taken by a non-TAP device?)",
             ));
         }
+        // Reads never block: the reader polls first, the relay drains in batches.
+        // SAFETY: fcntl on a descriptor we own; the results are checked.
+        let r = unsafe {
+            let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK)
+        };
+        if r < 0 {
+            return Err(last_err("fcntl O_NONBLOCK", ""));
+        }
         Ok(Arc::new(Tap {
             fd,
             name: name.to_string(),
@@ -100,28 +110,7 @@ impl Tap {
     /// as `/var/run/netns/NAME`, as `ip netns add` makes): the interface lives there,
     /// the descriptor works from anywhere.
     pub fn open_in_netns(name: &str, netns: &std::path::Path) -> io::Result<Arc<Tap>> {
-        let ns = std::fs::File::open(netns).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "open {}: {e} (create it with ip netns add)",
-                    netns.display()
-                ),
-            )
-        })?;
-        let name = name.to_string();
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                // SAFETY: setns on a namespace descriptor we hold; it changes only this
-                // short-lived thread's network namespace.
-                if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
-                    return Err(last_err("setns", " (needs CAP_SYS_ADMIN)"));
-                }
-                Tap::open(&name)
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("setns thread panicked")))
-        })
+        super::in_netns(netns, || Tap::open(name))
     }
 
     /// The interface name on the host.
@@ -172,7 +161,9 @@ impl Tap {
                     // this thread before closing it.
                     let n = unsafe { libc::read(raw, buf.as_mut_ptr().cast(), buf.len()) };
                     if n <= 0 {
-                        stats.rx_errors.fetch_add(1, Ordering::Relaxed);
+                        if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
+                            stats.rx_errors.fetch_add(1, Ordering::Relaxed);
+                        }
                         continue;
                     }
                     let (Some(stack), Some(dev)) = (weak.upgrade(), dev.upgrade()) else {
@@ -255,6 +246,37 @@ impl NetDeviceOps for Tap {
 
     fn driver_name(&self) -> &'static str {
         "tap"
+    }
+}
+
+impl AsRawFd for Tap {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// A TAP descriptor not attached to a stack is a frame port of its own (the relay's).
+impl FramePort for Tap {
+    fn recv_frame(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes during the call.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    fn send_frame(&self, frame: &[u8]) -> io::Result<usize> {
+        // SAFETY: `frame` is valid for reads of `frame.len()` bytes during the call.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    fn port_name(&self) -> String {
+        format!("tap:{}", self.name)
     }
 }
 
