@@ -99,32 +99,44 @@ impl Veth {
     /// `bytes` from a to b through the kernels' TCP; returns the receiver's seconds
     /// from the first byte to the end.
     pub fn bulk(&self, exe: &Path, bytes: u64) -> Result<f64, String> {
-        let mut sink = Command::new("ip")
-            .args(["netns", "exec", &self.b])
+        let sink = Sink::start(&self.b, exe, "10.77.0.2:5201")?;
+        source(&self.a, exe, "10.77.0.2:5201", bytes, self.cc.as_deref())?;
+        sink.finish(bytes)
+    }
+}
+
+/// A `bench-peer sink` running in a namespace, listening.
+pub struct Sink {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Sink {
+    /// Start a sink in namespace `ns` listening on `addr`; returns once it listens.
+    pub fn start(ns: &str, exe: &Path, addr: &str) -> Result<Sink, String> {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns])
             .arg(exe)
-            .args(["bench-peer", "sink", "10.77.0.2:5201"])
+            .args(["bench-peer", "sink", addr])
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("sink: {e}"))?;
-        let mut out = BufReader::new(sink.stdout.take().ok_or("sink stdout")?);
+        let mut out = BufReader::new(child.stdout.take().ok_or("sink stdout")?);
         let mut line = String::new();
         out.read_line(&mut line).map_err(|e| e.to_string())?;
         if line.trim() != "ready" {
+            let _ = child.kill();
             return Err(format!("sink said {line:?}"));
         }
-        let status = Command::new("ip")
-            .args(["netns", "exec", &self.a])
-            .arg(exe)
-            .args(["bench-peer", "source", "10.77.0.2:5201", &bytes.to_string()])
-            .args(self.cc.as_deref())
-            .status()
-            .map_err(|e| format!("source: {e}"))?;
-        line.clear();
-        out.read_line(&mut line).map_err(|e| e.to_string())?;
-        let _ = sink.wait();
-        if !status.success() {
-            return Err("the source failed".into());
-        }
+        Ok(Sink { child, out })
+    }
+
+    /// Wait for the sink's report; checks it got `bytes` and returns its seconds from
+    /// the first byte to the end.
+    pub fn finish(mut self, bytes: u64) -> Result<f64, String> {
+        let mut line = String::new();
+        self.out.read_line(&mut line).map_err(|e| e.to_string())?;
+        let _ = self.child.wait();
         let mut it = line.split_whitespace();
         let got: u64 = it
             .next()
@@ -138,6 +150,29 @@ impl Veth {
             return Err(format!("sink got {got} of {bytes} bytes"));
         }
         Ok(secs)
+    }
+}
+
+/// Run a `bench-peer source` in namespace `ns`: `bytes` to `addr` (with congestion
+/// control `cc`), to the end.
+pub fn source(
+    ns: &str,
+    exe: &Path,
+    addr: &str,
+    bytes: u64,
+    cc: Option<&str>,
+) -> Result<(), String> {
+    let status = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(exe)
+        .args(["bench-peer", "source", addr, &bytes.to_string()])
+        .args(cc)
+        .status()
+        .map_err(|e| format!("source: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("the source failed".into())
     }
 }
 

@@ -7,11 +7,13 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use serde_json::{json, Value};
 
 pub mod kernel;
 pub mod smol;
+pub mod tap;
 pub mod usn;
 
 /// What to run.
@@ -76,6 +78,24 @@ fn memcpy_gbytes() -> f64 {
     best
 }
 
+/// The kernel's bulk transfer over a veth pair, `bytes` a run, in Gbit/s.
+fn kernel_bulk<'a>(
+    veth: &Rc<Result<kernel::Veth, String>>,
+    exe: PathBuf,
+    bytes: u64,
+) -> Result<Measure<'a>, String> {
+    match veth.as_ref() {
+        Ok(_) => {
+            let v = veth.clone();
+            Ok(Box::new(move || {
+                let v = v.as_ref().as_ref().map_err(|e| e.clone())?;
+                v.bulk(&exe, bytes).map(|s| gbit(bytes, s))
+            }) as Measure)
+        }
+        Err(e) => Err(format!("veth pair between namespaces unavailable: {e}")),
+    }
+}
+
 /// Run the benchmark; prints progress and the table to stderr/stdout, returns the JSON
 /// object (`{"cases": [...]}`).
 pub fn run(o: &Options) -> Value {
@@ -86,8 +106,14 @@ pub fn run(o: &Options) -> Value {
     let smol_bulk: u64 = bulk_bytes / 4;
 
     let mut cases: Vec<Case> = Vec::new();
+    // One veth pair at MTU 1500 serves the bulk case and the TAP cases' kernel column.
+    let veth1500 = Rc::new(kernel::Veth::new(1500));
     for mtu in [1500u32, 9000] {
-        let veth = kernel::Veth::new(mtu);
+        let veth = if mtu == 1500 {
+            veth1500.clone()
+        } else {
+            Rc::new(kernel::Veth::new(mtu))
+        };
         let exe = o.exe.clone();
         let mut smol = None;
         let mut us = None;
@@ -113,16 +139,69 @@ pub fn run(o: &Options) -> Value {
                         p.bulk(smol_bulk).map(|secs| gbit(smol_bulk, secs))
                     }) as Measure),
                 ),
-                (
-                    "kernel",
-                    veth.map(|v| {
-                        Box::new(move || v.bulk(&exe, bulk_bytes).map(|s| gbit(bulk_bytes, s)))
-                            as Measure
-                    })
-                    .map_err(|e| format!("veth pair between namespaces unavailable: {e}")),
-                ),
+                ("kernel", kernel_bulk(&veth, exe, bulk_bytes)),
             ],
         });
+    }
+    {
+        // One TAP lab for both directions, made when first needed; the kernel column is
+        // kernel-to-kernel over a veth pair (MTU 1500, offloads on), in the same run.
+        let lab = Rc::new(std::cell::RefCell::new(None::<Result<tap::TapLab, String>>));
+        let slab = Rc::new(std::cell::RefCell::new(
+            None::<Result<tap::SmolTapLab, String>>,
+        ));
+        let tap_bytes: u64 = if o.quick { 256 << 20 } else { 1 << 30 };
+        for (name, to_kernel) in [
+            ("tap_usnet_to_kernel", true),
+            ("tap_kernel_to_usnet", false),
+        ] {
+            let lab = lab.clone();
+            let slab = slab.clone();
+            let exe = o.exe.clone();
+            let exe2 = o.exe.clone();
+            let exe3 = o.exe.clone();
+            // smoltcp, one frame per syscall, moves a quarter of the bytes.
+            let smol_bytes = tap_bytes / 4;
+            cases.push(Case {
+                name,
+                unit: "Gbit/s",
+                systems: vec![
+                    (
+                        "usnet",
+                        Ok(Box::new(move || {
+                            let mut l = lab.borrow_mut();
+                            let lab = l
+                                .get_or_insert_with(tap::TapLab::new)
+                                .as_mut()
+                                .map_err(|e| e.clone())?;
+                            let secs = if to_kernel {
+                                lab.usnet_to_kernel(&exe, tap_bytes)?
+                            } else {
+                                lab.kernel_to_usnet(&exe, tap_bytes)?
+                            };
+                            Ok(gbit(tap_bytes, secs))
+                        }) as Measure),
+                    ),
+                    (
+                        "smoltcp",
+                        Ok(Box::new(move || {
+                            let mut l = slab.borrow_mut();
+                            let lab = l
+                                .get_or_insert_with(tap::SmolTapLab::new)
+                                .as_mut()
+                                .map_err(|e| e.clone())?;
+                            let secs = if to_kernel {
+                                lab.smoltcp_to_kernel(&exe3, smol_bytes)?
+                            } else {
+                                lab.kernel_to_smoltcp(&exe3, smol_bytes)?
+                            };
+                            Ok(gbit(smol_bytes, secs))
+                        }) as Measure),
+                    ),
+                    ("kernel", kernel_bulk(&veth1500, exe2, tap_bytes)),
+                ],
+            });
+        }
     }
     {
         let mut us = None;

@@ -351,3 +351,211 @@ pub fn idle_socket_bytes() -> f64 {
     (std::mem::size_of::<tcp::Socket<'static>>()
         + std::mem::size_of::<smoltcp::iface::SocketStorage<'static>>()) as f64
 }
+
+/// smoltcp's device over a TAP descriptor (no offloads: a frame per `read`/`write`,
+/// as smoltcp's own `TunTapInterface` does), with one receive and one transmit buffer.
+struct TapDev {
+    tap: std::sync::Arc<usnet::drivers::tap::Tap>,
+    rbuf: Vec<u8>,
+    tbuf: Vec<u8>,
+}
+
+struct TapRx<'a>(&'a [u8]);
+
+struct TapTx<'a> {
+    tap: &'a usnet::drivers::tap::Tap,
+    buf: &'a mut Vec<u8>,
+}
+
+impl phy::RxToken for TapRx<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.0)
+    }
+}
+
+impl phy::TxToken for TapTx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        use usnet::drivers::relay::FramePort;
+        self.buf.resize(len, 0);
+        let r = f(self.buf);
+        let _ = self.tap.send_frame(self.buf);
+        r
+    }
+}
+
+impl Device for TapDev {
+    type RxToken<'a> = TapRx<'a>;
+    type TxToken<'a> = TapTx<'a>;
+
+    fn receive(&mut self, _: Instant) -> Option<(TapRx<'_>, TapTx<'_>)> {
+        use usnet::drivers::relay::FramePort;
+        let TapDev { tap, rbuf, tbuf } = self;
+        let n = tap.recv_frame(rbuf).ok()?;
+        Some((TapRx(&rbuf[..n.min(rbuf.len())]), TapTx { tap, buf: tbuf }))
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<TapTx<'_>> {
+        Some(TapTx {
+            tap: &self.tap,
+            buf: &mut self.tbuf,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut c = DeviceCapabilities::default();
+        c.medium = Medium::Ethernet;
+        c.max_transmission_unit = 1514;
+        c
+    }
+}
+
+/// smoltcp at 10.77.1.2 on a TAP whose kernel side (10.77.1.1) is in a namespace,
+/// polled in real time by the calling thread, sleeping in `poll(2)` when idle.
+pub struct TapHost {
+    dev: TapDev,
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    start: std::time::Instant,
+    port: u16,
+}
+
+impl TapHost {
+    /// smoltcp on `tap` (opened without offloads).
+    pub fn new(tap: std::sync::Arc<usnet::drivers::tap::Tap>) -> TapHost {
+        let start = std::time::Instant::now();
+        let mut dev = TapDev {
+            tap,
+            rbuf: vec![0; 65536],
+            tbuf: Vec::with_capacity(2048),
+        };
+        let mut cfg = Config::new(HardwareAddress::Ethernet(EthernetAddress([
+            0x02, 0x73, 0x6d, 0x6f, 0x6c, 0x01,
+        ])));
+        cfg.random_seed = 11;
+        let mut iface = Interface::new(cfg, &mut dev, now(start));
+        iface.update_ip_addrs(|a| {
+            let _ = a.push(IpCidr::new(IpAddress::v4(10, 77, 1, 2), 24));
+        });
+        TapHost {
+            dev,
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            start,
+            port: 7000,
+        }
+    }
+
+    /// Poll the interface; then, if `idle`, sleep until a frame arrives or smoltcp's
+    /// next timer.
+    fn poll(&mut self, idle: bool) {
+        let t = now(self.start);
+        self.iface.poll(t, &mut self.dev, &mut self.sockets);
+        if idle {
+            let ms = self
+                .iface
+                .poll_delay(now(self.start), &self.sockets)
+                .map_or(10, |d| d.total_millis().min(10) as i32);
+            wait_readable(&*self.dev.tap, ms);
+        }
+    }
+
+    /// Connect to `kernel:port`, send `bytes`, close, and poll until the kernel has
+    /// acknowledged everything.
+    pub fn send(&mut self, port: u16, bytes: u64) -> Result<(), String> {
+        let h = self.sockets.add(socket(4 << 20));
+        self.port += 1;
+        let cx = self.iface.context();
+        self.sockets
+            .get_mut::<tcp::Socket>(h)
+            .connect(cx, (IpAddress::v4(10, 77, 1, 1), port), self.port)
+            .map_err(|e| format!("smoltcp connect: {e}"))?;
+        let chunk = vec![0x5au8; 64 * 1024];
+        let mut sent = 0u64;
+        let mut progress = std::time::Instant::now();
+        loop {
+            let s = self.sockets.get_mut::<tcp::Socket>(h);
+            let before = sent;
+            while sent < bytes && s.can_send() {
+                let n = ((bytes - sent) as usize).min(chunk.len());
+                match s.send_slice(&chunk[..n]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => sent += k as u64,
+                }
+            }
+            if sent == bytes && s.send_queue() == 0 {
+                s.close();
+            }
+            if matches!(
+                s.state(),
+                tcp::State::FinWait2 | tcp::State::TimeWait | tcp::State::Closed
+            ) && sent == bytes
+            {
+                break;
+            }
+            let idle = sent == before && (sent == bytes || !s.can_send());
+            if sent != before {
+                progress = std::time::Instant::now();
+            } else if progress.elapsed() > std::time::Duration::from_secs(30) {
+                return Err(format!("smoltcp stalled after {sent} of {bytes} bytes"));
+            }
+            self.poll(idle);
+        }
+        self.sockets.remove(h);
+        Ok(())
+    }
+
+    /// Listen on `port`, receive `bytes` from one connection (while `done` is false),
+    /// close; returns the seconds from the first byte to the last.
+    pub fn recv(&mut self, port: u16, bytes: u64, done: impl Fn() -> bool) -> Result<f64, String> {
+        let h = self.sockets.add(socket(4 << 20));
+        self.sockets
+            .get_mut::<tcp::Socket>(h)
+            .listen(port)
+            .map_err(|e| format!("smoltcp listen: {e}"))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0u64;
+        let mut t0 = None;
+        let mut progress = std::time::Instant::now();
+        let mut secs = 0.0;
+        loop {
+            let s = self.sockets.get_mut::<tcp::Socket>(h);
+            let before = got;
+            while s.can_recv() {
+                match s.recv_slice(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => {
+                        t0.get_or_insert_with(std::time::Instant::now);
+                        got += k as u64;
+                    }
+                }
+            }
+            if got == bytes && secs == 0.0 {
+                secs = t0.map_or(0.0, |t: std::time::Instant| t.elapsed().as_secs_f64());
+                s.close();
+            }
+            if got == bytes && (done() || s.state() == tcp::State::Closed) {
+                break;
+            }
+            if got != before {
+                progress = std::time::Instant::now();
+            } else if progress.elapsed() > std::time::Duration::from_secs(30) {
+                return Err(format!("smoltcp stalled after {got} of {bytes} bytes"));
+            }
+            self.poll(got == before);
+        }
+        self.sockets.remove(h);
+        Ok(secs)
+    }
+}
+
+/// Sleep until `fd` is readable or `ms` milliseconds pass.
+#[allow(unsafe_code)]
+fn wait_readable(fd: &impl std::os::fd::AsRawFd, ms: i32) {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, alive across the call.
+    unsafe { libc::poll(&mut p, 1, ms) };
+}

@@ -32,6 +32,10 @@ pub struct LinkArgs {
     /// MAC address (default: a locally administered one derived from the address).
     #[arg(long)]
     mac: Option<String>,
+    /// Open the TAP without offloads (no virtio header: usnet segments and checksums
+    /// every frame itself, and so does the kernel).
+    #[arg(long)]
+    no_offload: bool,
 }
 
 /// Options of `usnet up`.
@@ -101,9 +105,11 @@ fn bring_up(l: &LinkArgs) -> Result<(Stack, Ipv4Addr, u8), String> {
             l.link
         ));
     };
-    let tap = match &l.netns {
-        Some(ns) => Tap::open_in_netns(name, ns),
-        None => Tap::open(name),
+    let tap = match (&l.netns, l.no_offload) {
+        (Some(ns), false) => Tap::open_offload_in_netns(name, ns),
+        (Some(ns), true) => Tap::open_in_netns(name, ns),
+        (None, false) => Tap::open_offload(name),
+        (None, true) => Tap::open(name),
     }
     .map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
