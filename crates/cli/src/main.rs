@@ -1,6 +1,7 @@
 //! The `usnet` command-line tool.
 
 mod bench;
+mod bulk;
 mod demo;
 mod frames;
 mod plot;
@@ -34,6 +35,10 @@ enum Cmd {
     Up(up::UpArgs),
     /// Fetch an http:// URL over a usnet stack on a real link.
     Get(up::GetArgs),
+    /// Send bytes over TCP from a usnet stack on a real link; prints Gbit/s and SHA-256.
+    Send(bulk::SendArgs),
+    /// Receive TCP connections on a usnet stack on a real link; prints Gbit/s and SHA-256.
+    Recv(bulk::RecvArgs),
     /// Sockets, as `ss [-t] [-u] [-l] [-a] [-i]` shows them.
     Ss(views::ViewArgs),
     /// Protocol counters, as `netstat -s` (Ip, Icmp, Tcp, Udp, TcpExt).
@@ -69,6 +74,8 @@ fn main() {
         Cmd::Trace(a) => trace::run(a),
         Cmd::Up(a) => up::run_up(a),
         Cmd::Get(a) => up::run_get(a),
+        Cmd::Send(a) => bulk::run_send(a),
+        Cmd::Recv(a) => bulk::run_recv(a),
         Cmd::Ss(a) => views::run("ss", a),
         Cmd::Netstat(a) => views::run("netstat", a),
         Cmd::Route(a) => views::run("route", a),

@@ -97,7 +97,7 @@ fn parse_mac(s: &str) -> Result<EthernetAddress, String> {
 }
 
 /// Bring a stack up on the link; returns it (softirq thread started).
-fn bring_up(l: &LinkArgs) -> Result<(Stack, Ipv4Addr, u8), String> {
+pub fn bring_up(l: &LinkArgs) -> Result<(Stack, Ipv4Addr, u8), String> {
     let (addr, plen) = parse_cidr(&l.addr)?;
     let Some(name) = l.link.strip_prefix("tap:") else {
         return Err(format!(

@@ -77,8 +77,8 @@ fn bad_options_are_clear_errors() {
 #[test]
 fn every_command_has_help_with_an_example() {
     for cmd in [
-        "demo", "frames", "up", "get", "ss", "netstat", "route", "neigh", "qdisc", "ethtool",
-        "iptables", "sysctl",
+        "demo", "frames", "up", "get", "send", "recv", "ss", "netstat", "route", "neigh", "qdisc",
+        "ethtool", "iptables", "sysctl",
     ] {
         let out = usnet(&[cmd, "--help"]);
         assert!(out.status.success());

@@ -1,5 +1,6 @@
-//! `usnet up` and `usnet get` against real programs: curl fetches a 100 MB file from
-//! usnet's HTTP server, and usnet fetches from Python's http.server, each across a TAP
+//! `usnet up`, `usnet get`, `usnet send` and `usnet recv` against real programs: curl
+//! fetches a 100 MB file from usnet's HTTP server, usnet fetches from Python's
+//! http.server, and bulk TCP goes both ways with the kernel, each across a TAP
 //! link into a private network namespace the test creates and removes. Needs root;
 //! skipped with a message otherwise, required under `CI=true`.
 
@@ -249,6 +250,108 @@ fn usnet_get_fetches_from_python_http_server() {
         .unwrap();
     assert!(st.success());
     assert_eq!(sha_file(&out), sha_file(&file));
+}
+
+/// The `sha256 HEX` a `usnet send|recv` line ends with.
+fn sha_of_line(line: &str) -> String {
+    line.split_whitespace()
+        .skip_while(|w| *w != "sha256")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no sha256 in {line:?}"))
+        .to_string()
+}
+
+#[test]
+fn usnet_send_into_a_linux_receiver() {
+    let Some(ns) = Ns::new("send", "usnt3", "10.79.2.1/24") else {
+        return;
+    };
+    let rx = ns
+        .exec(&[
+            "python3",
+            "-c",
+            "import socket,hashlib\nl=socket.socket()\nl.bind(('10.79.2.1',5001))\nl.listen()\nprint('ready',flush=True)\nc,_=l.accept()\nh=hashlib.sha256()\nn=0\nwhile True:\n  x=c.recv(1<<20)\n  if not x: break\n  h.update(x)\n  n+=len(x)\nc.close()\nprint(n,h.hexdigest())",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(rx.stdout.unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let send = Command::new(env!("CARGO_BIN_EXE_usnet"))
+        .args(["send", "10.79.2.1:5001", "--bytes", "20M"])
+        .args([
+            "--link",
+            "tap:usnt3",
+            "--netns",
+            &ns.netns_path(),
+            "--addr",
+            "10.79.2.2/24",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        send.status.success(),
+        "{}",
+        String::from_utf8_lossy(&send.stderr)
+    );
+    let said = String::from_utf8_lossy(&send.stdout).to_string();
+    assert!(said.contains("Gbit/s"), "{said}");
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let (n, hex) = line.trim().split_once(' ').unwrap();
+    assert_eq!(n, (20u64 << 20).to_string(), "Linux got every byte");
+    assert_eq!(hex, sha_of_line(&said), "and the same bytes usnet sent");
+}
+
+#[test]
+fn usnet_recv_from_a_linux_sender() {
+    let Some(mut ns) = Ns::new("recv", "usnt4", "10.79.3.1/24") else {
+        return;
+    };
+    let mut recv = Command::new(env!("CARGO_BIN_EXE_usnet"))
+        .args(["recv", "--listen", "5002"])
+        .args([
+            "--link",
+            "tap:usnt4",
+            "--netns",
+            &ns.netns_path(),
+            "--addr",
+            "10.79.3.2/24",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(recv.stdout.take().unwrap());
+    ns.children.push(recv);
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("listening on 10.79.3.2:5002"), "{line}");
+    let tx = ns
+        .exec(&[
+            "python3",
+            "-c",
+            "import socket,hashlib,os\nd=os.urandom(12<<20)\ns=socket.create_connection(('10.79.3.2',5002),timeout=10)\ns.sendall(d)\ns.close()\nprint(hashlib.sha256(d).hexdigest())",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        tx.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tx.stderr)
+    );
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains(&format!("{} bytes", 12 << 20)), "{line}");
+    assert!(line.contains("from 10.79.3.1:"), "{line}");
+    assert_eq!(
+        sha_of_line(&line),
+        String::from_utf8_lossy(&tx.stdout).trim(),
+        "usnet got the bytes Linux sent"
+    );
+    let st = ns.children[0].wait().unwrap();
+    assert!(st.success(), "recv exits after --count 1 connection");
 }
 
 /// Without CAP_NET_ADMIN, `usnet up` says what is missing and how to run it in a
