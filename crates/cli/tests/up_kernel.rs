@@ -263,10 +263,10 @@ fn sha_of_line(line: &str) -> String {
 
 #[test]
 fn usnet_send_into_a_linux_receiver() {
-    let Some(ns) = Ns::new("send", "usnt3", "10.79.2.1/24") else {
+    let Some(mut ns) = Ns::new("send", "usnt3", "10.79.2.1/24") else {
         return;
     };
-    let rx = ns
+    let mut rx = ns
         .exec(&[
             "python3",
             "-c",
@@ -275,7 +275,8 @@ fn usnet_send_into_a_linux_receiver() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(rx.stdout.unwrap());
+    let mut out = BufReader::new(rx.stdout.take().unwrap());
+    ns.children.push(rx);
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
