@@ -4,6 +4,7 @@ mod bench;
 mod bulk;
 mod demo;
 mod frames;
+mod iperf;
 mod plot;
 mod trace;
 mod up;

@@ -41,13 +41,14 @@ pub struct LinkArgs {
 /// Options of `usnet up`.
 #[derive(Args, Debug)]
 #[command(after_help = "EXAMPLES:\n  \
-    sudo usnet up --link tap:usnet0 --addr 10.0.0.2/24 --serve echo:7,discard:9,chargen:19,http:80:/srv/www\n  \
+    sudo usnet up --link tap:usnet0 --addr 10.0.0.2/24 --serve echo:7,discard:9,chargen:19,http:80:/srv/www,iperf3:5201\n  \
     (then, after `ip addr add 10.0.0.1/24 dev usnet0; ip link set usnet0 up`:\n   curl http://10.0.0.2/file ; ping 10.0.0.2)")]
 pub struct UpArgs {
     #[command(flatten)]
     link: LinkArgs,
     /// Services, comma separated: `echo:PORT`, `discard:PORT`, `chargen:PORT`,
-    /// `http:PORT[:DIR]` (static files from DIR, default the current directory).
+    /// `http:PORT[:DIR]` (static files from DIR, default the current directory),
+    /// `iperf3:PORT` (a server the stock `iperf3 -c` client measures, TCP, also `-R`).
     #[arg(long, value_delimiter = ',')]
     serve: Vec<String>,
     /// Stop after this many seconds (default: run until killed).
@@ -199,6 +200,10 @@ fn start_service(stack: &Stack, addr: Ipv4Addr, spec: &str) -> Result<String, St
     let extra = parts.next().map(str::to_string);
     let at = SocketAddrV4::new(addr, port);
     let listener = TcpListener::bind(stack, at).map_err(|e| format!("bind {at}: {e}"))?;
+    if kind == "iperf3" {
+        std::thread::spawn(move || crate::iperf::serve(listener));
+        return Ok(format!("iperf3:{port}"));
+    }
     let kind_owned = kind.to_string();
     let root = PathBuf::from(extra.clone().unwrap_or_else(|| ".".into()));
     let handler: Arc<dyn Fn(TcpStream) + Send + Sync> = match kind {
@@ -246,7 +251,7 @@ fn start_service(stack: &Stack, addr: Ipv4Addr, spec: &str) -> Result<String, St
         }
         other => {
             return Err(format!(
-                "unknown service {other:?} (echo, discard, chargen, http)"
+                "unknown service {other:?} (echo, discard, chargen, http, iperf3)"
             ))
         }
     };

@@ -355,6 +355,66 @@ fn usnet_recv_from_a_linux_sender() {
     assert!(st.success(), "recv exits after --count 1 connection");
 }
 
+/// The stock iperf3 client measures usnet's `--serve iperf3` both ways: the figures it
+/// prints come from our server's results and its own counts.
+#[test]
+fn iperf3_client_measures_usnet_both_ways() {
+    let have = Command::new("iperf3").arg("--version").output().is_ok();
+    if !have {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but iperf3 is not installed (.ci/run installs it)"
+        );
+        eprintln!("skipping: iperf3 not installed (apt-get install iperf3)");
+        return;
+    }
+    let Some(mut ns) = Ns::new("iperf", "usnt5", "10.79.4.1/24") else {
+        return;
+    };
+    let mut up = Command::new(env!("CARGO_BIN_EXE_usnet"))
+        .args(["up", "--link", "tap:usnt5", "--netns", &ns.netns_path()])
+        .args([
+            "--addr",
+            "10.79.4.2/24",
+            "--serve",
+            "iperf3:5201",
+            "--for",
+            "60",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("usnet up");
+    let mut line = String::new();
+    BufReader::new(up.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("serving iperf3:5201"), "{line}");
+    ns.children.push(up);
+    for reverse in [false, true] {
+        let mut cmd = ns.exec(&["iperf3", "-c", "10.79.4.2", "-t", "2", "--json"]);
+        if reverse {
+            cmd.arg("-R");
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "iperf3 -R={reverse}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let sent = v["end"]["sum_sent"]["bytes"].as_u64().unwrap();
+        let got = v["end"]["sum_received"]["bytes"].as_u64().unwrap();
+        let bps = v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap();
+        assert!(got > 1 << 20, "-R={reverse}: moved {got} bytes");
+        assert!(bps > 1e8, "-R={reverse}: {bps} bit/s");
+        // The receiver counts what the sender wrote, less at most what was still in
+        // flight when the clock stopped.
+        assert!(
+            got <= sent && got * 10 >= sent * 9,
+            "-R={reverse}: {got} of {sent}"
+        );
+    }
+}
+
 /// Without CAP_NET_ADMIN, `usnet up` says what is missing and how to run it in a
 /// namespace of its own (run here as user `nobody`, which needs root to arrange).
 #[test]

@@ -302,6 +302,70 @@ fn segments_arriving_while_the_application_holds_the_lock_wait_in_the_backlog() 
     assert_eq!(&buf[..n], b"first second third");
 }
 
+/// The backlog holds what a busy owner's buffers allow — `sk_rcvbuf + sk_sndbuf +
+/// 64 KiB`, as `tcp_add_backlog` — so a window's worth of data arriving while the
+/// application holds the lock is kept, not dropped (a fixed 1 MiB bound lost whole
+/// 64 KiB GSO packets from a TAP and made Linux retransmit them).
+#[test]
+fn the_backlog_holds_a_large_window_while_the_owner_is_busy() {
+    use usnet::tcp::{SockOpt, TcpExt};
+    // A wire that holds a large window in flight (netem's default limit is 1000)
+    // (and RX rings deep enough for a line-rate burst of it, as `ethtool -G rx 4096`).
+    let k = common::Conn::with_nic(
+        47,
+        |c| c.rx_ring = 4096,
+        |h| {
+            for port in 0..2 {
+                h.wire.set_netem(
+                    port,
+                    usnet::link::Netem {
+                        delay: common::D,
+                        limit: 100_000,
+                        ..Default::default()
+                    },
+                );
+            }
+        },
+    );
+    // Reno's slow start (no HyStart) opens cwnd within the warm-up; receive-buffer
+    // autotuning opens the window.
+    k.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
+    common::bulk_with(&k, 16 << 20, Duration::from_secs(60), || {});
+    let guard = k.s.lock_sock().unwrap();
+    let chunk = vec![7u8; 1 << 20];
+    let mut queued = 0;
+    while queued < 3 << 20 {
+        match k.c.send(&chunk) {
+            Ok(n) => queued += n,
+            Err(_) => break,
+        }
+    }
+    k.h.sim.run_for(Duration::from_millis(200));
+    let held = k.s.backlog_bytes();
+    let drops = k.h.b.tcp.mib.get(TcpExt::TCPBacklogDrop);
+    drop(guard);
+    assert!(
+        held > 700,
+        "well over 1 MiB waited in the backlog: {held} skbs"
+    );
+    assert_eq!(drops, 0, "nothing dropped");
+    let mut got = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    k.h.sim.run_while(
+        || {
+            while let Ok(n) = k.s.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            got < queued
+        },
+        Duration::from_secs(10),
+    );
+    assert_eq!(got, queued);
+}
+
 #[test]
 fn a_full_send_buffer_blocks_eagains_or_times_out() {
     // Non-blocking: EAGAIN once the send buffer is full (the receiver does not read).

@@ -454,3 +454,27 @@ fn a_qdisc_drop_enters_cwr_without_retransmitting() {
         "a local drop is not a loss to repair"
     );
 }
+
+/// Receive-buffer autotuning (DRS, `tcp_rcv_space_adjust`) starts from an initial
+/// window's worth (`tcp_init_buffer_space`: 10 × advmss), so a reader that keeps up
+/// grows the buffer — and the advertised window — past the initial 64 KiB within a
+/// few RTTs; starting from the whole initial window kept it there forever.
+#[test]
+fn a_reader_that_keeps_up_grows_the_receive_buffer() {
+    let k = Conn::new(48, |_| {});
+    let before = k.s.info();
+    assert_eq!(
+        before.rcv_space,
+        10 * before.advmss,
+        "tcp_init_buffer_space"
+    );
+    bulk(&k, 4 << 20, Duration::from_secs(30));
+    let after = k.s.info();
+    assert!(
+        after.rcvbuf > 4 * before.rcvbuf,
+        "{} → {}",
+        before.rcvbuf,
+        after.rcvbuf
+    );
+    assert!(after.rcv_wnd > 4 << 16, "window {}", after.rcv_wnd);
+}

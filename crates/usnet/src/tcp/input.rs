@@ -423,7 +423,13 @@ pub(crate) fn finish_connect(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     output::tcp_update_pacing_rate(stack, t);
     t.snd_cwnd_stamp = now;
     init_buffer_space(stack, t);
-    t.rcvq_space = (t.rcv_wnd.min(t.rcvbuf as u32), t.copied_seq, now);
+    // DRS starts from an initial window's worth (tcp_init_buffer_space): a reader
+    // that takes in more than that per RTT grows the buffer from the first RTT on.
+    let space = t
+        .rcv_ssthresh
+        .min(t.rcv_wnd)
+        .min(super::TCP_INIT_CWND * t.advmss);
+    t.rcvq_space = (space, t.copied_seq, now);
     with_cc(t, now, |cc, ctx| cc.init(ctx));
     timer::reset_keepalive(stack, sk, t);
     super::timer::tcp_rearm_rto(stack, sk, t);

@@ -566,7 +566,16 @@ struct Slock {
     owned: bool,
     backlog: VecDeque<Skb>,
     backlog_bytes: usize,
+    /// Most bytes (truesize) the backlog may hold while a process owns the socket:
+    /// `sk_rcvbuf + sk_sndbuf + 64 KiB`, as `tcp_add_backlog`; refreshed from the
+    /// control block each time the owner releases it.
+    backlog_limit: usize,
     deferred: u32,
+}
+
+/// The backlog's bound for a control block (`tcp_add_backlog`).
+fn backlog_limit(t: &Tcb) -> usize {
+    t.rcvbuf + t.sndbuf + 64 * 1024
 }
 
 /// TSQ / send-buffer accounting: every skb the socket hands to IP is charged here
@@ -710,6 +719,9 @@ impl SockGuard<'_> {
             let (skbs, deferred) = {
                 let mut s = sk.slock.lock();
                 if s.backlog.is_empty() && s.deferred == 0 {
+                    if let Some(t) = &tcb {
+                        s.backlog_limit = backlog_limit(t);
+                    }
                     drop(tcb.take());
                     s.owned = false;
                     drop(s);
@@ -743,6 +755,7 @@ impl Drop for SockGuard<'_> {
 
 impl TcpSock {
     fn new_raw(stack: &Stack, tcb: Tcb) -> Arc<TcpSock> {
+        let limit = backlog_limit(&tcb);
         Arc::new_cyclic(|me: &Weak<TcpSock>| {
             let wq = Arc::new(WaitQueue::default());
             TcpSock {
@@ -753,6 +766,7 @@ impl TcpSock {
                     owned: false,
                     backlog: VecDeque::new(),
                     backlog_bytes: 0,
+                    backlog_limit: limit,
                     deferred: 0,
                 }),
                 owner_cv: Condvar::new(),
@@ -818,12 +832,7 @@ impl TcpSock {
     pub(crate) fn rcv_or_backlog(self: &Arc<Self>, stack: &Stack, skb: Skb) {
         let mut s = self.slock.lock();
         if s.owned {
-            let limit = {
-                // Read the buffer sizes without the tcb lock: a stale value is fine.
-                let t = self.tcb.try_lock();
-                t.map(|t| t.rcvbuf + t.sndbuf).unwrap_or(1 << 20)
-            };
-            if s.backlog_bytes + skb.truesize() as usize > limit {
+            if s.backlog_bytes + skb.truesize() as usize > s.backlog_limit {
                 stack.tcp.mib.inc(TcpExt::TCPBacklogDrop);
                 return;
             }
@@ -855,6 +864,11 @@ impl TcpSock {
     /// Number of segments waiting on the backlog.
     pub fn backlog_len(&self) -> usize {
         self.slock.lock().backlog.len()
+    }
+
+    /// Memory (truesize) of the skbs waiting in the backlog.
+    pub fn backlog_bytes(&self) -> usize {
+        self.slock.lock().backlog_bytes
     }
 
     /// `O_NONBLOCK`.
