@@ -105,6 +105,43 @@ impl Veth {
     }
 }
 
+impl Veth {
+    /// `n` one-byte request/response exchanges from a to b (TCP_NODELAY, each side a
+    /// process in its namespace); transactions per second as the client measured.
+    pub fn rr(&self, exe: &Path, n: u32) -> Result<f64, String> {
+        let mut server = Command::new("ip")
+            .args(["netns", "exec", &self.b])
+            .arg(exe)
+            .args(["bench-peer", "rr-server", "10.77.0.2:5202"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("rr-server: {e}"))?;
+        let mut out = BufReader::new(server.stdout.take().ok_or("rr-server stdout")?);
+        let mut line = String::new();
+        out.read_line(&mut line).map_err(|e| e.to_string())?;
+        if line.trim() != "ready" {
+            let _ = server.kill();
+            return Err(format!("rr-server said {line:?}"));
+        }
+        let client = Command::new("ip")
+            .args(["netns", "exec", &self.a])
+            .arg(exe)
+            .args(["bench-peer", "rr-client", "10.77.0.2:5202", &n.to_string()])
+            .output()
+            .map_err(|e| format!("rr-client: {e}"))?;
+        let _ = server.wait();
+        String::from_utf8_lossy(&client.stdout)
+            .trim()
+            .parse()
+            .map_err(|_| {
+                format!(
+                    "rr-client said {:?}",
+                    String::from_utf8_lossy(&client.stdout)
+                )
+            })
+    }
+}
+
 /// A `bench-peer sink` running in a namespace, listening.
 pub struct Sink {
     child: std::process::Child,
@@ -185,8 +222,9 @@ impl Drop for Veth {
 }
 
 /// The peer processes: `sink ADDR` (prints `ready`, accepts one connection, reads to
-/// EOF, prints `bytes seconds`) and `source ADDR BYTES [CC]` (writes BYTES with
-/// congestion control CC, closes).
+/// EOF, prints `bytes seconds`), `source ADDR BYTES [CC]` (writes BYTES with
+/// congestion control CC, closes), `rr-server ADDR` (prints `ready`, echoes one
+/// connection's bytes) and `rr-client ADDR N` (N one-byte exchanges, prints the rate).
 pub fn peer_main(args: &[String]) -> i32 {
     let run = || -> std::io::Result<()> {
         match args {
@@ -229,8 +267,35 @@ pub fn peer_main(args: &[String]) -> i32 {
                 let _ = s.read(&mut [0u8; 1]);
                 Ok(())
             }
+            [mode, addr] if mode == "rr-server" => {
+                let addr: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+                let l = TcpListener::bind(addr)?;
+                println!("ready");
+                std::io::stdout().flush()?;
+                let (mut s, _) = l.accept()?;
+                s.set_nodelay(true)?;
+                let mut b = [0u8; 1];
+                while s.read(&mut b)? == 1 {
+                    s.write_all(&b)?;
+                }
+                Ok(())
+            }
+            [mode, addr, n] if mode == "rr-client" => {
+                let addr: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+                let n: u32 = n.parse().map_err(std::io::Error::other)?;
+                let mut c = TcpStream::connect(addr)?;
+                c.set_nodelay(true)?;
+                let mut b = [1u8; 1];
+                let t0 = Instant::now();
+                for _ in 0..n {
+                    c.write_all(&b)?;
+                    c.read_exact(&mut b)?;
+                }
+                println!("{}", f64::from(n) / t0.elapsed().as_secs_f64());
+                Ok(())
+            }
             _ => Err(std::io::Error::other(
-                "usage: usnet bench-peer sink ADDR | source ADDR BYTES [CC]",
+                "usage: usnet bench-peer sink ADDR | source ADDR BYTES [CC] | rr-server ADDR | rr-client ADDR N",
             )),
         }
     };

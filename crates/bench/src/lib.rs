@@ -233,6 +233,31 @@ pub fn run(o: &Options) -> Value {
             ],
         });
     }
+    {
+        let v = veth1500.clone();
+        let exe = o.exe.clone();
+        cases.push(Case {
+            name: "rr_1byte_veth",
+            unit: "transactions/s",
+            systems: vec![
+                (
+                    "usnet",
+                    Ok(Box::new(move || usn::rr_threads(rr_n / 4)) as Measure),
+                ),
+                ("smoltcp", Err("smoltcp has no blocking API".into())),
+                (
+                    "kernel",
+                    match v.as_ref() {
+                        Ok(_) => Ok(Box::new(move || {
+                            let v = v.as_ref().as_ref().map_err(|e| e.clone())?;
+                            v.rr(&exe, rr_n / 2)
+                        }) as Measure),
+                        Err(e) => Err(format!("veth pair between namespaces unavailable: {e}")),
+                    },
+                ),
+            ],
+        });
+    }
     cases.push(Case {
         name: "rr_1byte_threads",
         unit: "transactions/s",

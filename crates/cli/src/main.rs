@@ -62,7 +62,7 @@ enum Cmd {
     /// The kernel-side peer `usnet bench` runs inside a namespace (internal).
     #[command(hide = true)]
     BenchPeer {
-        /// `sink ADDR` or `source ADDR BYTES`.
+        /// `sink ADDR`, `source ADDR BYTES [CC]`, `rr-server ADDR` or `rr-client ADDR N`.
         args: Vec<String>,
     },
 }
