@@ -91,6 +91,11 @@ impl WeakStack {
     pub fn upgrade(&self) -> Option<Stack> {
         self.inner.upgrade().map(|inner| Stack { inner })
     }
+
+    /// Whether both refer to the same stack.
+    pub fn ptr_eq(&self, other: &WeakStack) -> bool {
+        self.inner.ptr_eq(&other.inner)
+    }
 }
 
 impl std::ops::Deref for Stack {
@@ -168,6 +173,7 @@ impl StackBuilder {
                 stopping: AtomicBool::new(false),
             }),
         };
+        stack.softnet.set_owner(stack.downgrade());
         crate::ipv4::init(&stack);
         crate::tcp::init(&stack);
         stack

@@ -240,6 +240,60 @@ fn blocking_std_sockets_across_threads_in_real_time() {
 }
 
 #[cfg(feature = "tokio")]
+/// A send that raises NET_RX on a peer whose softirq thread sleeps runs that softirq
+/// itself when it releases the socket (`local_bh_enable` → `do_softirq`, as a
+/// `veth_xmit` in Linux), so a request/response exchange costs two thread wake-ups
+/// (one per application), not four.
+#[test]
+fn the_senders_thread_runs_the_peers_receive_softirq() {
+    let h = RealTwoHosts::start(9);
+    let l = std_api::TcpListener::bind(&h.b, addr(2, 7300)).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut b = [0u8; 1];
+        while s.read(&mut b).unwrap_or(0) == 1 {
+            s.write_all(&b).unwrap();
+        }
+    });
+    let mut c = std_api::TcpStream::connect(&h.a, addr(2, 7300)).unwrap();
+    c.set_nodelay(true).unwrap();
+    let n = 2000u64;
+    let stat = |s: &usnet::Stack| {
+        let st = &s.softnet.stats;
+        (
+            st.inline_runs.load(std::sync::atomic::Ordering::Relaxed),
+            st.wakeups.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    };
+    let (ia0, wa0) = stat(&h.a);
+    let (ib0, wb0) = stat(&h.b);
+    let mut b = [1u8; 1];
+    for _ in 0..n {
+        c.write_all(&b).unwrap();
+        c.read_exact(&mut b).unwrap();
+    }
+    let (ia, wa) = stat(&h.a);
+    let (ib, wb) = stat(&h.b);
+    drop(c);
+    server.join().unwrap();
+    assert!(
+        ib - ib0 >= n / 2,
+        "b's softirq ran in the client's thread: {}",
+        ib - ib0
+    );
+    assert!(
+        ia - ia0 >= n / 2,
+        "a's softirq ran in the server's thread: {}",
+        ia - ia0
+    );
+    let wakes = (wa - wa0) + (wb - wb0);
+    assert!(
+        wakes < n / 2,
+        "ksoftirqd was rarely woken: {wakes} for {n} exchanges"
+    );
+}
+
 #[test]
 fn tokio_sockets_in_real_time() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -2,9 +2,10 @@
 //! bits, the NAPI poll list, the output queue of qdiscs waiting for NET_TX, and the
 //! completion queue of skbs freed from interrupt context.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
@@ -12,6 +13,7 @@ use parking_lot::{Condvar, Mutex};
 use super::napi::NapiPoll;
 use super::sched::QdiscSlot;
 use crate::skb::Skb;
+use crate::stack::WeakStack;
 
 /// `NET_TX_SOFTIRQ`.
 pub const NET_TX: u32 = 1 << 0;
@@ -37,6 +39,11 @@ pub struct SoftnetStats {
     pub netif_schedule: AtomicU64,
     /// Softirq passes (`do_softirq` loop iterations).
     pub softirq_runs: AtomicU64,
+    /// NET_RX raised from a process-context section and run by that thread when the
+    /// section ended (`local_bh_enable` → `do_softirq`), instead of waking ksoftirqd.
+    pub inline_runs: AtomicU64,
+    /// Times the sleeping softirq thread was woken.
+    pub wakeups: AtomicU64,
 }
 
 /// Softirq state of one stack.
@@ -57,6 +64,8 @@ pub struct Softnet {
     /// Threads busy-polling this stack (`sk_busy_loop`): while any spins, raised work
     /// is theirs and ksoftirqd is not woken (as busy polling defers the NIC's IRQ).
     busy_pollers: AtomicU32,
+    /// The stack this softirq state belongs to (for running it inline).
+    owner: OnceLock<WeakStack>,
 }
 
 impl std::fmt::Debug for Softnet {
@@ -82,18 +91,51 @@ impl Default for Softnet {
             wake_cv: Condvar::new(),
             sleeping: std::sync::atomic::AtomicBool::new(false),
             busy_pollers: AtomicU32::new(0),
+            owner: OnceLock::new(),
         }
     }
 }
 
 impl Softnet {
-    /// `raise_softirq`: mark `bits` pending and wake the softirq thread if it sleeps.
+    /// `raise_softirq`: mark `bits` pending and wake the softirq thread if it sleeps —
+    /// unless NET_RX is raised inside a process-context section ([`local_bh_disable`]),
+    /// which then runs the softirq itself when it ends, as Linux runs a softirq raised
+    /// by `veth_xmit` at the sender's `local_bh_enable` rather than in ksoftirqd.
     #[inline]
     pub fn raise(&self, bits: u32) {
         let old = self.pending.fetch_or(bits, Ordering::AcqRel);
         if old & bits != bits {
+            if bits & NET_RX != 0 && self.defer_to_section() {
+                return;
+            }
             self.wake();
         }
+    }
+
+    pub(crate) fn set_owner(&self, owner: WeakStack) {
+        let _ = self.owner.set(owner);
+    }
+
+    /// Leave the softirq to the current thread's bh-disabled section, if it is in one
+    /// and ksoftirqd sleeps (a running ksoftirqd sees the bits anyway).
+    fn defer_to_section(&self) -> bool {
+        if !self.sleeping.load(Ordering::Acquire) {
+            return false;
+        }
+        let Some(owner) = self.owner.get() else {
+            return false;
+        };
+        BH.try_with(|bh| {
+            let mut bh = bh.borrow_mut();
+            if bh.depth == 0 {
+                return false;
+            }
+            if !bh.deferred.iter().any(|w| w.ptr_eq(owner)) {
+                bh.deferred.push(owner.clone());
+            }
+            true
+        })
+        .unwrap_or(false)
     }
 
     /// Take the pending bits (`local_softirq_pending` + clear).
@@ -116,6 +158,7 @@ impl Softnet {
         }
         let mut w = self.wake_lock.lock();
         *w = true;
+        self.stats.wakeups.fetch_add(1, Ordering::Relaxed);
         self.wake_cv.notify_one();
     }
 
@@ -167,5 +210,108 @@ impl Softnet {
             self.stats.dropped.load(Ordering::Relaxed),
             self.stats.time_squeeze.load(Ordering::Relaxed),
         ]
+    }
+}
+
+/// A thread's bh-disabled sections and the stacks whose NET_RX they deferred.
+#[derive(Default)]
+struct BhState {
+    depth: u32,
+    deferred: Vec<WeakStack>,
+    spare: Vec<WeakStack>,
+}
+
+thread_local! {
+    static BH: RefCell<BhState> = RefCell::new(BhState::default());
+}
+
+/// Rounds of deferred softirqs a section's end runs before handing the rest to
+/// ksoftirqd (each round may raise NET_RX on the peer again: the ACK coming back).
+const MAX_INLINE_ROUNDS: usize = 4;
+
+/// A process-context section (`local_bh_disable`): NET_RX raised on a stack whose
+/// softirq thread sleeps is run by this thread when the outermost section ends.
+#[must_use = "the section ends when the guard drops"]
+pub struct BhSection {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+/// Enter a process-context section; see [`BhSection`].
+pub fn local_bh_disable() -> BhSection {
+    let _ = BH.try_with(|bh| bh.borrow_mut().depth += 1);
+    BhSection {
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+impl Drop for BhSection {
+    fn drop(&mut self) {
+        let last = BH
+            .try_with(|bh| {
+                let mut bh = bh.borrow_mut();
+                bh.depth -= 1;
+                bh.depth == 0 && !bh.deferred.is_empty()
+            })
+            .unwrap_or(false);
+        if last {
+            run_deferred();
+        }
+    }
+}
+
+/// Run what the current sections deferred now, before the thread sleeps (as
+/// `release_sock`'s `spin_unlock_bh` runs pending softirqs before `sk_wait_event`
+/// sleeps): a sleeping thread must not sit on a softirq another stack waits for.
+pub fn local_bh_flush() {
+    let any = BH
+        .try_with(|bh| !bh.borrow().deferred.is_empty())
+        .unwrap_or(false);
+    if any {
+        run_deferred();
+    }
+}
+
+/// `local_bh_enable` → `do_softirq`: run the deferred stacks' softirqs here, a few
+/// rounds (still inside a section, so what they raise on each other is run too), then
+/// wake the softirq threads of whatever is left.
+fn run_deferred() {
+    for _ in 0..MAX_INLINE_ROUNDS {
+        let Ok(mut list) = BH.try_with(|bh| {
+            let mut bh = bh.borrow_mut();
+            let spare = std::mem::take(&mut bh.spare);
+            bh.depth += 1;
+            std::mem::replace(&mut bh.deferred, spare)
+        }) else {
+            return;
+        };
+        for w in list.drain(..) {
+            if let Some(stack) = w.upgrade() {
+                stack
+                    .softnet
+                    .stats
+                    .inline_runs
+                    .fetch_add(1, Ordering::Relaxed);
+                stack.do_softirq();
+            }
+        }
+        let more = BH
+            .try_with(|bh| {
+                let mut bh = bh.borrow_mut();
+                bh.depth -= 1;
+                bh.spare = list;
+                !bh.deferred.is_empty()
+            })
+            .unwrap_or(false);
+        if !more {
+            return;
+        }
+    }
+    let left = BH
+        .try_with(|bh| std::mem::take(&mut bh.borrow_mut().deferred))
+        .unwrap_or_default();
+    for w in left {
+        if let Some(stack) = w.upgrade() {
+            stack.softnet.wake();
+        }
     }
 }

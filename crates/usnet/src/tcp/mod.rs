@@ -646,6 +646,9 @@ pub struct SockGuard<'a> {
     sk: &'a Arc<TcpSock>,
     stack: Stack,
     tcb: Option<MutexGuard<'a, Tcb>>,
+    /// Process context: NET_RX this call raises on a sleeping stack runs here once the
+    /// socket is released (dropped after `tcb`).
+    _bh: crate::dev::softnet::BhSection,
 }
 
 impl std::ops::Deref for SockGuard<'_> {
@@ -678,6 +681,7 @@ impl SockGuard<'_> {
     pub fn wait(&mut self, timeout: Option<Duration>, mut ready: impl FnMut(&Tcb) -> bool) -> bool {
         let sk = self.sk;
         self.release_inner();
+        crate::dev::softnet::local_bh_flush();
         // sk_busy_loop: with SO_BUSY_POLL / net.core.busy_read, run the stack's softirq
         // from this thread for a while instead of sleeping at once (no wake-ups on the
         // way: the reply is picked off the NIC by the thread that wants it).
@@ -808,6 +812,11 @@ impl TcpSock {
     /// control block.
     fn lock_owned(&self) -> MutexGuard<'_, Tcb> {
         let mut s = self.slock.lock();
+        if s.owned {
+            drop(s);
+            crate::dev::softnet::local_bh_flush();
+            s = self.slock.lock();
+        }
         while s.owned {
             self.owner_cv.wait(&mut s);
         }
@@ -819,10 +828,12 @@ impl TcpSock {
     /// `lock_sock`.
     pub fn lock_sock<'a>(self: &'a Arc<Self>) -> io::Result<SockGuard<'a>> {
         let stack = self.stack()?;
+        let bh = crate::dev::softnet::local_bh_disable();
         Ok(SockGuard {
             sk: self,
             stack,
             tcb: Some(self.lock_owned()),
+            _bh: bh,
         })
     }
 
