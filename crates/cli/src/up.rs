@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use usnet::drivers::afpacket::AfPacket;
 use usnet::drivers::tap::Tap;
 use usnet::ipv4::route::FibRoute;
 use usnet::socket::std_api::{TcpListener, TcpStream, UdpSocket};
@@ -17,10 +18,12 @@ use usnet_wire::EthernetAddress;
 /// Where and how to attach a stack.
 #[derive(Args, Debug, Clone)]
 pub struct LinkArgs {
-    /// The link: `tap:NAME` (a TAP interface, created if needed).
+    /// The link: `tap:NAME` (a TAP interface, created if needed) or `afpacket:IFACE`
+    /// (AF_PACKET rings on an existing interface, such as a veth end without an
+    /// address; the other side must not send GSO frames: `ethtool -K PEER tso off gso off`).
     #[arg(long)]
     link: String,
-    /// Create the TAP inside this network namespace (`/var/run/netns/NAME`).
+    /// Open the link inside this network namespace (`/var/run/netns/NAME`).
     #[arg(long)]
     netns: Option<PathBuf>,
     /// Our address and prefix, e.g. `10.0.0.2/24`.
@@ -100,33 +103,50 @@ fn parse_mac(s: &str) -> Result<EthernetAddress, String> {
 /// Bring a stack up on the link; returns it (softirq thread started).
 pub fn bring_up(l: &LinkArgs) -> Result<(Stack, Ipv4Addr, u8), String> {
     let (addr, plen) = parse_cidr(&l.addr)?;
-    let Some(name) = l.link.strip_prefix("tap:") else {
-        return Err(format!(
-            "--link {:?}: supported links are tap:NAME (afpacket comes later)",
-            l.link
-        ));
-    };
-    let tap = match (&l.netns, l.no_offload) {
-        (Some(ns), false) => Tap::open_offload_in_netns(name, ns),
-        (Some(ns), true) => Tap::open_in_netns(name, ns),
-        (None, false) => Tap::open_offload(name),
-        (None, true) => Tap::open(name),
+    enum Link {
+        Tap(std::sync::Arc<Tap>),
+        AfPacket(std::sync::Arc<AfPacket>),
     }
-    .map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+    let hint = |e: &std::io::Error| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
             "\n  run it as root, or without root in a user and network namespace of its own:\n    unshare -rn usnet up --link tap:usnet0 --addr 10.0.0.2/24 ..."
         } else {
             ""
-        };
-        format!("cannot open TAP {name}: {e}{hint}")
-    })?;
+        }
+    };
+    let link = if let Some(name) = l.link.strip_prefix("tap:") {
+        let tap = match (&l.netns, l.no_offload) {
+            (Some(ns), false) => Tap::open_offload_in_netns(name, ns),
+            (Some(ns), true) => Tap::open_in_netns(name, ns),
+            (None, false) => Tap::open_offload(name),
+            (None, true) => Tap::open(name),
+        }
+        .map_err(|e| format!("cannot open TAP {name}: {e}{}", hint(&e)))?;
+        Link::Tap(tap)
+    } else if let Some(name) = l.link.strip_prefix("afpacket:") {
+        let afp = match &l.netns {
+            Some(ns) => AfPacket::open_in_netns(name, ns),
+            None => AfPacket::open(name),
+        }
+        .map_err(|e| format!("cannot open AF_PACKET rings on {name}: {e}{}", hint(&e)))?;
+        Link::AfPacket(afp)
+    } else {
+        return Err(format!(
+            "--link {:?}: supported links are tap:NAME and afpacket:IFACE",
+            l.link
+        ));
+    };
     let o = addr.octets();
     let mac = match &l.mac {
         Some(m) => parse_mac(m)?,
         None => EthernetAddress([0x02, 0x75, o[0], o[1], o[2], o[3]]),
     };
     let stack = Stack::builder().name("usnet").build();
-    let dev = Tap::create(&stack, &tap, "eth0", mac).map_err(|e| format!("register: {e}"))?;
+    let dev = match &link {
+        Link::Tap(tap) => Tap::create(&stack, tap, "eth0", mac),
+        Link::AfPacket(afp) => AfPacket::create(&stack, afp, "eth0", mac),
+    }
+    .map_err(|e| format!("register: {e}"))?;
     usnet::ipv4::addr::addr_add(&stack, &dev, addr, plen).map_err(|e| format!("address: {e}"))?;
     if let Some(gw) = l.gw {
         stack

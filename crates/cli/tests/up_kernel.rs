@@ -19,6 +19,16 @@ struct Ns {
 impl Ns {
     /// A namespace with a persistent TAP `dev` at `kernel_addr`.
     fn new(tag: &str, dev: &str, kernel_addr: &str) -> Option<Ns> {
+        let ns = Ns::empty(tag)?;
+        ns.ip(&["tuntap", "add", "dev", dev, "mode", "tap"]);
+        ns.ip(&["addr", "add", kernel_addr, "dev", dev]);
+        ns.ip(&["link", "set", dev, "up"]);
+        ns.ip(&["link", "set", "lo", "up"]);
+        Some(ns)
+    }
+
+    /// An empty namespace (skips the test without root, as [`Ns::new`]).
+    fn empty(tag: &str) -> Option<Ns> {
         let name = format!("usnt-{tag}-{}", std::process::id());
         let ok = Command::new("ip")
             .args(["netns", "add", &name])
@@ -35,16 +45,11 @@ impl Ns {
         }
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir).unwrap();
-        let ns = Ns {
+        Some(Ns {
             name,
             dir,
             children: Vec::new(),
-        };
-        ns.ip(&["tuntap", "add", "dev", dev, "mode", "tap"]);
-        ns.ip(&["addr", "add", kernel_addr, "dev", dev]);
-        ns.ip(&["link", "set", dev, "up"]);
-        ns.ip(&["link", "set", "lo", "up"]);
-        Some(ns)
+        })
     }
 
     fn ip(&self, args: &[&str]) {
@@ -413,6 +418,64 @@ fn iperf3_client_measures_usnet_both_ways() {
             "-R={reverse}: {got} of {sent}"
         );
     }
+}
+
+/// `usnet up --link afpacket:IFACE`: usnet on AF_PACKET rings on a veth end (no
+/// address of its own) serves echo to the kernel on the other end.
+#[test]
+fn up_on_afpacket_rings_serves_the_kernel() {
+    let Some(a) = Ns::empty("afa") else { return };
+    let Some(mut b) = Ns::empty("afb") else {
+        return;
+    };
+    a.ip(&[
+        "link", "add", "vk0", "type", "veth", "peer", "name", "vu0", "netns", &b.name,
+    ]);
+    a.ip(&["addr", "add", "10.79.6.1/24", "dev", "vk0"]);
+    a.ip(&["link", "set", "vk0", "up"]);
+    b.ip(&["link", "set", "vu0", "up"]);
+    // The kernel must send MTU-sized frames with their checksums done.
+    let ok = a
+        .exec(&[
+            "ethtool", "-K", "vk0", "tso", "off", "gso", "off", "tx", "off",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but ethtool is missing (.ci/run installs it)"
+        );
+        eprintln!("skipping: ethtool not installed");
+        return;
+    }
+    let mut up = Command::new(env!("CARGO_BIN_EXE_usnet"))
+        .args(["up", "--link", "afpacket:vu0", "--netns", &b.netns_path()])
+        .args(["--addr", "10.79.6.2/24", "--serve", "echo:7", "--for", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("usnet up");
+    let mut line = String::new();
+    BufReader::new(up.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    b.children.push(up);
+    assert!(line.contains("on afpacket:vu0"), "{line}");
+    let out = a
+        .exec(&[
+            "python3",
+            "-c",
+            "import socket,os,threading\nd=os.urandom(1<<20)\ns=socket.create_connection(('10.79.6.2',7),timeout=10)\nt=threading.Thread(target=lambda: (s.sendall(d), s.shutdown(socket.SHUT_WR)))\nt.start()\nr=b''\nwhile True:\n  x=s.recv(65536)\n  if not x: break\n  r+=x\nt.join()\nprint(r==d, len(r))",
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        said.trim(),
+        format!("True {}", 1 << 20),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Without CAP_NET_ADMIN, `usnet up` says what is missing and how to run it in a

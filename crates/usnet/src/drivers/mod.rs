@@ -1,7 +1,11 @@
 //! Drivers: the emulated igb-like NIC ([`vnic`]) over the in-memory wire, loopback, and
-//! the real-link drivers — a Linux TAP device ([`tap`]), plain `AF_PACKET` sockets
+//! the real-link drivers — a Linux TAP device ([`tap`], with virtio-net offloads),
+//! `AF_PACKET` rings on an interface ([`afpacket`]), plain `AF_PACKET` sockets
 //! ([`packet`]) — with the [`relay`] that impairs a real link in userspace.
 
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub mod afpacket;
 pub mod loopback;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
