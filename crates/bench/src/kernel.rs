@@ -24,7 +24,8 @@ pub struct Veth {
     cc: Option<String>,
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+/// Run `ip ARGS`; its error output on failure.
+pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
         .args(args)
         .output()
@@ -109,20 +110,7 @@ impl Veth {
     /// `n` one-byte request/response exchanges from a to b (TCP_NODELAY, each side a
     /// process in its namespace); transactions per second as the client measured.
     pub fn rr(&self, exe: &Path, n: u32) -> Result<f64, String> {
-        let mut server = Command::new("ip")
-            .args(["netns", "exec", &self.b])
-            .arg(exe)
-            .args(["bench-peer", "rr-server", "10.77.0.2:5202"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("rr-server: {e}"))?;
-        let mut out = BufReader::new(server.stdout.take().ok_or("rr-server stdout")?);
-        let mut line = String::new();
-        out.read_line(&mut line).map_err(|e| e.to_string())?;
-        if line.trim() != "ready" {
-            let _ = server.kill();
-            return Err(format!("rr-server said {line:?}"));
-        }
+        let (mut server, _) = spawn_ready(&self.b, exe, &["rr-server", "10.77.0.2:5202"])?;
         let client = Command::new("ip")
             .args(["netns", "exec", &self.a])
             .arg(exe)
@@ -142,6 +130,31 @@ impl Veth {
     }
 }
 
+/// Start `bench-peer ARGS` in namespace `ns` and wait for its `ready` line.
+fn spawn_ready(
+    ns: &str,
+    exe: &Path,
+    args: &[&str],
+) -> Result<(std::process::Child, BufReader<std::process::ChildStdout>), String> {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(exe)
+        .arg("bench-peer")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("bench-peer {}: {e}", args[0]))?;
+    let mut out = BufReader::new(child.stdout.take().ok_or("peer stdout")?);
+    let mut line = String::new();
+    out.read_line(&mut line).map_err(|e| e.to_string())?;
+    if line.trim() != "ready" {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("bench-peer {} said {line:?}", args[0]));
+    }
+    Ok((child, out))
+}
+
 /// A `bench-peer sink` running in a namespace, listening.
 pub struct Sink {
     child: std::process::Child,
@@ -151,20 +164,7 @@ pub struct Sink {
 impl Sink {
     /// Start a sink in namespace `ns` listening on `addr`; returns once it listens.
     pub fn start(ns: &str, exe: &Path, addr: &str) -> Result<Sink, String> {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(exe)
-            .args(["bench-peer", "sink", addr])
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("sink: {e}"))?;
-        let mut out = BufReader::new(child.stdout.take().ok_or("sink stdout")?);
-        let mut line = String::new();
-        out.read_line(&mut line).map_err(|e| e.to_string())?;
-        if line.trim() != "ready" {
-            let _ = child.kill();
-            return Err(format!("sink said {line:?}"));
-        }
+        let (child, out) = spawn_ready(ns, exe, &["sink", addr])?;
         Ok(Sink { child, out })
     }
 
@@ -272,13 +272,7 @@ pub fn peer_main(args: &[String]) -> i32 {
                 let l = TcpListener::bind(addr)?;
                 println!("ready");
                 std::io::stdout().flush()?;
-                let (mut s, _) = l.accept()?;
-                s.set_nodelay(true)?;
-                let mut b = [0u8; 1];
-                while s.read(&mut b)? == 1 {
-                    s.write_all(&b)?;
-                }
-                Ok(())
+                echo_one_byte(l.accept()?.0)
             }
             [mode, addr, n] if mode == "rr-client" => {
                 let addr: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
@@ -306,6 +300,16 @@ pub fn peer_main(args: &[String]) -> i32 {
             1
         }
     }
+}
+
+/// The request/response server: echo each byte back at once (TCP_NODELAY).
+fn echo_one_byte(mut s: TcpStream) -> std::io::Result<()> {
+    s.set_nodelay(true)?;
+    let mut b = [0u8; 1];
+    while s.read(&mut b)? == 1 {
+        s.write_all(&b)?;
+    }
+    Ok(())
 }
 
 /// `setsockopt(TCP_CONGESTION, cc)`; with CAP_NET_ADMIN any loaded algorithm.
@@ -338,15 +342,7 @@ fn set_congestion(s: &TcpStream, cc: &str) -> std::io::Result<()> {
 pub fn rr_loopback(n: u32) -> Result<f64, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let addr = l.local_addr().map_err(|e| e.to_string())?;
-    let server = std::thread::spawn(move || -> std::io::Result<()> {
-        let (mut s, _) = l.accept()?;
-        s.set_nodelay(true)?;
-        let mut b = [0u8; 1];
-        while s.read(&mut b)? == 1 {
-            s.write_all(&b)?;
-        }
-        Ok(())
-    });
+    let server = std::thread::spawn(move || echo_one_byte(l.accept()?.0));
     let mut c = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     c.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut b = [1u8; 1];

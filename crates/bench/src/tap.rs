@@ -7,7 +7,6 @@
 use std::io::{Read, Write};
 use std::net::SocketAddrV4;
 use std::path::Path;
-use std::process::Command;
 
 use usnet::drivers::tap::Tap;
 use usnet::socket::std_api::{TcpListener, TcpStream};
@@ -15,29 +14,13 @@ use usnet::testutil::ip;
 use usnet::Stack;
 use usnet_wire::EthernetAddress;
 
-use crate::kernel::{source, Sink};
+use crate::kernel::{ip as ip_cmd, source, Sink};
 
 /// The namespace with the kernel's side of the TAP, and usnet's stack on it.
 pub struct TapLab {
     ns: String,
     stack: Stack,
     port: u16,
-}
-
-fn ip_cmd(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e} (install iproute2)"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 /// Open the TAP `name` inside a fresh namespace `ns` and give the kernel's side

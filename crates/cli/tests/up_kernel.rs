@@ -75,6 +75,23 @@ impl Ns {
     fn netns_path(&self) -> String {
         format!("/var/run/netns/{}", self.name)
     }
+
+    /// Start `usnet ARGS --netns <this namespace>` (kept until the namespace goes) and
+    /// return the first line it prints.
+    fn spawn_usnet(&mut self, args: &[&str]) -> String {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_usnet"))
+            .args(args)
+            .args(["--netns", &self.netns_path()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("usnet");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        self.children.push(child);
+        line
+    }
 }
 
 impl Drop for Ns {
@@ -120,33 +137,21 @@ fn curl_fetches_100_mb_from_usnet_http() {
     let file = www.join("big.bin");
     write_pattern(&file, 100 << 20);
     let ctl = ns.dir.join("ctl.sock");
-    let mut up = Command::new(env!("CARGO_BIN_EXE_usnet"))
-        .args([
-            "up",
-            "--link",
-            "tap:usnt1",
-            "--netns",
-            &ns.netns_path(),
-            "--addr",
-            "10.79.0.2/24",
-        ])
-        .args([
-            "--serve",
-            &format!("http:80:{},echo:7", www.display()),
-            "--ctl",
-            ctl.to_str().unwrap(),
-            "--for",
-            "120",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("usnet up");
-    let mut line = String::new();
-    BufReader::new(up.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let serve = format!("http:80:{},echo:7", www.display());
+    let line = ns.spawn_usnet(&[
+        "up",
+        "--link",
+        "tap:usnt1",
+        "--addr",
+        "10.79.0.2/24",
+        "--serve",
+        &serve,
+        "--ctl",
+        ctl.to_str().unwrap(),
+        "--for",
+        "120",
+    ]);
     assert!(line.starts_with("usnet up: 10.79.0.2/24"), "{line}");
-    ns.children.push(up);
     let out = ns.dir.join("got.bin");
     let st = ns
         .exec(&["curl", "-sS", "--max-time", "120", "-o"])
@@ -376,25 +381,18 @@ fn iperf3_client_measures_usnet_both_ways() {
     let Some(mut ns) = Ns::new("iperf", "usnt5", "10.79.4.1/24") else {
         return;
     };
-    let mut up = Command::new(env!("CARGO_BIN_EXE_usnet"))
-        .args(["up", "--link", "tap:usnt5", "--netns", &ns.netns_path()])
-        .args([
-            "--addr",
-            "10.79.4.2/24",
-            "--serve",
-            "iperf3:5201",
-            "--for",
-            "60",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("usnet up");
-    let mut line = String::new();
-    BufReader::new(up.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = ns.spawn_usnet(&[
+        "up",
+        "--link",
+        "tap:usnt5",
+        "--addr",
+        "10.79.4.2/24",
+        "--serve",
+        "iperf3:5201",
+        "--for",
+        "60",
+    ]);
     assert!(line.contains("serving iperf3:5201"), "{line}");
-    ns.children.push(up);
     for reverse in [false, true] {
         let mut cmd = ns.exec(&["iperf3", "-c", "10.79.4.2", "-t", "2", "--json"]);
         if reverse {
@@ -449,17 +447,17 @@ fn up_on_afpacket_rings_serves_the_kernel() {
         eprintln!("skipping: ethtool not installed");
         return;
     }
-    let mut up = Command::new(env!("CARGO_BIN_EXE_usnet"))
-        .args(["up", "--link", "afpacket:vu0", "--netns", &b.netns_path()])
-        .args(["--addr", "10.79.6.2/24", "--serve", "echo:7", "--for", "60"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("usnet up");
-    let mut line = String::new();
-    BufReader::new(up.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    b.children.push(up);
+    let line = b.spawn_usnet(&[
+        "up",
+        "--link",
+        "afpacket:vu0",
+        "--addr",
+        "10.79.6.2/24",
+        "--serve",
+        "echo:7",
+        "--for",
+        "60",
+    ]);
     assert!(line.contains("on afpacket:vu0"), "{line}");
     let out = a
         .exec(&[

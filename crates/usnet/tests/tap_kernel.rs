@@ -4,7 +4,7 @@
 //! Traffic stays inside that namespace. Needs root (CAP_NET_ADMIN); skipped with a
 //! message otherwise, except under `CI=true`, where it must run.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddrV4;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,10 +16,13 @@ use usnet::drivers::packet::PacketSocket;
 use usnet::drivers::relay::Relay;
 use usnet::drivers::tap::Tap;
 use usnet::link::{Loss, Netem};
-use usnet::socket::std_api::{TcpListener, TcpStream, UdpSocket};
+use usnet::socket::std_api::{TcpStream, UdpSocket};
 use usnet::testutil::ip;
 use usnet::Stack;
 use usnet_wire::EthernetAddress;
+
+mod common;
+use common::kernel::*;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -37,42 +40,6 @@ struct Lab {
     relay_ns: Option<String>,
     /// The relay, when there is one.
     relay: Option<Relay>,
-}
-
-fn sh(args: &[&str]) -> std::process::Output {
-    Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn must(args: &[&str]) {
-    let o = sh(args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn ns_add(ns: &str) -> bool {
-    let ok = Command::new("ip")
-        .args(["netns", "add", ns])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but cannot create a network namespace (need root / CAP_NET_ADMIN)"
-        );
-        eprintln!("skipping: cannot create a network namespace (run as root for the TAP tests)");
-    }
-    ok
-}
-
-fn netns_path(ns: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(format!("/var/run/netns/{ns}"))
 }
 
 /// Give the kernel's interface `dev` in `ns` the address 10.77.n.1/24 and bring it up.
@@ -156,23 +123,20 @@ impl Lab {
             relay,
         })
     }
+}
 
+impl KernelLab for Lab {
+    fn stack(&self) -> &Stack {
+        &self.stack
+    }
     fn kernel(&self) -> std::net::Ipv4Addr {
         ip(10, 77, self.n, 1)
     }
-
     fn us(&self) -> std::net::Ipv4Addr {
         ip(10, 77, self.n, 2)
     }
-
-    /// Run a Python snippet inside the namespace.
-    fn python(&self, code: &str) -> std::process::Child {
-        Command::new("ip")
-            .args(["netns", "exec", &self.ns, "python3", "-c", code])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3")
+    fn ns(&self) -> &str {
+        &self.ns
     }
 }
 
@@ -185,16 +149,6 @@ impl Drop for Lab {
             let _ = Command::new("ip").args(["netns", "del", &rns]).output();
         }
     }
-}
-
-fn wait_output(child: std::process::Child) -> String {
-    let out = child.wait_with_output().expect("child");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -214,52 +168,6 @@ fn udp_both_ways_with_the_kernel() {
     assert_eq!(from, SocketAddrV4::new(lab.kernel(), 9001));
     u.send_to(b"from usnet", from).unwrap();
     assert_eq!(wait_output(py).trim(), "from usnet");
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// usnet sends `bytes` to a Python server in the kernel's namespace on `port`, which
-/// answers with the SHA-256 of what it got.
-fn usnet_sends_to_the_kernel(lab: &Lab, port: u16, bytes: u32) {
-    let py = lab.python(&format!(
-        "import socket\nl=socket.socket()\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\nl.bind(('{k}',{port}))\nl.listen()\nprint('ready',flush=True)\nc,_=l.accept()\nd=b''\nwhile True:\n  x=c.recv(65536)\n  if not x: break\n  d+=x\nimport hashlib\nc.sendall(hashlib.sha256(d).hexdigest().encode())\nc.close()",
-        k = lab.kernel()
-    ));
-    // Wait for the server to listen.
-    std::thread::sleep(Duration::from_millis(300));
-    let data: Vec<u8> = (0..bytes).map(|i| (i * 13 + i / 7) as u8).collect();
-    let mut s = TcpStream::connect(&lab.stack, SocketAddrV4::new(lab.kernel(), port))
-        .expect("connect to Linux");
-    s.write_all(&data).unwrap();
-    s.shutdown(std::net::Shutdown::Write).unwrap();
-    let mut digest = String::new();
-    s.read_to_string(&mut digest).unwrap();
-    assert_eq!(digest, sha256_hex(&data), "Linux received the bytes intact");
-    assert!(wait_output(py).contains("ready"));
-}
-
-/// A Python client in the kernel's namespace sends `bytes` to a usnet server on
-/// `port` and checks the SHA-256 usnet answers with.
-fn the_kernel_sends_to_usnet(lab: &Lab, port: u16, bytes: u32) {
-    let l = TcpListener::bind(&lab.stack, SocketAddrV4::new(lab.us(), port)).unwrap();
-    let py = lab.python(&format!(
-        "import socket,hashlib\nd=bytes((i*7)%251 for i in range({bytes}))\ns=socket.create_connection(('{u}',{port}),timeout=20)\ns.sendall(d)\ns.shutdown(socket.SHUT_WR)\nr=b''\nwhile True:\n  x=s.recv(100)\n  if not x: break\n  r+=x\nprint(r.decode()==hashlib.sha256(d).hexdigest())",
-        u = lab.us()
-    ));
-    let (mut c, peer) = l.accept().expect("accept the kernel's connection");
-    assert_eq!(*peer.ip(), lab.kernel());
-    let mut got = Vec::new();
-    c.read_to_end(&mut got).unwrap();
-    assert_eq!(got.len(), bytes as usize);
-    c.write_all(sha256_hex(&got).as_bytes()).unwrap();
-    drop(c);
-    assert_eq!(wait_output(py).trim(), "True");
 }
 
 #[test]
@@ -386,17 +294,7 @@ fn the_relay_delays_and_accounts_for_every_frame() {
 #[test]
 fn the_kernel_pings_usnet_and_usnet_pings_the_kernel() {
     let Some(lab) = Lab::new() else { return };
-    let py = lab.python(&format!(
-        "import socket,struct\ndef ck(b):\n  s=sum(struct.unpack('!%dH'%(len(b)//2),b))\n  s=(s>>16)+(s&0xffff)\n  s+=s>>16\n  return (~s)&0xffff\ns=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP)\ns.settimeout(5)\nok=0\nfor i in range(3):\n  h=struct.pack('!BBHHH',8,0,0,77,i)+b'pingpong'\n  h=h[:2]+struct.pack('!H',ck(h))+h[4:]\n  s.sendto(h,('{u}',0))\n  while True:\n    d,a=s.recvfrom(200)\n    if a[0]=='{u}' and d[20]==0: break\n  ok+=1\nprint(ok)",
-        u = lab.us()
-    ));
-    assert_eq!(wait_output(py).trim(), "3", "three echo replies from usnet");
-    let p = usnet::ipv4::ping::PingSocket::new(&lab.stack).unwrap();
-    p.send_echo(lab.kernel(), 1, b"hello linux").unwrap();
-    let reply = p
-        .recv(Some(Duration::from_secs(5)))
-        .expect("echo reply from Linux");
-    assert_eq!(reply.from, lab.kernel());
+    ping_both_ways(&lab);
 }
 
 #[test]

@@ -580,8 +580,7 @@ pub struct AfPacket {
     name: String,
     mtu: u32,
     tx: parking_lot::Mutex<TxState>,
-    stop: Arc<AtomicBool>,
-    reader: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    reader: super::RxThread,
     stats: Arc<AfpStats>,
 }
 
@@ -741,8 +740,7 @@ impl AfPacket {
             name: ifname.to_string(),
             mtu: mtu.min((geo.tx_room() - 14) as u32),
             tx: parking_lot::Mutex::new(TxState::default()),
-            stop: Arc::new(AtomicBool::new(false)),
-            reader: parking_lot::Mutex::new(None),
+            reader: super::RxThread::default(),
             stats: Arc::new(AfpStats::default()),
         }))
     }
@@ -793,13 +791,11 @@ impl AfPacket {
 
     fn start_reader(&self, stack: &Stack, dev: &Arc<NetDevice>) -> io::Result<()> {
         let ring = self.ring.clone();
-        let stop = self.stop.clone();
         let stats = self.stats.clone();
         let weak = stack.downgrade();
         let dev = Arc::downgrade(dev);
-        let h = std::thread::Builder::new()
-            .name(format!("afp-rx/{}", self.name))
-            .spawn(move || {
+        self.reader
+            .start(format!("afp-rx/{}", self.name), move |stop| {
                 while !stop.load(Ordering::Acquire) {
                     let watch = dev.upgrade().is_some_and(|d| {
                         d.txqs.first().is_some_and(|q| q.stopped()) || ring.tx_waiting()
@@ -822,9 +818,7 @@ impl AfPacket {
                     ring.rx_next.store(b, Ordering::Relaxed);
                     tx_clean(&ring, &stats, &dev);
                 }
-            })?;
-        *self.reader.lock() = Some(h);
-        Ok(())
+            })
     }
 
     /// Read the kernel's `PACKET_STATISTICS` (which resets them) into the totals.
@@ -1045,10 +1039,7 @@ impl AfPacket {
 
 impl NetDeviceOps for AfPacket {
     fn open(&self, stack: &Stack, dev: &Arc<NetDevice>) -> io::Result<()> {
-        self.stop.store(false, Ordering::Release);
-        if self.reader.lock().is_none() {
-            self.start_reader(stack, dev)?;
-        }
+        self.start_reader(stack, dev)?;
         for q in dev.txqs.iter() {
             q.start();
         }
@@ -1057,13 +1048,7 @@ impl NetDeviceOps for AfPacket {
     }
 
     fn stop(&self, _stack: &Stack, _dev: &Arc<NetDevice>) {
-        self.stop.store(true, Ordering::Release);
-        self.ring.notify();
-        if let Some(h) = self.reader.lock().take() {
-            if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
-            }
-        }
+        self.reader.halt(|| self.ring.notify());
     }
 
     /// Copy the frame into the next free TX frame, mark it `TP_STATUS_SEND_REQUEST`,
@@ -1157,14 +1142,7 @@ impl AsRawFd for AfPacket {
 
 impl Drop for AfPacket {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        self.ring.notify();
-        if let Some(h) = self.reader.get_mut().take() {
-            // The reader may hold the last reference itself: then it just exits.
-            if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
-            }
-        }
+        self.reader.halt(|| self.ring.notify());
     }
 }
 

@@ -54,3 +54,46 @@ pub fn in_netns<T: Send>(
         .unwrap_or_else(|_| Err(std::io::Error::other("setns thread panicked")))
     })
 }
+
+/// A real-link driver's receive thread — its "hardware": started when the device
+/// opens, told to stop and joined when it stops or the driver goes. The thread polls
+/// [`RxThread::flag`] between waits of at most ~100 ms.
+#[derive(Debug, Default)]
+pub(crate) struct RxThread {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl RxThread {
+    /// Start `body` (given the stop flag) on a thread called `name`, unless one runs.
+    pub(crate) fn start(
+        &self,
+        name: String,
+        body: impl FnOnce(std::sync::Arc<std::sync::atomic::AtomicBool>) + Send + 'static,
+    ) -> std::io::Result<()> {
+        let mut h = self.handle.lock();
+        self.stop.store(false, std::sync::atomic::Ordering::Release);
+        if h.is_none() {
+            let stop = self.stop.clone();
+            *h = Some(
+                std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || body(stop))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Tell the thread to stop (the caller wakes it if it may be sleeping), then join
+    /// it — unless this is the thread itself, holding the driver's last reference.
+    pub(crate) fn halt(&self, wake: impl FnOnce()) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        wake();
+        let h = self.handle.lock().take();
+        if let Some(h) = h {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+    }
+}

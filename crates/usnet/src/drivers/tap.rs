@@ -22,7 +22,7 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::BytesMut;
@@ -197,8 +197,7 @@ pub struct Tap {
     name: String,
     /// `IFF_VNET_HDR` with checksum and TSO offloads.
     offload: bool,
-    stop: Arc<AtomicBool>,
-    reader: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    reader: super::RxThread,
     stack: OnceLock<WeakStack>,
     stats: Arc<TapStats>,
 }
@@ -281,8 +280,7 @@ impl Tap {
             fd,
             name: name.to_string(),
             offload,
-            stop: Arc::new(AtomicBool::new(false)),
-            reader: parking_lot::Mutex::new(None),
+            reader: super::RxThread::default(),
             stack: OnceLock::new(),
             stats: Arc::new(TapStats::default()),
         }))
@@ -335,13 +333,11 @@ impl Tap {
     fn start_reader(&self, stack: &Stack, dev: &Arc<NetDevice>) -> io::Result<()> {
         let raw = self.fd.as_raw_fd();
         let offload = self.offload;
-        let stop = self.stop.clone();
         let stats = self.stats.clone();
         let weak = stack.downgrade();
         let dev = Arc::downgrade(dev);
-        let h = std::thread::Builder::new()
-            .name(format!("tap-rx/{}", self.name))
-            .spawn(move || {
+        self.reader
+            .start(format!("tap-rx/{}", self.name), move |stop| {
                 let mut rx = BytesMut::with_capacity(RX_CHUNK);
                 while !stop.load(Ordering::Acquire) {
                     let mut pfd = libc::pollfd {
@@ -391,9 +387,7 @@ impl Tap {
                         netif_rx(&stack, &dev, skb);
                     }
                 }
-            })?;
-        *self.reader.lock() = Some(h);
-        Ok(())
+            })
     }
 }
 
@@ -441,10 +435,7 @@ fn read_frame(
 
 impl NetDeviceOps for Tap {
     fn open(&self, stack: &Stack, dev: &Arc<NetDevice>) -> io::Result<()> {
-        self.stop.store(false, Ordering::Release);
-        if self.reader.lock().is_none() {
-            self.start_reader(stack, dev)?;
-        }
+        self.start_reader(stack, dev)?;
         for q in dev.txqs.iter() {
             q.start();
         }
@@ -453,12 +444,7 @@ impl NetDeviceOps for Tap {
     }
 
     fn stop(&self, _stack: &Stack, _dev: &Arc<NetDevice>) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.reader.lock().take() {
-            if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
-            }
-        }
+        self.reader.halt(|| {});
     }
 
     /// Write the frame: one `writev` of the virtio header (with offloads) and the
@@ -575,13 +561,7 @@ impl FramePort for Tap {
 
 impl Drop for Tap {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.reader.get_mut().take() {
-            // The reader may hold the last reference itself: then it just exits.
-            if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
-            }
-        }
+        self.reader.halt(|| {});
     }
 }
 

@@ -2,6 +2,8 @@
 //! established connection a → b, and a segment log on a's NIC.
 #![allow(dead_code)]
 
+pub mod kernel;
+
 use std::net::SocketAddrV4;
 use std::sync::Arc;
 use std::time::Duration;
