@@ -186,6 +186,14 @@ sysctls! {
     tcp_mtu_probing = "net.ipv4.tcp_mtu_probing", 0, 0, 2;
     /// `net.ipv4.tcp_base_mss` (1024).
     tcp_base_mss = "net.ipv4.tcp_base_mss", 1024, 48, 65535;
+    /// `net.ipv4.tcp_probe_threshold`: stop probing when the MTU search interval is
+    /// narrower than this (8 bytes).
+    tcp_probe_threshold = "net.ipv4.tcp_probe_threshold", 8, 0, 65535;
+    /// `net.ipv4.tcp_probe_interval`: seconds before probing starts over (600).
+    tcp_probe_interval = "net.ipv4.tcp_probe_interval", 600, 1, 1i64 << 31;
+    /// `net.ipv4.tcp_mtu_probe_floor`: the smallest MSS black-hole detection falls to
+    /// (48).
+    tcp_mtu_probe_floor = "net.ipv4.tcp_mtu_probe_floor", 48, 48, 65535;
     /// `net.ipv4.tcp_notsent_lowat` (unlimited).
     tcp_notsent_lowat = "net.ipv4.tcp_notsent_lowat", 4_294_967_295, 0, 1i64 << 32;
     /// `net.ipv4.tcp_recovery` (1: RACK loss detection).

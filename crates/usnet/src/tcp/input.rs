@@ -417,6 +417,7 @@ pub(crate) fn finish_connect(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     t.lsndtime = now;
     t.rcv_tstamp = now;
     let mtu = t.dst.as_ref().map(|d| d.mtu(now)).unwrap_or(1500);
+    super::mtup::tcp_mtup_init(stack, t);
     output::tcp_sync_mss(t, mtu);
     tcp_initialize_rcv_mss(t);
     t.snd_cwnd = super::TCP_INIT_CWND;
@@ -787,6 +788,10 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
     let (acked_pkts, rtt_us, retrans_acked) = tcp_clean_rtx_queue_to(stack, sk, t, ackn, now, seg);
     if acked_pkts > 0 {
         fl |= flag::DATA_ACKED;
+        // The MTU probe is through.
+        if t.mtup.probe_size != 0 && !super::seq::after(t.mtup.probe_seq_end, ackn) {
+            super::mtup::probe_success(stack, t);
+        }
     }
     if retrans_acked {
         fl |= flag::RETRANS_DATA_ACKED;

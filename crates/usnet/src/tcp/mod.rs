@@ -19,6 +19,7 @@ pub mod cong;
 pub mod info;
 pub mod input;
 pub mod minisocks;
+pub mod mtup;
 pub mod output;
 pub mod recovery;
 pub mod recvmsg;
@@ -471,6 +472,8 @@ pub struct Tcb {
     pub dst: Option<Arc<Dst>>,
     /// PMTU this socket's MSS was computed for (`icsk_pmtu_cookie`).
     pub pmtu_cookie: u32,
+    /// Packetization-layer PMTU discovery state (`icsk_mtup`).
+    pub mtup: mtup::Mtup,
     /// Listening state.
     pub listen: Option<ListenQueue>,
     /// The listener this socket came from, until accepted.
@@ -1035,6 +1038,7 @@ impl Tcb {
             ip_opts: IpSockOpts::default(),
             dst: None,
             pmtu_cookie: 0,
+            mtup: mtup::Mtup::default(),
             listen: None,
             parent: None,
             stats: TcpCounters::default(),

@@ -124,6 +124,14 @@ pub fn tcp_sync_mss(t: &mut Tcb, pmtu: u32) -> u32 {
     if t.max_window > 0 && mss > t.max_window / 2 && t.max_window / 2 >= 68 {
         mss = t.max_window / 2;
     }
+    // MTU probing: no probe above the path MTU, and segments no larger than the
+    // size known to get through.
+    if t.mtup.search_high > pmtu {
+        t.mtup.search_high = pmtu;
+    }
+    if t.mtup.enabled {
+        mss = mss.min(super::mtup::mtu_to_mss(t, t.mtup.search_low));
+    }
     t.mss_cache = mss.max(TCP_MIN_MSS - 40);
     t.pmtu_cookie = pmtu;
     t.mss_cache
@@ -694,6 +702,32 @@ pub fn tcp_fragment_rtx(t: &mut Tcb, idx: usize, len: u32, mss: u32) -> bool {
     true
 }
 
+/// `tcp_set_skb_tso_segs` + `tcp_adjust_pcount`: recount a retransmit-queue skb at
+/// `mss` and move the in-flight counters by the difference.
+fn adjust_pcount(t: &mut Tcb, idx: usize, mss: u32) {
+    let Some(skb) = t.rtx_queue.get_mut(idx) else {
+        return;
+    };
+    let old = u32::from(skb.gso_segs.max(1));
+    let new = tso_segs(skb, mss);
+    if old == new {
+        return;
+    }
+    skb.gso_segs = new as u16;
+    let sacked = skb.cb.tcp.sacked;
+    let fix = |v: &mut u32| *v = (*v + new).saturating_sub(old);
+    fix(&mut t.packets_out);
+    if sacked & super::input::sacked::LOST != 0 {
+        fix(&mut t.lost_out);
+    }
+    if sacked & super::input::sacked::RETRANS != 0 {
+        fix(&mut t.retrans_out);
+    }
+    if sacked & super::input::sacked::ACKED != 0 {
+        fix(&mut t.sacked_out);
+    }
+}
+
 /// Split `skb` after `len` bytes; the remainder (with FIN and PSH, and the same
 /// control block otherwise) is returned. Payload pages are shared, not copied.
 fn split_off(skb: &mut Skb, len: u32) -> Option<Skb> {
@@ -762,6 +796,13 @@ pub fn tcp_write_xmit(
 ) -> bool {
     let now = stack.now();
     let mut sent_pkts = 0u32;
+    if push_one == 0 {
+        match super::mtup::tcp_mtu_probe(stack, sk, t) {
+            super::mtup::Probe::Wait => return false,
+            super::mtup::Probe::Sent => sent_pkts = 1,
+            super::mtup::Probe::Skip => {}
+        }
+    }
     let max_segs = tcp_tso_segs(stack, t, mss_now);
     let mut cwnd_limited = false;
     let mut rwnd_limited = false;
@@ -857,6 +898,22 @@ pub fn tcp_write_xmit(
         return false;
     }
     t.packets_out == 0 && !t.write_queue.is_empty()
+}
+
+/// Send the head of the write queue as one segment of its own size (an MTU probe:
+/// larger than the MSS, so no segmentation), as `tcp_mtu_probe` transmits `nskb`.
+pub(crate) fn send_head_as(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, len: u32) -> bool {
+    let Some(mut skb) = t.write_queue.pop_front() else {
+        return false;
+    };
+    skb.cb.tcp.tx_time = stack.now();
+    skb.cb.tcp.tx_order = t.next_tx_order();
+    if tcp_transmit_skb(stack, sk, t, &skb, len.max(skb.len() as u32)).is_err() {
+        t.write_queue.push_front(skb);
+        return false;
+    }
+    tcp_event_new_data_sent(stack, sk, t, skb, 1);
+    true
 }
 
 /// `tcp_cwnd_validate` (RFC 7661): track the most packets outstanding in each window
@@ -1554,6 +1611,9 @@ pub fn tcp_retransmit_skb(
     idx: usize,
     segs: u32,
 ) -> bool {
+    // Any retransmission makes an MTU probe in flight inconclusive: its ACK may
+    // acknowledge the retransmission instead.
+    t.mtup.probe_size = 0;
     let mss = tcp_current_mss(stack, t);
     let now = stack.now();
     let Some(skb) = t.rtx_queue.get(idx) else {
@@ -1586,6 +1646,9 @@ pub fn tcp_retransmit_skb(
     if skb.len() as u32 > len {
         tcp_fragment_rtx(t, idx, len, mss);
     }
+    // The MSS may have changed since it was sent (a path MTU change, an MTU probe
+    // resent at the MSS): count it as the segments it is now (tcp_adjust_pcount).
+    adjust_pcount(t, idx, mss);
     let skb = t.rtx_queue.get(idx).expect("idx");
     let was_retrans = skb.cb.tcp.sacked & super::input::sacked::RETRANS != 0;
     let pc = tso_segs(skb, mss);

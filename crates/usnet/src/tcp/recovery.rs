@@ -865,6 +865,10 @@ pub(crate) fn fastretrans_alert_sack(
     identify_packet_loss(stack, sk, t, rack);
     let dupthresh = !rack && t.sacked_out >= t.reordering;
     if (t.lost_out > 0 || dupthresh) && t.packets_out > 0 {
+        // A lost MTU probe is not congestion.
+        if super::mtup::lost_probe(stack, sk, t) {
+            return;
+        }
         enter_recovery(stack, t);
         if dupthresh && t.lost_out == 0 {
             mark_head_lost(stack, t);

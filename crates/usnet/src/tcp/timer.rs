@@ -218,6 +218,10 @@ fn write_timeout(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) -> bool {
             .unwrap_or(stack.sysctl.tcp_syn_retries().max(1) as u32);
         retransmits_timed_out(stack, t, retries, t.user_timeout)
     } else {
+        // Black-hole detection: after tcp_retries1 timeouts, suspect the path MTU.
+        if retransmits_timed_out(stack, t, stack.sysctl.tcp_retries1().max(0) as u32, None) {
+            super::mtup::tcp_mtu_probing(stack, t);
+        }
         retransmits_timed_out(
             stack,
             t,
