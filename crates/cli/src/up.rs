@@ -35,6 +35,9 @@ pub struct LinkArgs {
     /// MAC address (default: a locally administered one derived from the address).
     #[arg(long)]
     mac: Option<String>,
+    /// TAP queues (`IFF_MULTI_QUEUE`): one descriptor and reader thread each.
+    #[arg(long, default_value_t = 1)]
+    queues: usize,
     /// Open the TAP without offloads (no virtio header: usnet segments and checksums
     /// every frame itself, and so does the kernel).
     #[arg(long)]
@@ -115,11 +118,10 @@ pub fn bring_up(l: &LinkArgs) -> Result<(Stack, Ipv4Addr, u8), String> {
         }
     };
     let link = if let Some(name) = l.link.strip_prefix("tap:") {
-        let tap = match (&l.netns, l.no_offload) {
-            (Some(ns), false) => Tap::open_offload_in_netns(name, ns),
-            (Some(ns), true) => Tap::open_in_netns(name, ns),
-            (None, false) => Tap::open_offload(name),
-            (None, true) => Tap::open(name),
+        let offload = !l.no_offload;
+        let tap = match &l.netns {
+            Some(ns) => Tap::open_multiqueue_in_netns(name, l.queues, offload, ns),
+            None => Tap::open_multiqueue(name, l.queues, offload),
         }
         .map_err(|e| format!("cannot open TAP {name}: {e}{}", hint(&e)))?;
         Link::Tap(tap)

@@ -63,6 +63,11 @@ impl Lab {
         Lab::build(None, false)
     }
 
+    /// A multiqueue TAP (`IFF_MULTI_QUEUE`) with offloads.
+    fn multiqueue(queues: usize) -> Option<Lab> {
+        Lab::build_with(None, true, queues)
+    }
+
     /// The TAP opened with offloads (virtio header, TSO and checksum both ways).
     fn offload() -> Option<Lab> {
         Lab::build(None, true)
@@ -74,6 +79,10 @@ impl Lab {
     }
 
     fn build(relay: Option<(Netem, Netem)>, offload: bool) -> Option<Lab> {
+        Lab::build_with(relay, offload, 1)
+    }
+
+    fn build_with(relay: Option<(Netem, Netem)>, offload: bool, queues: usize) -> Option<Lab> {
         let n =
             (NEXT.fetch_add(1, Ordering::Relaxed) + std::process::id() % 50 * 4) as u8 % 250 + 1;
         let ns = format!("usnt-{}-{n}", std::process::id());
@@ -82,7 +91,9 @@ impl Lab {
         }
         let (tap, relay) = match relay {
             None => {
-                let tap = if offload {
+                let tap = if queues > 1 {
+                    Tap::open_multiqueue_in_netns("usnt0", queues, offload, &netns_path(&ns))
+                } else if offload {
                     Tap::open_offload_in_netns("usnt0", &netns_path(&ns))
                 } else {
                     Tap::open_in_netns("usnt0", &netns_path(&ns))
@@ -206,6 +217,31 @@ fn with_offloads_tso_frames_go_out_and_gso_packets_come_in_intact() {
     assert!(gso > 0, "the kernel handed usnet GSO packets");
     assert_eq!(tap_stat(&lab, "rx_errors"), 0);
     assert_eq!(tap_stat(&lab, "tx_errors"), 0);
+}
+
+/// A multiqueue TAP: flows spread over the queues both ways (the kernel by its flow
+/// hash, usnet by `netdev_pick_tx`), each queue with its own descriptor and reader,
+/// and every flow's bytes arrive intact.
+#[test]
+fn a_multiqueue_tap_spreads_flows_over_its_queues() {
+    let Some(lab) = Lab::multiqueue(4) else {
+        return;
+    };
+    std::thread::scope(|sc| {
+        for i in 0..6u16 {
+            let lab = &lab;
+            sc.spawn(move || usnet_sends_to_the_kernel(lab, 8100 + i, 1_000_000));
+            sc.spawn(move || the_kernel_sends_to_usnet(lab, 8200 + i, 1_000_000));
+        }
+    });
+    let used = |dir: &str| {
+        (0..4)
+            .filter(|q| tap_stat(&lab, &format!("{dir}_queue_{q}_frames")) > 0)
+            .count()
+    };
+    assert!(used("tx") >= 2, "usnet sent on {} queues", used("tx"));
+    assert!(used("rx") >= 2, "the kernel sent on {} queues", used("rx"));
+    assert_eq!(tap_stat(&lab, "rx_errors"), 0);
 }
 
 /// 1% random loss and 5 ms delay each way (10 ms RTT) between usnet and the kernel,

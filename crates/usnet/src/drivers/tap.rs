@@ -9,6 +9,11 @@
 //! none, so `validate_xmit_skb` segments GSO skbs and finishes checksums in software
 //! first, and the kernel segments what it sends.
 //!
+//! With several queues ([`Tap::open_multiqueue`], `IFF_MULTI_QUEUE`) each queue is a
+//! descriptor of its own with its own reader thread and transmit queue: the kernel
+//! spreads the flows it sends over them by flow hash, usnet its own by
+//! `netdev_pick_tx`.
+//!
 //! Transmit writes each frame with one `writev` (the virtio header, the skb's linear
 //! part and page fragments as the iovec, no copy). Receive is a reader thread — the
 //! "hardware" — that polls the descriptor and reads frames straight into receive
@@ -191,13 +196,22 @@ struct TapStats {
     rx_gso_frames: AtomicU64,
 }
 
+/// One queue of a TAP device: a descriptor (with `IFF_MULTI_QUEUE`, one per queue of
+/// the same interface), its reader thread and counters.
+struct TapQueue {
+    fd: OwnedFd,
+    reader: super::RxThread,
+    tx_frames: AtomicU64,
+    rx_frames: Arc<AtomicU64>,
+}
+
 /// A TAP device driver instance.
 pub struct Tap {
-    fd: OwnedFd,
+    /// The queues; the first is the descriptor of a single-queue TAP.
+    queues: Vec<TapQueue>,
     name: String,
     /// `IFF_VNET_HDR` with checksum and TSO offloads.
     offload: bool,
-    reader: super::RxThread,
     stack: OnceLock<WeakStack>,
     stats: Arc<TapStats>,
 }
@@ -211,76 +225,50 @@ impl Tap {
     /// Open (creating if needed) TAP interface `name` on the host, without offloads.
     /// Needs CAP_NET_ADMIN (root) and `/dev/net/tun`.
     pub fn open(name: &str) -> io::Result<Arc<Tap>> {
-        Tap::open_with(name, false)
+        Tap::open_with(name, false, 1)
     }
 
     /// As [`Tap::open`], with offloads: frames carry a `virtio_net_hdr`, usnet sends
     /// 64 KiB TSO frames with checksums left to finish, and the kernel sends its GSO
     /// packets unsegmented (`TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN`).
     pub fn open_offload(name: &str) -> io::Result<Arc<Tap>> {
-        Tap::open_with(name, true)
+        Tap::open_with(name, true, 1)
     }
 
-    fn open_with(name: &str, offload: bool) -> io::Result<Arc<Tap>> {
+    /// A multiqueue TAP (`IFF_MULTI_QUEUE`): `queues` descriptors on one interface,
+    /// each with its own reader thread and transmit queue; the kernel spreads the
+    /// flows it sends over the queues by their hash, usnet its own by `netdev_pick_tx`.
+    pub fn open_multiqueue(name: &str, queues: usize, offload: bool) -> io::Result<Arc<Tap>> {
+        Tap::open_with(name, offload, queues)
+    }
+
+    fn open_with(name: &str, offload: bool, queues: usize) -> io::Result<Arc<Tap>> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("TAP name {name:?} must be 1..{} bytes", libc::IFNAMSIZ - 1),
             ));
         }
-        let path = CString::new("/dev/net/tun").expect("no NUL");
-        // SAFETY: a valid NUL-terminated path and flags; the result is checked.
-        let raw = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-        if raw < 0 {
-            return Err(last_err(
-                "open /dev/net/tun",
-                " (needs root or CAP_NET_ADMIN; in a container, --device /dev/net/tun)",
+        if !(1..=256).contains(&queues) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{queues} TAP queues: 1 to 256 (tun's MAX_TAP_QUEUES)"),
             ));
         }
-        // SAFETY: `raw` is a descriptor we just opened and own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: ifreq is plain old data; all-zero is a valid value.
-        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (d, s) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
-            *d = s as libc::c_char;
-        }
-        let vnet = if offload { libc::IFF_VNET_HDR } else { 0 };
-        ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | vnet) as libc::c_short;
-        // SAFETY: TUNSETIFF takes a pointer to an ifreq that lives across the call.
-        let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut ifr) };
-        if r < 0 {
-            return Err(last_err(
-                &format!("TUNSETIFF {name}"),
-                " (needs CAP_NET_ADMIN; is the name taken by a non-TAP device?)",
-            ));
-        }
-        if offload {
-            let hdr_sz = VNET_HDR_LEN as libc::c_int;
-            // SAFETY: TUNSETVNETHDRSZ reads a c_int that lives across the call.
-            if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &hdr_sz) } < 0 {
-                return Err(last_err("TUNSETVNETHDRSZ", ""));
-            }
-            let off = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO_ECN;
-            // SAFETY: TUNSETOFFLOAD takes the flags as the argument value.
-            if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, off as libc::c_ulong) } < 0
-            {
-                return Err(last_err("TUNSETOFFLOAD", " (kernel without TAP offloads?)"));
-            }
-        }
-        // Reads never block: the reader polls first, the relay drains in batches.
-        // SAFETY: fcntl on a descriptor we own; the results are checked.
-        let r = unsafe {
-            let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK)
-        };
-        if r < 0 {
-            return Err(last_err("fcntl O_NONBLOCK", ""));
-        }
+        let queues = (0..queues)
+            .map(|_| {
+                Ok(TapQueue {
+                    fd: open_queue(name, offload, queues > 1)?,
+                    reader: super::RxThread::default(),
+                    tx_frames: AtomicU64::new(0),
+                    rx_frames: Arc::new(AtomicU64::new(0)),
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
         Ok(Arc::new(Tap {
-            fd,
+            queues,
             name: name.to_string(),
             offload,
-            reader: super::RxThread::default(),
             stack: OnceLock::new(),
             stats: Arc::new(TapStats::default()),
         }))
@@ -296,6 +284,21 @@ impl Tap {
     /// [`Tap::open_offload`] inside the network namespace at `netns`.
     pub fn open_offload_in_netns(name: &str, netns: &std::path::Path) -> io::Result<Arc<Tap>> {
         super::in_netns(netns, || Tap::open_offload(name))
+    }
+
+    /// [`Tap::open_multiqueue`] inside the network namespace at `netns`.
+    pub fn open_multiqueue_in_netns(
+        name: &str,
+        queues: usize,
+        offload: bool,
+        netns: &std::path::Path,
+    ) -> io::Result<Arc<Tap>> {
+        super::in_netns(netns, || Tap::open_multiqueue(name, queues, offload))
+    }
+
+    /// Number of queues.
+    pub fn queues(&self) -> usize {
+        self.queues.len()
     }
 
     /// Whether the device was opened with offloads.
@@ -324,20 +327,35 @@ impl Tap {
         };
         cfg.hw_features = f;
         cfg.features = f;
+        cfg.num_tx_queues = tap.queues.len();
         let _ = tap.stack.set(stack.downgrade());
         let dev = stack.devs.register(stack, cfg, tap.clone())?;
         crate::dev::dev_open(stack, &dev)?;
         Ok(dev)
     }
 
-    fn start_reader(&self, stack: &Stack, dev: &Arc<NetDevice>) -> io::Result<()> {
-        let raw = self.fd.as_raw_fd();
+    fn start_readers(&self, stack: &Stack, dev: &Arc<NetDevice>) -> io::Result<()> {
+        for (i, q) in self.queues.iter().enumerate() {
+            self.start_reader(stack, dev, i, q)?;
+        }
+        Ok(())
+    }
+
+    fn start_reader(
+        &self,
+        stack: &Stack,
+        dev: &Arc<NetDevice>,
+        i: usize,
+        q: &TapQueue,
+    ) -> io::Result<()> {
+        let raw = q.fd.as_raw_fd();
         let offload = self.offload;
         let stats = self.stats.clone();
+        let rx_frames = q.rx_frames.clone();
         let weak = stack.downgrade();
         let dev = Arc::downgrade(dev);
-        self.reader
-            .start(format!("tap-rx/{}", self.name), move |stop| {
+        q.reader
+            .start(format!("tap-rx/{}/{i}", self.name), move |stop| {
                 let mut rx = BytesMut::with_capacity(RX_CHUNK);
                 while !stop.load(Ordering::Acquire) {
                     let mut pfd = libc::pollfd {
@@ -380,6 +398,7 @@ impl Tap {
                             .fetch_add(u64::from(skb.pcount()), Ordering::Relaxed);
                         dev.stats.rx_bytes.fetch_add(n as u64, Ordering::Relaxed);
                         stats.rx_frames.fetch_add(1, Ordering::Relaxed);
+                        rx_frames.fetch_add(1, Ordering::Relaxed);
                         if eth_type_trans(&mut skb, &dev).is_none() {
                             dev.stats.rx_errors.fetch_add(1, Ordering::Relaxed);
                             continue;
@@ -389,6 +408,59 @@ impl Tap {
                 }
             })
     }
+}
+
+/// Open one descriptor of TAP interface `name` (creating it if needed).
+fn open_queue(name: &str, offload: bool, multi: bool) -> io::Result<OwnedFd> {
+    let path = CString::new("/dev/net/tun").expect("no NUL");
+    // SAFETY: a valid NUL-terminated path and flags; the result is checked.
+    let raw = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if raw < 0 {
+        return Err(last_err(
+            "open /dev/net/tun",
+            " (needs root or CAP_NET_ADMIN; in a container, --device /dev/net/tun)",
+        ));
+    }
+    // SAFETY: `raw` is a descriptor we just opened and own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    let vnet = if offload { libc::IFF_VNET_HDR } else { 0 };
+    let mq = if multi { libc::IFF_MULTI_QUEUE } else { 0 };
+    ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | vnet | mq) as libc::c_short;
+    // SAFETY: TUNSETIFF takes a pointer to an ifreq that lives across the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut ifr) };
+    if r < 0 {
+        return Err(last_err(
+            &format!("TUNSETIFF {name}"),
+            " (needs CAP_NET_ADMIN; is the name taken by a non-TAP device?)",
+        ));
+    }
+    if offload {
+        let hdr_sz = VNET_HDR_LEN as libc::c_int;
+        // SAFETY: TUNSETVNETHDRSZ reads a c_int that lives across the call.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &hdr_sz) } < 0 {
+            return Err(last_err("TUNSETVNETHDRSZ", ""));
+        }
+        let off = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO_ECN;
+        // SAFETY: TUNSETOFFLOAD takes the flags as the argument value.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, off as libc::c_ulong) } < 0 {
+            return Err(last_err("TUNSETOFFLOAD", " (kernel without TAP offloads?)"));
+        }
+    }
+    // Reads never block: the reader polls first, the relay drains in batches.
+    // SAFETY: fcntl on a descriptor we own; the results are checked.
+    let r = unsafe {
+        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK)
+    };
+    if r < 0 {
+        return Err(last_err("fcntl O_NONBLOCK", ""));
+    }
+    Ok(fd)
 }
 
 /// Read one frame into `rx`'s spare room (a fresh chunk when too little is left), the
@@ -435,7 +507,7 @@ fn read_frame(
 
 impl NetDeviceOps for Tap {
     fn open(&self, stack: &Stack, dev: &Arc<NetDevice>) -> io::Result<()> {
-        self.start_reader(stack, dev)?;
+        self.start_readers(stack, dev)?;
         for q in dev.txqs.iter() {
             q.start();
         }
@@ -444,12 +516,15 @@ impl NetDeviceOps for Tap {
     }
 
     fn stop(&self, _stack: &Stack, _dev: &Arc<NetDevice>) {
-        self.reader.halt(|| {});
+        for q in &self.queues {
+            q.reader.halt(|| {});
+        }
     }
 
     /// Write the frame: one `writev` of the virtio header (with offloads) and the
     /// skb's pieces, no copy and no allocation.
-    fn start_xmit(&self, skb: Skb, dev: &NetDevice, _txq: &NetdevQueue) -> NetdevTx {
+    fn start_xmit(&self, skb: Skb, dev: &NetDevice, txq: &NetdevQueue) -> NetdevTx {
+        let q = &self.queues[usize::from(txq.index) % self.queues.len()];
         let hdr = VnetHdr::for_skb(&skb).emit();
         let empty = libc::iovec {
             iov_base: std::ptr::null_mut(),
@@ -479,7 +554,7 @@ impl NetDeviceOps for Tap {
         let n = if fits {
             // SAFETY: every iovec points into `hdr` or `skb`, both alive until after
             // the call; the kernel only reads them.
-            unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), k as libc::c_int) }
+            unsafe { libc::writev(q.fd.as_raw_fd(), iov.as_ptr(), k as libc::c_int) }
         } else {
             -1
         };
@@ -488,6 +563,7 @@ impl NetDeviceOps for Tap {
             dev.stats.tx_errors.fetch_add(1, Ordering::Relaxed);
         } else {
             self.stats.tx_frames.fetch_add(1, Ordering::Relaxed);
+            q.tx_frames.fetch_add(1, Ordering::Relaxed);
             if skb.is_gso() {
                 self.stats.tx_tso_frames.fetch_add(1, Ordering::Relaxed);
             }
@@ -505,7 +581,7 @@ impl NetDeviceOps for Tap {
 
     fn ethtool_stats(&self) -> Vec<(String, u64)> {
         let s = &self.stats;
-        vec![
+        [
             ("tx_frames".into(), s.tx_frames.load(Ordering::Relaxed)),
             (
                 "tx_tso_frames".into(),
@@ -519,6 +595,20 @@ impl NetDeviceOps for Tap {
             ),
             ("rx_errors".into(), s.rx_errors.load(Ordering::Relaxed)),
         ]
+        .into_iter()
+        .chain(self.queues.iter().enumerate().flat_map(|(i, q)| {
+            [
+                (
+                    format!("tx_queue_{i}_frames"),
+                    q.tx_frames.load(Ordering::Relaxed),
+                ),
+                (
+                    format!("rx_queue_{i}_frames"),
+                    q.rx_frames.load(Ordering::Relaxed),
+                ),
+            ]
+        }))
+        .collect()
     }
 
     fn driver_name(&self) -> &'static str {
@@ -528,7 +618,7 @@ impl NetDeviceOps for Tap {
 
 impl AsRawFd for Tap {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.queues[0].fd.as_raw_fd()
     }
 }
 
@@ -538,7 +628,13 @@ impl AsRawFd for Tap {
 impl FramePort for Tap {
     fn recv_frame(&self, buf: &mut [u8]) -> io::Result<usize> {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes during the call.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe {
+            libc::read(
+                self.queues[0].fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -547,7 +643,13 @@ impl FramePort for Tap {
 
     fn send_frame(&self, frame: &[u8]) -> io::Result<usize> {
         // SAFETY: `frame` is valid for reads of `frame.len()` bytes during the call.
-        let n = unsafe { libc::write(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
+        let n = unsafe {
+            libc::write(
+                self.queues[0].fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+            )
+        };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -561,7 +663,9 @@ impl FramePort for Tap {
 
 impl Drop for Tap {
     fn drop(&mut self) {
-        self.reader.halt(|| {});
+        for q in &self.queues {
+            q.reader.halt(|| {});
+        }
     }
 }
 

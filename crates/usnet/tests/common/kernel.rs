@@ -113,11 +113,19 @@ pub fn usnet_sends_to_the_kernel(lab: &impl KernelLab, port: u16, bytes: u32) {
         "import socket\nl=socket.socket()\nl.settimeout(30)\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\nl.bind(('{k}',{port}))\nl.listen()\nprint('ready',flush=True)\nc,_=l.accept()\nc.settimeout(30)\nd=b''\nwhile True:\n  x=c.recv(65536)\n  if not x: break\n  d+=x\nimport hashlib\nc.sendall(hashlib.sha256(d).hexdigest().encode())\nc.close()",
         k = lab.kernel()
     ));
-    // Wait for the server to listen.
-    std::thread::sleep(Duration::from_millis(300));
     let data: Vec<u8> = (0..bytes).map(|i| (i * 13 + i / 7) as u8).collect();
-    let mut s = TcpStream::connect(lab.stack(), SocketAddrV4::new(lab.kernel(), port))
-        .expect("connect to Linux");
+    // Until the server listens, the kernel refuses (Python may take a while to start).
+    let to = SocketAddrV4::new(lab.kernel(), port);
+    let mut tries = 0;
+    let mut s = loop {
+        match TcpStream::connect(lab.stack(), to) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            r => break r.expect("connect to Linux"),
+        }
+    };
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(&data).unwrap();
