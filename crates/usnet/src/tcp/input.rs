@@ -700,9 +700,9 @@ fn rcv_state_process(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, s
 
 /// `tcp_data_snd_check`: try to send more after an ACK; grow the send buffer.
 fn tcp_data_snd_check(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
-    output::tcp_push_pending_frames(stack, sk, t);
+    super::sendmsg::tcp_push_pending_frames(stack, sk, t);
     // tcp_check_space / tcp_new_space: wake writers when there is room again.
-    if output::stream_memory_free(t) {
+    if super::sendmsg::stream_memory_free(t) {
         if !t.sndbuf_locked
             && t.packets_out < t.snd_cwnd
             && !matches!(t.ca_state, CaState::Recovery | CaState::Loss)

@@ -23,6 +23,7 @@ pub mod mtup;
 pub mod output;
 pub mod recovery;
 pub mod recvmsg;
+pub mod sendmsg;
 pub mod seq;
 pub mod timer;
 
@@ -1451,7 +1452,7 @@ impl TcpSock {
             self.sndtimeo()
         };
         let mut t = self.lock_sock()?;
-        output::tcp_sendmsg(self, &mut t, iov, flags, timeout)
+        sendmsg::tcp_sendmsg(self, &mut t, iov, flags, timeout)
     }
 
     /// `recv` / `read`: copy in-order data into `buf`. Returns 0 at end of stream.
@@ -1556,7 +1557,7 @@ impl TcpSock {
         self.with_tcb(|t| {
             t.err != 0
                 || t.shutdown & shutdown::SEND != 0
-                || (t.can_send() && output::stream_memory_free(t))
+                || (t.can_send() && sendmsg::stream_memory_free(t))
         })
     }
 
@@ -1646,7 +1647,7 @@ impl SockOpt {
             SockOpt::NoDelay(on) => {
                 if on {
                     t.nonagle |= nagle::OFF | nagle::PUSH;
-                    output::tcp_push_pending_frames(stack, sk, t);
+                    sendmsg::tcp_push_pending_frames(stack, sk, t);
                 } else {
                     t.nonagle &= !nagle::OFF;
                 }
@@ -1659,7 +1660,7 @@ impl SockOpt {
                     if t.nonagle & nagle::OFF != 0 {
                         t.nonagle |= nagle::PUSH;
                     }
-                    output::tcp_push_pending_frames(stack, sk, t);
+                    sendmsg::tcp_push_pending_frames(stack, sk, t);
                 }
             }
             SockOpt::MaxSeg(m) => {

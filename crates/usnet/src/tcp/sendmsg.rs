@@ -1,0 +1,330 @@
+//! The socket's send side (Linux's `net/ipv4/tcp.c`): `tcp_sendmsg` copies the
+//! application's bytes once, into page fragments of the skb at the tail of the write
+//! queue (a new skb every `size_goal` bytes), waits for send-buffer space, and pushes:
+//! `tcp_push` with Nagle, corking, `MSG_MORE` and autocorking deciding whether
+//! `tcp_write_xmit` (in [`super::output`]) runs now.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use super::output::{
+    tcp_current_mss, tcp_send_mss, tcp_write_xmit, tcphdr, PAGE_FRAG_SIZE, SKB_TRUESIZE_BASE,
+};
+use super::seq::after;
+use super::timer;
+use super::{msg, nagle, shutdown, SockGuard, Tcb, TcpExt, TcpSock, TcpState, MAX_TCP_HEADER};
+use crate::skb::{Skb, MAX_SKB_FRAGS};
+use crate::sock::{errno, os_err};
+use crate::trace::Stage;
+use crate::Stack;
+
+/// `sk_stream_memory_free`: room in the send buffer for more data.
+pub fn stream_memory_free(t: &Tcb) -> bool {
+    t.wmem_queued < t.sndbuf && t.notsent_bytes() < u32::MAX
+}
+
+/// `forced_push`: more than half the largest window is unpushed.
+fn forced_push(t: &Tcb) -> bool {
+    after(t.write_seq, t.pushed_seq.wrapping_add(t.max_window >> 1))
+}
+
+/// `tcp_mark_push`.
+fn mark_push(t: &mut Tcb) {
+    if let Some(skb) = t.write_queue.back_mut() {
+        skb.cb.tcp.tcp_flags |= tcphdr::PSH;
+    }
+    t.pushed_seq = t.write_seq;
+}
+
+/// Move the tail skb's bytes still in the page fragment into a real fragment (done
+/// before the skb is cloned, split or a new skb starts).
+pub(crate) fn commit_frag(t: &mut Tcb) {
+    if t.frag_pending == 0 {
+        return;
+    }
+    let n = t.frag_pending;
+    t.frag_pending = 0;
+    let bytes = t.page_frag.split_to(n).freeze();
+    if let Some(skb) = t.write_queue.back_mut() {
+        if let Err(b) = skb.push_frag(bytes) {
+            // Out of fragment slots: linearize what is there, then append.
+            skb.linearize();
+            skb.put_slice(&b);
+        }
+    }
+}
+
+/// `skb_entail`: a new skb at the tail of the write queue.
+pub(crate) fn skb_entail(t: &mut Tcb, skb: Skb) {
+    t.wmem_queued += SKB_TRUESIZE_BASE;
+    t.write_queue.push_back(skb);
+}
+
+fn new_data_skb(stack: &Stack, t: &Tcb) -> Skb {
+    let mut skb = Skb::alloc(0, MAX_TCP_HEADER);
+    if stack.trace.enabled() {
+        // Followed through every stage (and across the wire) by this id.
+        skb.trace_id = stack.trace.new_id();
+    }
+    skb.cb.tcp.seq = t.write_seq;
+    skb.cb.tcp.end_seq = t.write_seq;
+    skb.cb.tcp.tcp_flags = tcphdr::ACK;
+    skb
+}
+
+/// Copy `data` into the tail skb through the page fragment (one copy), returning bytes
+/// taken (it may stop early when the skb runs out of fragment slots).
+fn copy_to_tail(t: &mut Tcb, data: &[u8]) -> usize {
+    let mut done = 0;
+    while done < data.len() {
+        if t.page_frag.capacity() - t.page_frag.len() == 0 {
+            commit_frag(t);
+            let nfrags = t.write_queue.back().map(|s| s.frags().len()).unwrap_or(0);
+            if nfrags >= MAX_SKB_FRAGS {
+                break;
+            }
+            // A fresh page: reuse the old allocation if every reference is gone.
+            let old = std::mem::take(&mut t.page_frag);
+            let mut page = old;
+            if !page.try_reclaim(PAGE_FRAG_SIZE) {
+                page = BytesMut::with_capacity(PAGE_FRAG_SIZE);
+            }
+            t.page_frag = page;
+        }
+        let room = t.page_frag.capacity() - t.page_frag.len();
+        let n = room.min(data.len() - done);
+        t.page_frag.extend_from_slice(&data[done..done + n]);
+        t.frag_pending += n;
+        done += n;
+    }
+    done
+}
+
+/// `tcp_sendmsg_locked`.
+pub fn tcp_sendmsg(
+    sk: &Arc<TcpSock>,
+    t: &mut SockGuard<'_>,
+    iov: &[&[u8]],
+    flags: u32,
+    timeout: Option<Duration>,
+) -> std::io::Result<usize> {
+    let stack = t.stack().clone();
+    if flags & msg::OOB != 0 {
+        return Err(os_err(errno::EOPNOTSUPP));
+    }
+    let total: usize = iov.iter().map(|b| b.len()).sum();
+    // Wait for the connection to be established (sk_stream_wait_connect).
+    loop {
+        if t.err != 0 {
+            let e = std::mem::take(&mut t.err);
+            return Err(os_err(e));
+        }
+        if t.shutdown & shutdown::SEND != 0 {
+            return Err(os_err(errno::EPIPE));
+        }
+        match t.state {
+            TcpState::Established | TcpState::CloseWait => break,
+            TcpState::SynSent | TcpState::SynRecv => {
+                if !t.wait(timeout, |t| {
+                    !matches!(t.state, TcpState::SynSent | TcpState::SynRecv) || t.err != 0
+                }) {
+                    return Err(os_err(errno::EAGAIN));
+                }
+            }
+            _ => return Err(os_err(errno::EPIPE)),
+        }
+    }
+    let (mut mss_now, mut size_goal) = tcp_send_mss(&stack, t);
+    let mut copied = 0usize;
+    let mut seg = 0usize; // index in iov
+    let mut off = 0usize; // offset in iov[seg]
+    'outer: while seg < iov.len() {
+        if off >= iov[seg].len() {
+            seg += 1;
+            off = 0;
+            continue;
+        }
+        // Room in the tail skb?
+        let tail_room = t.write_queue.back().map_or(0, |s| {
+            let used = s.len() + t.frag_pending;
+            if s.cb.tcp.eor || s.cb.tcp.tcp_flags & tcphdr::FIN != 0 {
+                0
+            } else {
+                (size_goal as usize).saturating_sub(used)
+            }
+        });
+        let mut copy = tail_room;
+        if copy == 0 {
+            // new_segment
+            if !stream_memory_free(t) {
+                // wait_for_space
+                if copied > 0 {
+                    tcp_push(
+                        &stack,
+                        sk,
+                        t,
+                        flags & !msg::MORE,
+                        mss_now,
+                        nagle::PUSH,
+                        size_goal,
+                    );
+                }
+                let ok = t.wait(timeout, |t| {
+                    stream_memory_free(t)
+                        || t.err != 0
+                        || t.shutdown & shutdown::SEND != 0
+                        || !t.can_send()
+                });
+                if t.err != 0 || t.shutdown & shutdown::SEND != 0 || !t.can_send() {
+                    if copied > 0 {
+                        break 'outer;
+                    }
+                    let e = std::mem::take(&mut t.err);
+                    return Err(os_err(if e != 0 { e } else { errno::EPIPE }));
+                }
+                if !ok {
+                    if copied > 0 {
+                        break 'outer;
+                    }
+                    return Err(os_err(errno::EAGAIN));
+                }
+                (mss_now, size_goal) = tcp_send_mss(&stack, t);
+                continue;
+            }
+            commit_frag(t);
+            let skb = new_data_skb(&stack, t);
+            skb_entail(t, skb);
+            copy = size_goal as usize;
+        }
+        let want = copy.min(iov[seg].len() - off);
+        let n = copy_to_tail(t, &iov[seg][off..off + want]);
+        if n == 0 {
+            // The tail skb is out of fragment slots: start a new one.
+            commit_frag(t);
+            if let Some(s) = t.write_queue.back_mut() {
+                s.cb.tcp.eor = true;
+            }
+            continue;
+        }
+        off += n;
+        copied += n;
+        t.write_seq = t.write_seq.wrapping_add(n as u32);
+        t.wmem_queued += n;
+        let end = t.write_seq;
+        let is_head;
+        let skb_len;
+        {
+            let skb = t.write_queue.back_mut().expect("tail skb");
+            skb.cb.tcp.end_seq = end;
+            skb_len = skb.len();
+            stack
+                .trace
+                .hit(Stage::TcpSendmsg, skb.trace_id, n, stack.now());
+            is_head = t.write_queue.len() == 1;
+        }
+        let skb_len = skb_len + t.frag_pending;
+        if seg == iov.len() - 1 && off == iov[seg].len() {
+            break;
+        }
+        if skb_len < size_goal as usize {
+            continue;
+        }
+        if forced_push(t) {
+            commit_frag(t);
+            mark_push(t);
+            tcp_push_pending_frames_nagle(&stack, sk, t, nagle::PUSH);
+        } else if is_head {
+            commit_frag(t);
+            tcp_push_one(&stack, sk, t, mss_now);
+        }
+    }
+    if copied > 0 {
+        let nonagle = t.nonagle;
+        tcp_push(&stack, sk, t, flags, mss_now, nonagle, size_goal);
+    }
+    if copied == 0 && total > 0 {
+        return Err(os_err(errno::EAGAIN));
+    }
+    Ok(copied)
+}
+
+/// `tcp_should_autocork`: hold a small tail skb while earlier data is still in the
+/// qdisc or driver (its TX completion will push it).
+fn should_autocork(stack: &Stack, sk: &TcpSock, t: &Tcb, skb_len: usize, size_goal: u32) -> bool {
+    skb_len < size_goal as usize
+        && stack.sysctl.tcp_autocorking() != 0
+        && !t.rtx_queue.is_empty()
+        && wmem_exceeds_tail(sk, t)
+}
+
+/// `refcount_read(&sk->sk_wmem_alloc) > skb->truesize` for the tail skb. Linux's
+/// `sk_wmem_alloc` starts at 1 (the socket's own reference), so one in-flight skb as
+/// large as the tail is enough; we keep that bias.
+fn wmem_exceeds_tail(sk: &TcpSock, t: &Tcb) -> bool {
+    let truesize = t.write_queue.back().map_or(0, |s| s.truesize() as usize);
+    sk.wmem.alloc.load(Ordering::Acquire) + 1 > truesize
+}
+
+/// `tcp_push`: mark PSH (unless `MSG_MORE`), autocork, then push pending frames.
+pub fn tcp_push(
+    stack: &Stack,
+    sk: &Arc<TcpSock>,
+    t: &mut Tcb,
+    flags: u32,
+    _mss_now: u32,
+    nonagle: u8,
+    size_goal: u32,
+) {
+    commit_frag(t);
+    let Some(skb_len) = t.write_queue.back().map(|s| s.len()) else {
+        return;
+    };
+    let id = t.write_queue.back().map_or(0, |s| s.trace_id);
+    stack.trace.hit(Stage::TcpPush, id, skb_len, stack.now());
+    if flags & msg::MORE == 0 || forced_push(t) {
+        mark_push(t);
+    }
+    if should_autocork(stack, sk, t, skb_len, size_goal) {
+        if sk.tsq_pending.fetch_or(1, Ordering::AcqRel) & 1 == 0 {
+            stack.tcp.mib.inc(TcpExt::TCPAutoCorking);
+        }
+        t.tsq_throttled = true;
+        // TX completion may have happened before we set the flag: test again.
+        if wmem_exceeds_tail(sk, t) {
+            return;
+        }
+    }
+    let nonagle = if flags & msg::MORE != 0 {
+        nagle::CORK
+    } else {
+        nonagle
+    };
+    tcp_push_pending_frames_nagle(stack, sk, t, nonagle);
+}
+
+/// `__tcp_push_pending_frames` with the socket's Nagle setting.
+pub fn tcp_push_pending_frames(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    let n = t.nonagle;
+    tcp_push_pending_frames_nagle(stack, sk, t, n);
+}
+
+/// `__tcp_push_pending_frames`.
+pub fn tcp_push_pending_frames_nagle(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, nonagle: u8) {
+    if t.state == TcpState::Close {
+        return;
+    }
+    commit_frag(t);
+    let mss = tcp_current_mss(stack, t);
+    if tcp_write_xmit(stack, sk, t, mss, nonagle, 0) {
+        timer::tcp_check_probe_timer(stack, sk, t);
+    }
+    t.nonagle &= !nagle::PUSH;
+}
+
+/// `tcp_push_one`.
+fn tcp_push_one(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, mss_now: u32) {
+    tcp_write_xmit(stack, sk, t, mss_now, nagle::PUSH, 1);
+}
