@@ -775,6 +775,12 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
         }
         _ => None,
     };
+    // The highest SACKed sequence before this ACK (`prior_fack`).
+    let prior_fack = if t.sack_ok && t.sacked_out > 0 {
+        t.highest_sack
+    } else {
+        t.snd_una
+    };
     // SACK blocks: the scoreboard (tcp_sacktag_write_queue).
     let prior_delivered = t.stats.delivered;
     let mut sack = recovery::SackOutcome::default();
@@ -788,6 +794,11 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
     let (acked_pkts, rtt_us, retrans_acked) = tcp_clean_rtx_queue_to(stack, sk, t, ackn, now, seg);
     if acked_pkts > 0 {
         fl |= flag::DATA_ACKED;
+        // A hole below the highest SACK filled by a packet never retransmitted: the
+        // network reordered it (tcp_clean_rtx_queue → tcp_check_sack_reordering).
+        if t.sack_ok && before(t.clean_reord, prior_fack) {
+            recovery::check_sack_reordering(stack, t, t.clean_reord, prior_fack);
+        }
         // The MTU probe is through.
         if t.mtup.probe_size != 0 && !super::seq::after(t.mtup.probe_seq_end, ackn) {
             super::mtup::probe_success(stack, t);
@@ -887,6 +898,8 @@ fn tcp_clean_rtx_queue_to(
     let mut rtt: Option<i64> = None;
     let mut retrans = false;
     let mss = t.mss_cache.max(1);
+    // Lowest start of what is acked here that was neither retransmitted nor SACKed.
+    t.clean_reord = t.snd_nxt;
     while let Some(skb) = t.rtx_queue.front() {
         let cb = skb.cb.tcp;
         if after(cb.end_seq, ackn) {
@@ -924,6 +937,11 @@ fn tcp_clean_rtx_queue_to(
         let pc = u32::from(skb.gso_segs.max(1));
         pkts += pc;
         t.packets_out = t.packets_out.saturating_sub(pc);
+        if skb.cb.tcp.sacked & (sacked::EVER_RETRANS | sacked::ACKED) == 0
+            && before(skb.cb.tcp.seq, t.clean_reord)
+        {
+            t.clean_reord = skb.cb.tcp.seq;
+        }
         if skb.cb.tcp.sacked & sacked::RETRANS != 0 {
             t.retrans_out = t.retrans_out.saturating_sub(pc);
             retrans = true;

@@ -377,6 +377,9 @@ pub struct Tcb {
     /// End of the highest SACKed skb (`tcp_highest_sack_seq`; meaningful while
     /// `sacked_out > 0`).
     pub highest_sack: u32,
+    /// Scratch of `tcp_clean_rtx_queue`: the lowest sequence it freed that was never
+    /// retransmitted nor SACKed (`reord`).
+    pub clean_reord: u32,
     /// Times reordering was detected (`tp->reord_seen`).
     pub reord_seen: u32,
     /// RACK loss-detection state.
@@ -985,6 +988,7 @@ impl Tcb {
             sacked_out: 0,
             reordering: stack.sysctl.tcp_reordering().max(1) as u32,
             highest_sack: 0,
+            clean_reord: 0,
             reord_seen: 0,
             rack: recovery::Rack::default(),
             tx_count: 0,

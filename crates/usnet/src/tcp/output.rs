@@ -938,8 +938,11 @@ pub fn tcp_enter_cwr(stack: &Stack, t: &mut Tcb) {
         return;
     }
     t.undo_marker = 0;
+    // tcp_init_cwnd_reduction: this reduction settles any loss probe in flight.
     t.prior_cwnd = t.snd_cwnd;
     t.high_seq = t.snd_nxt;
+    t.tlp_high_seq = 0;
+    t.snd_cwnd_cnt = 0;
     let now = stack.now();
     t.snd_ssthresh = with_cc(t, now, |cc, ctx| cc.ssthresh(ctx));
     t.prr_delivered = 0;

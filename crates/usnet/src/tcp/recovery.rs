@@ -401,17 +401,9 @@ pub fn sacktag_write_queue(
         }
     }
     if out.reordered {
-        t.reord_seen = t.reord_seen.saturating_add(1);
-        stack.tcp.mib.inc(TcpExt::TCPSACKReorder);
-        // tcp_check_sack_reordering: the degree is how far below the highest SACK the
-        // late packet was.
-        let dist = highest
-            .wrapping_sub(t.snd_una)
-            .div_ceil(mss)
-            .min(TCP_MAX_REORDERING);
-        if dist > t.reordering {
-            t.reordering = dist;
-        }
+        // The degree is how far below the highest SACK the late packet was.
+        let una = t.snd_una;
+        check_sack_reordering(stack, t, una, highest);
     }
     out
 }
@@ -563,6 +555,22 @@ pub fn send_loss_probe(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     }
 }
 
+/// `tcp_check_sack_reordering`: a packet from below the highest SACK (`fack`)
+/// arrived late; the reordering degree grows to the distance in packets (at most
+/// `TCP_MAX_REORDERING`), and the event is counted.
+pub(crate) fn check_sack_reordering(stack: &Stack, t: &mut Tcb, low_seq: u32, fack: u32) {
+    if !before(low_seq, fack) {
+        return;
+    }
+    let mss = t.mss_cache.max(1);
+    let metric = fack.wrapping_sub(low_seq);
+    if metric > t.reordering * mss {
+        t.reordering = metric.div_ceil(mss).min(TCP_MAX_REORDERING);
+    }
+    t.reord_seen = t.reord_seen.saturating_add(1);
+    stack.tcp.mib.inc(TcpExt::TCPSACKReorder);
+}
+
 /// `tcp_process_tlp_ack`: did the ACK settle an outstanding loss probe? A probe of new
 /// data tells nothing. For a retransmitted probe: a DSACK, or a pure duplicate ACK,
 /// means the original and the probe both arrived (no loss); an ACK beyond the probe
@@ -646,8 +654,12 @@ pub(crate) fn enter_recovery(stack: &Stack, t: &mut Tcb) {
     t.undo_marker = t.snd_una;
     t.undo_retrans = 0;
     if !matches!(t.ca_state, CaState::Cwr) {
+        // tcp_init_cwnd_reduction: one reduction for this loss episode — a loss probe
+        // in flight is settled by it (no second reduction when its ACK comes).
         t.prior_cwnd = t.snd_cwnd;
         t.snd_ssthresh = with_cc(t, now, |cc, ctx| cc.ssthresh(ctx));
+        t.tlp_high_seq = 0;
+        t.snd_cwnd_cnt = 0;
     }
     t.prr_delivered = 0;
     t.prr_out = 0;
