@@ -162,6 +162,9 @@ fn mark_skb_lost(stack: &Stack, t: &mut Tcb, idx: usize) {
 /// older than its RTT plus the reordering window, lost. Returns how long until the
 /// next such packet would time out, if one is waiting (the reorder timer).
 fn rack_detect_loss(stack: &Stack, t: &mut Tcb, now: Instant) -> Option<Duration> {
+    // Walks the retransmit queue from its head, stopping at the first original
+    // transmission sent after RACK's reference: a few entries per ACK in steady state,
+    // not the whole window.
     let reo_wnd = i64::from(reo_wnd_us(stack, t));
     let mut wait: Option<i64> = None;
     for idx in 0..t.rtx_queue.len() {
@@ -175,8 +178,14 @@ fn rack_detect_loss(stack: &Stack, t: &mut Tcb, now: Instant) -> Option<Duration
         }
         let rack = (t.rack.mstamp, t.rack.tx_order, t.rack.end_seq);
         if !sent_after(rack, (cb.tx_time, cb.tx_order, cb.end_seq)) {
-            // The queue is in send order only roughly (retransmissions restamp), so
-            // keep looking.
+            if cb.sacked & sacked::EVER_RETRANS == 0 {
+                // Sent (for the first time) after the most recently delivered packet:
+                // so was everything above it — originals go out in sequence order, and
+                // a retransmission comes after its original. Linux stops here too,
+                // walking its send-time-ordered list (tsorted_sent_queue).
+                break;
+            }
+            // A retransmission too recent to judge; older packets may follow.
             continue;
         }
         let age = now.saturating_duration_since(cb.tx_time).as_micros() as i64;
