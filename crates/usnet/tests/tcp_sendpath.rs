@@ -478,3 +478,36 @@ fn a_reader_that_keeps_up_grows_the_receive_buffer() {
     );
     assert!(after.rcv_wnd > 4 << 16, "window {}", after.rcv_wnd);
 }
+
+/// `SO_MAX_PACING_RATE` turns on TCP's internal pacing (no fq qdisc here, as Linux
+/// then paces in TCP): after the first ten packets, data leaves at the capped rate,
+/// spread out by the pacing timer instead of in cwnd-sized bursts.
+#[test]
+fn max_pacing_rate_spreads_a_transfer_at_that_rate() {
+    let rate = 1_250_000u64; // 10 Mbit/s in bytes per second.
+    let bytes = 1_000_000usize;
+    let k = Conn::new(49, |_| {});
+    k.c.set_opt(usnet::tcp::SockOpt::MaxPacingRate(rate))
+        .unwrap();
+    let t0 = k.h.sim.now();
+    bulk(&k, bytes, Duration::from_secs(10));
+    let took = since(k.h.sim.now(), t0).as_secs_f64();
+    let want = bytes as f64 / rate as f64;
+    assert!(
+        took > want * 0.9 && took < want * 1.3,
+        "{bytes} bytes in {took:.3} s at {rate} B/s (expected about {want:.3} s)"
+    );
+    // No 10 ms stretch carries much more than the rate allows (12.5 kB), past the
+    // unpaced start.
+    let segs = k.log.data_out();
+    let mut worst = 0usize;
+    for (i, s) in segs.iter().enumerate().skip(20) {
+        let win: usize = segs[i..]
+            .iter()
+            .take_while(|x| since(x.at, s.at) < Duration::from_millis(10))
+            .map(|x| x.len as usize)
+            .sum();
+        worst = worst.max(win);
+    }
+    assert!(worst < 25_000, "{worst} bytes within 10 ms");
+}

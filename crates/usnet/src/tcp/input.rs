@@ -370,7 +370,7 @@ fn rcv_synsent(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, skb: Sk
             t.window_clamp = t.window_clamp.min(65535);
         }
         // The SYN's RTT (Karn: only if it was not retransmitted) sets the first RTO.
-        let (_, rtt, _) = tcp_clean_rtx_queue_to(stack, sk, t, seg.ack_seq, now, seg);
+        let (_, rtt, _, _) = tcp_clean_rtx_queue_to(stack, sk, t, seg.ack_seq, now, seg);
         if let Some(rtt) = rtt {
             tcp_rtt_estimator(t, rtt.max(1) as u32);
             tcp_set_rto(t);
@@ -791,13 +791,14 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
         }
     }
     // Free what was acknowledged.
-    let (acked_pkts, rtt_us, retrans_acked) = tcp_clean_rtx_queue_to(stack, sk, t, ackn, now, seg);
+    let (acked_pkts, rtt_us, retrans_acked, reord) =
+        tcp_clean_rtx_queue_to(stack, sk, t, ackn, now, seg);
     if acked_pkts > 0 {
         fl |= flag::DATA_ACKED;
         // A hole below the highest SACK filled by a packet never retransmitted: the
         // network reordered it (tcp_clean_rtx_queue → tcp_check_sack_reordering).
-        if t.sack_ok && before(t.clean_reord, prior_fack) {
-            recovery::check_sack_reordering(stack, t, t.clean_reord, prior_fack);
+        if t.sack_ok && before(reord, prior_fack) {
+            recovery::check_sack_reordering(stack, t, reord, prior_fack);
         }
         // The MTU probe is through.
         if t.mtup.probe_size != 0 && !super::seq::after(t.mtup.probe_seq_end, ackn) {
@@ -885,7 +886,8 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
 
 /// `tcp_clean_rtx_queue`: free every skb fully acknowledged by `ackn` (trimming a
 /// partly acknowledged head). Returns (packets acked, RTT sample in µs from
-/// never-retransmitted data, whether retransmitted data was acked).
+/// never-retransmitted data, whether retransmitted data was acked, the lowest
+/// sequence freed that was never retransmitted nor SACKed — for reordering).
 fn tcp_clean_rtx_queue_to(
     stack: &Stack,
     _sk: &Arc<TcpSock>,
@@ -893,13 +895,13 @@ fn tcp_clean_rtx_queue_to(
     ackn: u32,
     now: Instant,
     _seg: &Seg,
-) -> (u32, Option<i64>, bool) {
+) -> (u32, Option<i64>, bool, u32) {
     let mut pkts = 0u32;
     let mut rtt: Option<i64> = None;
     let mut retrans = false;
     let mss = t.mss_cache.max(1);
     // Lowest start of what is acked here that was neither retransmitted nor SACKed.
-    t.clean_reord = t.snd_nxt;
+    let mut reord = t.snd_nxt;
     while let Some(skb) = t.rtx_queue.front() {
         let cb = skb.cb.tcp;
         if after(cb.end_seq, ackn) {
@@ -938,9 +940,9 @@ fn tcp_clean_rtx_queue_to(
         pkts += pc;
         t.packets_out = t.packets_out.saturating_sub(pc);
         if skb.cb.tcp.sacked & (sacked::EVER_RETRANS | sacked::ACKED) == 0
-            && before(skb.cb.tcp.seq, t.clean_reord)
+            && before(skb.cb.tcp.seq, reord)
         {
-            t.clean_reord = skb.cb.tcp.seq;
+            reord = skb.cb.tcp.seq;
         }
         if skb.cb.tcp.sacked & sacked::RETRANS != 0 {
             t.retrans_out = t.retrans_out.saturating_sub(pc);
@@ -979,7 +981,7 @@ fn tcp_clean_rtx_queue_to(
     if retrans && t.retrans_out == 0 {
         t.retrans_stamp = None;
     }
-    (pkts, rtt, retrans)
+    (pkts, rtt, retrans, reord)
 }
 
 /// `tcp_rtt_estimator` (RFC 6298 as Linux computes it, in µs).

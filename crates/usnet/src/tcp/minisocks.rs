@@ -586,6 +586,7 @@ pub fn tcp_done(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     timer::clear_xmit_timer(sk, t);
     sk.timers.delack.del();
     sk.timers.keepalive.del();
+    sk.timers.del_pace();
     t.write_queue.clear();
     t.rtx_queue.clear();
     t.ofo_queue.clear();

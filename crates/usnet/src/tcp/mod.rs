@@ -377,9 +377,6 @@ pub struct Tcb {
     /// End of the highest SACKed skb (`tcp_highest_sack_seq`; meaningful while
     /// `sacked_out > 0`).
     pub highest_sack: u32,
-    /// Scratch of `tcp_clean_rtx_queue`: the lowest sequence it freed that was never
-    /// retransmitted nor SACKed (`reord`).
-    pub clean_reord: u32,
     /// Times reordering was detected (`tp->reord_seen`).
     pub reord_seen: u32,
     /// RACK loss-detection state.
@@ -508,6 +505,13 @@ pub struct Tcb {
     pub rcvq_space: (u32, u32, Instant),
     /// Pacing rate in bytes per second (0: no pacing).
     pub pacing_rate: u64,
+    /// `SO_MAX_PACING_RATE` in bytes per second (`u64::MAX`: none).
+    pub max_pacing_rate: u64,
+    /// Internal pacing on (`sk_pacing_status == SK_PACING_NEEDED`: set by
+    /// `SO_MAX_PACING_RATE`, as Linux does without the fq qdisc).
+    pub pacing_needed: bool,
+    /// Earliest departure time of the next packet (`tcp_wstamp_ns`).
+    pub wstamp: Instant,
     /// When the next paced skb may leave.
     pub pacing_next: Instant,
 }
@@ -988,7 +992,6 @@ impl Tcb {
             sacked_out: 0,
             reordering: stack.sysctl.tcp_reordering().max(1) as u32,
             highest_sack: 0,
-            clean_reord: 0,
             reord_seen: 0,
             rack: recovery::Rack::default(),
             tx_count: 0,
@@ -1059,6 +1062,9 @@ impl Tcb {
             sack_blocks: Vec::new(),
             rcvq_space: (0, 0, now),
             pacing_rate: 0,
+            max_pacing_rate: u64::MAX,
+            pacing_needed: false,
+            wstamp: Instant::ZERO,
             pacing_next: Instant::ZERO,
         }
     }
@@ -1631,6 +1637,9 @@ pub enum SockOpt {
     Priority(u32),
     /// `SO_MARK`.
     Mark(u32),
+    /// `SO_MAX_PACING_RATE` (bytes per second; `u64::MAX` for none): caps the pacing
+    /// rate and, without the fq qdisc, turns TCP's internal pacing on.
+    MaxPacingRate(u64),
     /// `SO_BUSY_POLL`: µs to busy-poll before sleeping in a blocking call.
     BusyPoll(u32),
     /// `IP_TTL`.
@@ -1722,6 +1731,13 @@ impl SockOpt {
             SockOpt::Linger(l) => t.linger = l,
             SockOpt::UserTimeout(d) => t.user_timeout = (!d.is_zero()).then_some(d),
             SockOpt::Priority(p) => t.ip_opts.priority = p,
+            SockOpt::MaxPacingRate(r) => {
+                t.max_pacing_rate = r;
+                if r != u64::MAX {
+                    t.pacing_needed = true;
+                }
+                output::tcp_update_pacing_rate(stack, t);
+            }
             SockOpt::Mark(m) => t.ip_opts.mark = m,
             SockOpt::BusyPoll(us) => sk.busy_poll_us.store(us, Ordering::Relaxed),
             SockOpt::Ttl(ttl) => {

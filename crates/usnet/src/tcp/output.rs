@@ -265,7 +265,32 @@ pub fn tcp_update_pacing_rate(stack: &Stack, t: &mut Tcb) {
     let rate =
         u128::from(t.mss_cache) * u128::from(t.snd_cwnd.max(t.packets_out)) * ratio * 8 * 10_000
             / u128::from(t.srtt_us);
-    t.pacing_rate = rate.min(u128::from(u64::MAX >> 1)) as u64;
+    t.pacing_rate = (rate.min(u128::from(u64::MAX >> 1)) as u64).min(t.max_pacing_rate);
+}
+
+/// `tcp_update_skb_after_send`: with internal pacing, the next packet may leave
+/// `len / pacing_rate` after this one (less up to half of it as credit for time the
+/// sender was idle); the first 10 packets go unpaced, as the fq qdisc lets them.
+fn pacing_after_send(t: &mut Tcb, now: Instant, len: usize) {
+    let prior = t.wstamp;
+    t.wstamp = t.wstamp.max(now);
+    if !t.pacing_needed || t.pacing_rate == 0 || t.stats.data_segs_out < 10 {
+        return;
+    }
+    let len_ns = (len as u128 * 1_000_000_000 / u128::from(t.pacing_rate)) as u64;
+    let credit = t.wstamp.as_nanos().saturating_sub(prior.as_nanos());
+    let len_ns = len_ns - (len_ns / 2).min(credit);
+    t.wstamp = t.wstamp.saturating_add(Duration::from_nanos(len_ns));
+}
+
+/// `tcp_pacing_check`: with internal pacing, is it too early for the next packet? If
+/// so the pacing timer is armed for its departure time.
+fn pacing_check(stack: &Stack, sk: &Arc<TcpSock>, t: &Tcb) -> bool {
+    if !t.pacing_needed || t.wstamp <= stack.now() {
+        return false;
+    }
+    stack.timers.arm_earliest(sk.timers.pace(sk), t.wstamp);
+    true
 }
 
 /// `tcp_tso_should_defer`: wait for more ACKs so a bigger TSO skb can go.
@@ -498,7 +523,11 @@ pub fn tcp_write_xmit(
     let max_segs = tcp_tso_segs(stack, t, mss_now);
     let mut cwnd_limited = false;
     let mut rwnd_limited = false;
-    while let Some(skb) = t.write_queue.front() {
+    while !t.write_queue.is_empty() {
+        if pacing_check(stack, sk, t) {
+            break;
+        }
+        let skb = t.write_queue.front().expect("head");
         stack
             .trace
             .hit(Stage::TcpWriteXmit, skb.trace_id, skb.len(), now);
@@ -894,6 +923,7 @@ pub fn tcp_transmit_skb(
         t.stats.data_segs_out += u64::from(pcount);
         t.stats.bytes_sent += payload as u64;
         t.lsndtime = now;
+        pacing_after_send(t, now, payload);
     }
     if after(cb.end_seq, t.snd_nxt) || cb.seq == cb.end_seq {
         stack.tcp.snmp.add(Tcp::OutSegs, u64::from(pcount));

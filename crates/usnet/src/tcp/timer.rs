@@ -43,6 +43,11 @@ pub struct TcpTimers {
     pub delack: Timer,
     /// Keepalive, SYN-ACK retransmission for listeners, FIN_WAIT2 (`sk_timer`).
     pub keepalive: Timer,
+    /// Internal pacing: the next packet's departure time (`pacing_timer`), which
+    /// kicks the sender as TSQ's tasklet does (`tcp_pace_kick`). Made the first time
+    /// a paced socket has to wait: most sockets never pace, and an idle socket's
+    /// memory is counted.
+    pace: std::sync::OnceLock<Timer>,
 }
 
 impl TcpTimers {
@@ -64,6 +69,26 @@ impl TcpTimers {
                     sk.bh_run(stack, deferred::KEEPALIVE);
                 }
             }),
+            pace: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The pacing timer of socket `sk` (these timers' owner), made on first use.
+    pub fn pace(&self, sk: &Arc<TcpSock>) -> &Timer {
+        self.pace.get_or_init(|| {
+            let sk = Arc::downgrade(sk);
+            Timer::new(move |stack, _| {
+                if let Some(sk) = sk.upgrade() {
+                    sk.bh_run(stack, deferred::TSQ);
+                }
+            })
+        })
+    }
+
+    /// Cancel the pacing timer, if it was ever made.
+    pub fn del_pace(&self) {
+        if let Some(t) = self.pace.get() {
+            t.del();
         }
     }
 }
