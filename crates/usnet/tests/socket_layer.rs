@@ -561,3 +561,46 @@ fn udp_echo_with_tokio_tasks() {
         assert_eq!(from, addr(2, 7));
     });
 }
+
+/// The handshake's last ACK and the first data right behind it both reach the
+/// listener's backlog while the application holds the listener (in `accept`): at
+/// release the ACK creates the connection and the data goes to it — not to the
+/// listener, which would answer it with a RST (Linux finds the new socket by lookup).
+#[test]
+fn data_behind_the_last_handshake_ack_on_a_busy_listener_reaches_the_new_socket() {
+    use usnet::tcp::{TcpSock, TcpState};
+    let h = TwoHosts::new(50, |_| {}).with_ip();
+    for port in 0..2 {
+        h.wire.set_netem(
+            port,
+            usnet::link::Netem {
+                delay: Duration::from_millis(5),
+                ..Default::default()
+            },
+        );
+    }
+    let l = TcpSock::new(&h.b);
+    l.set_nonblocking(true);
+    l.bind(addr(2, 81)).unwrap();
+    l.listen(16).unwrap();
+    let c = TcpSock::new(&h.a);
+    c.set_nonblocking(true);
+    let _ = c.connect(addr(2, 81));
+    h.sim.run_while(
+        || c.state() != TcpState::Established,
+        Duration::from_secs(2),
+    );
+    // The ACK is on the wire; the application takes the listener, the data follows.
+    let guard = l.lock_sock().unwrap();
+    c.send(b"first bytes").unwrap();
+    h.sim.run_for(Duration::from_millis(20));
+    assert!(l.backlog_len() >= 2, "ACK and data wait on the listener");
+    drop(guard);
+    h.sim.run_for(Duration::from_millis(20));
+    let s = l.accept().expect("the connection");
+    let mut buf = [0u8; 32];
+    let n = s.recv(&mut buf).expect("the data reached it");
+    assert_eq!(&buf[..n], b"first bytes");
+    assert_eq!(c.state(), TcpState::Established, "no RST");
+    assert_eq!(h.b.tcp.snmp.get(usnet::tcp::Tcp::OutRsts), 0);
+}

@@ -226,16 +226,20 @@ pub(crate) fn lookup_listener(
     // connection's addresses pick one (reuseport_select_sock), so every segment of a
     // connection finds the same listener.
     let pick = |want: &dyn Fn(&Ipv4Addr) -> bool| -> Option<Arc<TcpSock>> {
-        let mut group = v.iter().filter(|s| s.with_tcb(|t| want(t.local.ip())));
+        let mut group = v.iter().filter(|e| want(&e.ip));
         let first = group.next()?;
-        if !first.with_tcb(|t| t.reuseport) {
-            return Some(first.clone());
+        if !first.reuseport {
+            return Some(first.sk.clone());
         }
-        let members: Vec<&Arc<TcpSock>> = std::iter::once(first)
-            .chain(group.filter(|s| s.with_tcb(|t| t.reuseport)))
+        let members: Vec<&super::ListenEntry> = std::iter::once(first)
+            .chain(group.filter(|e| e.reuseport))
             .collect();
         let h = reuseport_hash(local, remote);
-        Some(members[((u64::from(h) * members.len() as u64) >> 32) as usize].clone())
+        Some(
+            members[((u64::from(h) * members.len() as u64) >> 32) as usize]
+                .sk
+                .clone(),
+        )
     };
     pick(&|ip| *ip == *local.ip()).or_else(|| pick(&|ip| ip.is_unspecified()))
 }
@@ -257,6 +261,28 @@ fn reuseport_hash(local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
     h ^= h >> 16;
     h = h.wrapping_mul(0x7feb_352d);
     h ^ (h >> 15)
+}
+
+/// The established (or connecting) socket a segment — not a SYN or RST — belongs
+/// to, if there is one now (for segments that waited on a listener's backlog).
+pub(crate) fn established_for(stack: &Stack, skb: &Skb) -> Option<Arc<TcpSock>> {
+    let nh = skb.network_header();
+    let th = skb.data();
+    if nh.len() < 20 || th.len() < 14 {
+        return None;
+    }
+    if th[13] & (tcphdr::SYN | tcphdr::RST) != 0 {
+        return None;
+    }
+    let src = SocketAddrV4::new(
+        Ipv4Addr::new(nh[12], nh[13], nh[14], nh[15]),
+        u16::from_be_bytes([th[0], th[1]]),
+    );
+    let dst = SocketAddrV4::new(
+        Ipv4Addr::new(nh[16], nh[17], nh[18], nh[19]),
+        u16::from_be_bytes([th[2], th[3]]),
+    );
+    stack.tcp.ehash.read().get(&(dst, src)).cloned()
 }
 
 /// `tcp_v4_do_rcv`: a segment for this socket, with the control block held.

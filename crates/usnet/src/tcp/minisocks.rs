@@ -617,7 +617,7 @@ pub fn unhash(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     {
         let mut lh = stack.tcp.lhash.write();
         if let Some(v) = lh.get_mut(&t.local.port()) {
-            v.retain(|s| !Arc::ptr_eq(s, sk));
+            v.retain(|e| !Arc::ptr_eq(&e.sk, sk));
             if v.is_empty() {
                 lh.remove(&t.local.port());
             }

@@ -730,6 +730,10 @@ impl SockGuard<'_> {
     fn release_inner(&mut self) {
         let sk = self.sk;
         let mut tcb = self.tcb.take();
+        // Segments on a listener's backlog that belong to a connection an earlier
+        // segment of the same backlog just created: delivered to it once the listener
+        // is released (Linux's lookup would have found the new socket first).
+        let mut redirect: Vec<(Arc<TcpSock>, Skb)> = Vec::new();
         loop {
             let (skbs, deferred) = {
                 let mut s = sk.slock.lock();
@@ -741,6 +745,9 @@ impl SockGuard<'_> {
                     s.owned = false;
                     drop(s);
                     sk.owner_cv.notify_one();
+                    for (child, skb) in redirect {
+                        child.rcv_or_backlog(&self.stack, skb);
+                    }
                     return;
                 }
                 s.backlog_bytes = 0;
@@ -751,6 +758,12 @@ impl SockGuard<'_> {
             };
             let t = tcb.get_or_insert_with(|| sk.tcb.lock());
             for skb in skbs {
+                if t.state == TcpState::Listen {
+                    if let Some(child) = input::established_for(&self.stack, &skb) {
+                        redirect.push((child, skb));
+                        continue;
+                    }
+                }
                 input::tcp_v4_do_rcv(&self.stack, sk, t, skb);
             }
             if deferred != 0 {
@@ -1103,12 +1116,25 @@ crate::mib::mib_group!(
      TCPRcvQDrop, TCPWqueueTooBig, TCPFastOpenPassive, PAWSActive, PAWSEstab]
 );
 
+/// A listener in `lhash`: its bound address and `SO_REUSEPORT` flag (fixed while it
+/// listens) beside the socket.
+#[derive(Clone)]
+pub struct ListenEntry {
+    /// Bound address (0.0.0.0 for any).
+    pub ip: Ipv4Addr,
+    /// In an `SO_REUSEPORT` group.
+    pub reuseport: bool,
+    /// The listening socket.
+    pub sk: Arc<TcpSock>,
+}
+
 /// Per-stack TCP state: socket tables, counters, the default congestion control.
 pub struct TcpTables {
     /// Established (and connecting) sockets by (local, remote) (`ehash`).
     pub ehash: RwLock<HashMap<(SocketAddrV4, SocketAddrV4), Arc<TcpSock>>>,
-    /// Listening sockets by local port (`lhash2`).
-    pub lhash: RwLock<HashMap<u16, Vec<Arc<TcpSock>>>>,
+    /// Listening sockets by local port (`lhash2`), with what the lookup needs so it
+    /// never takes a listener's lock (a busy application may hold it).
+    pub lhash: RwLock<HashMap<u16, Vec<ListenEntry>>>,
     /// Ports in use by bound sockets, with their owners (`bhash`).
     pub bhash: Mutex<HashMap<u16, Vec<Weak<TcpSock>>>>,
     /// TIME_WAIT entries.
@@ -1157,7 +1183,13 @@ impl TcpTables {
 
     /// Every socket (listening and connected), for `ss`.
     pub fn sockets(&self) -> Vec<Arc<TcpSock>> {
-        let mut v: Vec<Arc<TcpSock>> = self.lhash.read().values().flatten().cloned().collect();
+        let mut v: Vec<Arc<TcpSock>> = self
+            .lhash
+            .read()
+            .values()
+            .flatten()
+            .map(|e| e.sk.clone())
+            .collect();
         v.extend(self.ehash.read().values().cloned());
         v
     }
@@ -1323,14 +1355,13 @@ impl TcpSock {
             last_overflow: None,
         });
         let port = t.local.port();
+        let entry = ListenEntry {
+            ip: *t.local.ip(),
+            reuseport: t.reuseport,
+            sk: self.clone(),
+        };
         drop(t);
-        stack
-            .tcp
-            .lhash
-            .write()
-            .entry(port)
-            .or_default()
-            .push(self.clone());
+        stack.tcp.lhash.write().entry(port).or_default().push(entry);
         Ok(())
     }
 
