@@ -23,7 +23,7 @@ use usnet_wire::{ChecksumCheck, TcpFlags, TcpPacket, TcpRepr};
 
 use super::cong::{with_cc, AckSample};
 use super::output::{self, tcphdr};
-use super::recovery::{self, xmit_retransmit_queue};
+use super::recovery;
 use super::seq::{after, before, between};
 use super::timer::{self, Pending};
 use super::{
@@ -1422,19 +1422,7 @@ pub fn mtu_reduced(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     if mtu < t.pmtu_cookie {
         output::tcp_sync_mss(t, mtu);
         // tcp_simple_retransmit: everything larger than the new MSS is lost.
-        let mss = output::tcp_current_mss(stack, t);
-        for skb in t.rtx_queue.iter_mut() {
-            if skb.len() as u32 > mss && skb.cb.tcp.sacked & sacked::LOST == 0 {
-                skb.cb.tcp.sacked |= sacked::LOST;
-            }
-        }
-        t.lost_out = t
-            .rtx_queue
-            .iter()
-            .filter(|s| s.cb.tcp.sacked & sacked::LOST != 0)
-            .map(|s| u32::from(s.gso_segs.max(1)))
-            .sum();
-        xmit_retransmit_queue(stack, sk, t);
+        super::mtup::simple_retransmit(stack, sk, t);
     }
 }
 
