@@ -598,6 +598,9 @@ fn data_behind_the_last_handshake_ack_on_a_busy_listener_reaches_the_new_socket(
     drop(guard);
     h.sim.run_for(Duration::from_millis(20));
     let s = l.accept().expect("the connection");
+    // Non-blocking: without the data the call fails instead of sleeping forever
+    // (nothing else steps the simulator).
+    s.set_nonblocking(true);
     let mut buf = [0u8; 32];
     let n = s.recv(&mut buf).expect("the data reached it");
     assert_eq!(&buf[..n], b"first bytes");
