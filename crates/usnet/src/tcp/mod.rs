@@ -16,6 +16,7 @@
 //! the owner releases it. Softirq never waits for an application.
 
 pub mod cong;
+pub use sockopt::SockOpt;
 pub mod info;
 pub mod input;
 pub mod minisocks;
@@ -25,6 +26,9 @@ pub mod recovery;
 pub mod recvmsg;
 pub mod sendmsg;
 pub mod seq;
+pub mod sock_lock;
+pub mod sockopt;
+pub use sock_lock::SockGuard;
 pub mod timer;
 
 use std::collections::{HashMap, VecDeque};
@@ -36,7 +40,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::ipv4::output::IpSockOpts;
 use crate::ipv4::route::Dst;
@@ -650,137 +654,6 @@ impl fmt::Debug for TcpSock {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The process-context lock on a socket (`lock_sock`). Dereferences to the control
-/// block. Dropping it is `release_sock`: segments that arrived meanwhile are processed
-/// in order, and deferred timer work runs.
-pub struct SockGuard<'a> {
-    sk: &'a Arc<TcpSock>,
-    stack: Stack,
-    tcb: Option<MutexGuard<'a, Tcb>>,
-    /// Process context: NET_RX this call raises on a sleeping stack runs here once the
-    /// socket is released (dropped after `tcb`).
-    _bh: crate::dev::softnet::BhSection,
-}
-
-impl std::ops::Deref for SockGuard<'_> {
-    type Target = Tcb;
-    fn deref(&self) -> &Tcb {
-        match &self.tcb {
-            Some(t) => t,
-            None => unreachable!("sock guard used after release"),
-        }
-    }
-}
-
-impl std::ops::DerefMut for SockGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Tcb {
-        match &mut self.tcb {
-            Some(t) => t,
-            None => unreachable!("sock guard used after release"),
-        }
-    }
-}
-
-impl SockGuard<'_> {
-    /// The stack.
-    pub fn stack(&self) -> &Stack {
-        &self.stack
-    }
-
-    /// Give up the lock to sleep until `ready` holds or `timeout` passes
-    /// (`sk_wait_event`), then take it back. Backlog is processed on the way out.
-    pub fn wait(&mut self, timeout: Option<Duration>, mut ready: impl FnMut(&Tcb) -> bool) -> bool {
-        let sk = self.sk;
-        self.release_inner();
-        crate::dev::softnet::local_bh_flush();
-        // sk_busy_loop: with SO_BUSY_POLL / net.core.busy_read, run the stack's softirq
-        // from this thread for a while instead of sleeping at once (no wake-ups on the
-        // way: the reply is picked off the NIC by the thread that wants it).
-        let busy = match sk.busy_poll_us.load(Ordering::Relaxed) {
-            0 => self.stack.sysctl.busy_read().max(0) as u64,
-            us => u64::from(us),
-        };
-        if busy > 0 && timeout != Some(Duration::ZERO) && !self.stack.clock.is_virtual() {
-            let until = std::time::Instant::now() + Duration::from_micros(busy);
-            let softnet = self.stack.softnet.clone();
-            softnet.busy_poll_begin();
-            let mut got = false;
-            while std::time::Instant::now() < until {
-                self.stack.do_softirq();
-                if ready(&sk.tcb.lock()) {
-                    got = true;
-                    break;
-                }
-                std::hint::spin_loop();
-            }
-            softnet.busy_poll_end();
-            if got {
-                self.tcb = Some(sk.lock_owned());
-                return true;
-            }
-        }
-        let ok = sk.wq.wait_until(timeout, || {
-            let t = sk.tcb.lock();
-            ready(&t)
-        });
-        self.tcb = Some(sk.lock_owned());
-        ok
-    }
-
-    fn release_inner(&mut self) {
-        let sk = self.sk;
-        let mut tcb = self.tcb.take();
-        // Segments on a listener's backlog that belong to a connection an earlier
-        // segment of the same backlog just created: delivered to it once the listener
-        // is released (Linux's lookup would have found the new socket first).
-        let mut redirect: Vec<(Arc<TcpSock>, Skb)> = Vec::new();
-        loop {
-            let (skbs, deferred) = {
-                let mut s = sk.slock.lock();
-                if s.backlog.is_empty() && s.deferred == 0 {
-                    if let Some(t) = &tcb {
-                        s.backlog_limit = backlog_limit(t);
-                    }
-                    drop(tcb.take());
-                    s.owned = false;
-                    drop(s);
-                    sk.owner_cv.notify_one();
-                    for (child, skb) in redirect {
-                        child.rcv_or_backlog(&self.stack, skb);
-                    }
-                    return;
-                }
-                s.backlog_bytes = 0;
-                (
-                    std::mem::take(&mut s.backlog),
-                    std::mem::take(&mut s.deferred),
-                )
-            };
-            let t = tcb.get_or_insert_with(|| sk.tcb.lock());
-            for skb in skbs {
-                if t.state == TcpState::Listen {
-                    if let Some(child) = input::established_for(&self.stack, &skb) {
-                        redirect.push((child, skb));
-                        continue;
-                    }
-                }
-                input::tcp_v4_do_rcv(&self.stack, sk, t, skb);
-            }
-            if deferred != 0 {
-                timer::run_deferred(&self.stack, sk, t, deferred);
-            }
-        }
-    }
-}
-
-impl Drop for SockGuard<'_> {
-    fn drop(&mut self) {
-        if self.tcb.is_some() {
-            self.release_inner();
-        }
-    }
-}
-
 impl TcpSock {
     fn new_raw(stack: &Stack, tcb: Tcb) -> Arc<TcpSock> {
         let limit = backlog_limit(&tcb);
@@ -830,64 +703,6 @@ impl TcpSock {
         self.stack
             .upgrade()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "stack is gone"))
-    }
-
-    /// Take ownership as a process (`lock_sock`): wait for another owner, then hold the
-    /// control block.
-    fn lock_owned(&self) -> MutexGuard<'_, Tcb> {
-        let mut s = self.slock.lock();
-        if s.owned {
-            drop(s);
-            crate::dev::softnet::local_bh_flush();
-            s = self.slock.lock();
-        }
-        while s.owned {
-            self.owner_cv.wait(&mut s);
-        }
-        s.owned = true;
-        drop(s);
-        self.tcb.lock()
-    }
-
-    /// `lock_sock`.
-    pub fn lock_sock<'a>(self: &'a Arc<Self>) -> io::Result<SockGuard<'a>> {
-        let stack = self.stack()?;
-        let bh = crate::dev::softnet::local_bh_disable();
-        Ok(SockGuard {
-            sk: self,
-            stack,
-            tcb: Some(self.lock_owned()),
-            _bh: bh,
-        })
-    }
-
-    /// Softirq's view (`bh_lock_sock` + `sock_owned_by_user`): run `f` on the control
-    /// block now if no process owns the socket, else queue `skb` on the backlog (bounded
-    /// by the buffers, as `sk_add_backlog`; beyond that it is dropped and counted).
-    pub(crate) fn rcv_or_backlog(self: &Arc<Self>, stack: &Stack, skb: Skb) {
-        let mut s = self.slock.lock();
-        if s.owned {
-            if s.backlog_bytes + skb.truesize() as usize > s.backlog_limit {
-                stack.tcp.mib.inc(TcpExt::TCPBacklogDrop);
-                return;
-            }
-            s.backlog_bytes += skb.truesize() as usize;
-            s.backlog.push_back(skb);
-            return;
-        }
-        let mut t = self.tcb.lock();
-        input::tcp_v4_do_rcv(stack, self, &mut t, skb);
-    }
-
-    /// Softirq work other than a segment (timers, TSQ): run now, or defer to the owner.
-    pub(crate) fn bh_run(self: &Arc<Self>, stack: &Stack, bit: u32) {
-        let mut s = self.slock.lock();
-        if s.owned {
-            s.deferred |= bit;
-            return;
-        }
-        let mut t = self.tcb.lock();
-        timer::run_deferred(stack, self, &mut t, bit);
     }
 
     /// Look at the control block (for tests and views). Blocks while a segment is
@@ -1630,167 +1445,4 @@ pub mod msg {
     pub const NOSIGNAL: u32 = 0x4000;
     /// Send out-of-band data (unsupported: `EOPNOTSUPP`).
     pub const OOB: u32 = 0x1;
-}
-
-/// Socket options (`setsockopt` at `SOL_SOCKET`, `IPPROTO_IP`, `IPPROTO_TCP`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SockOpt {
-    /// `TCP_NODELAY`.
-    NoDelay(bool),
-    /// `TCP_CORK`.
-    Cork(bool),
-    /// `TCP_MAXSEG`.
-    MaxSeg(u32),
-    /// `TCP_QUICKACK`.
-    QuickAck(bool),
-    /// `SO_SNDBUF` (bytes; Linux doubles it).
-    SndBuf(usize),
-    /// `SO_RCVBUF` (bytes; doubled).
-    RcvBuf(usize),
-    /// `SO_REUSEADDR`.
-    ReuseAddr(bool),
-    /// `SO_REUSEPORT`: several sockets may bind and listen on one address and port;
-    /// incoming connections are spread over the listeners by a hash of their addresses.
-    ReusePort(bool),
-    /// `SO_KEEPALIVE`.
-    KeepAlive(bool),
-    /// `TCP_KEEPIDLE`.
-    KeepIdle(Duration),
-    /// `TCP_KEEPINTVL`.
-    KeepIntvl(Duration),
-    /// `TCP_KEEPCNT`.
-    KeepCnt(u32),
-    /// `SO_LINGER`.
-    Linger(Option<Duration>),
-    /// `TCP_USER_TIMEOUT`.
-    UserTimeout(Duration),
-    /// `SO_PRIORITY`.
-    Priority(u32),
-    /// `SO_MARK`.
-    Mark(u32),
-    /// `SO_MAX_PACING_RATE` (bytes per second; `u64::MAX` for none): caps the pacing
-    /// rate and, without the fq qdisc, turns TCP's internal pacing on.
-    MaxPacingRate(u64),
-    /// `SO_BUSY_POLL`: µs to busy-poll before sleeping in a blocking call.
-    BusyPoll(u32),
-    /// `IP_TTL`.
-    Ttl(u8),
-    /// `IP_TOS`.
-    Tos(u8),
-    /// `IP_MTU_DISCOVER`.
-    MtuDiscover(crate::ipv4::output::PmtuDisc),
-    /// `TCP_CONGESTION`.
-    Congestion(String),
-    /// `TCP_SYNCNT`.
-    SynCnt(u32),
-}
-
-impl SockOpt {
-    fn apply(self, stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) -> io::Result<()> {
-        match self {
-            SockOpt::NoDelay(on) => {
-                if on {
-                    t.nonagle |= nagle::OFF | nagle::PUSH;
-                    sendmsg::tcp_push_pending_frames(stack, sk, t);
-                } else {
-                    t.nonagle &= !nagle::OFF;
-                }
-            }
-            SockOpt::Cork(on) => {
-                if on {
-                    t.nonagle |= nagle::CORK;
-                } else {
-                    t.nonagle &= !nagle::CORK;
-                    if t.nonagle & nagle::OFF != 0 {
-                        t.nonagle |= nagle::PUSH;
-                    }
-                    sendmsg::tcp_push_pending_frames(stack, sk, t);
-                }
-            }
-            SockOpt::MaxSeg(m) => {
-                if !(TCP_MIN_MSS..=65535).contains(&m) && m != 0 {
-                    return Err(os_err(errno::EINVAL));
-                }
-                t.user_mss = (m != 0).then_some(m);
-            }
-            SockOpt::QuickAck(on) => {
-                if on {
-                    t.ack.pingpong = false;
-                    if t.ack.pending & ack::SCHED != 0 {
-                        output::tcp_send_ack(stack, sk, t);
-                    }
-                } else {
-                    t.ack.pingpong = true;
-                }
-            }
-            SockOpt::SndBuf(b) => {
-                let max = stack.sysctl.wmem_max().max(0) as usize;
-                t.sndbuf = (b.min(max) * 2).max(4608);
-                t.sndbuf_locked = true;
-                sk.wq.wake_all();
-            }
-            SockOpt::RcvBuf(b) => {
-                let max = stack.sysctl.rmem_max().max(0) as usize;
-                t.rcvbuf = (b.min(max) * 2).max(2304);
-                t.rcvbuf_locked = true;
-            }
-            SockOpt::ReuseAddr(on) => t.reuseaddr = on,
-            SockOpt::ReusePort(on) => t.reuseport = on,
-            SockOpt::KeepAlive(on) => {
-                t.keepalive = on;
-                timer::reset_keepalive(stack, sk, t);
-            }
-            SockOpt::KeepIdle(d) => {
-                if d.is_zero() || d > Duration::from_secs(32767) {
-                    return Err(os_err(errno::EINVAL));
-                }
-                t.keepalive_time = Some(d);
-                timer::reset_keepalive(stack, sk, t);
-            }
-            SockOpt::KeepIntvl(d) => {
-                if d.is_zero() || d > Duration::from_secs(32767) {
-                    return Err(os_err(errno::EINVAL));
-                }
-                t.keepalive_intvl = Some(d);
-            }
-            SockOpt::KeepCnt(n) => {
-                if n == 0 || n > 127 {
-                    return Err(os_err(errno::EINVAL));
-                }
-                t.keepalive_probes = Some(n);
-            }
-            SockOpt::Linger(l) => t.linger = l,
-            SockOpt::UserTimeout(d) => t.user_timeout = (!d.is_zero()).then_some(d),
-            SockOpt::Priority(p) => t.ip_opts.priority = p,
-            SockOpt::MaxPacingRate(r) => {
-                t.max_pacing_rate = r;
-                if r != u64::MAX {
-                    t.pacing_needed = true;
-                }
-                output::tcp_update_pacing_rate(stack, t);
-            }
-            SockOpt::Mark(m) => t.ip_opts.mark = m,
-            SockOpt::BusyPoll(us) => sk.busy_poll_us.store(us, Ordering::Relaxed),
-            SockOpt::Ttl(ttl) => {
-                if ttl == 0 {
-                    return Err(os_err(errno::EINVAL));
-                }
-                t.ip_opts.ttl = Some(ttl);
-            }
-            SockOpt::Tos(tos) => t.ip_opts.tos = tos & !3,
-            SockOpt::MtuDiscover(m) => t.ip_opts.pmtudisc = m,
-            SockOpt::Congestion(name) => {
-                let mut cc = cong::by_name(&name).ok_or_else(|| os_err(2))?; // ENOENT
-                cc.init(&mut cong::CcCtx::of(t, stack.now()));
-                t.cc = cc;
-            }
-            SockOpt::SynCnt(n) => {
-                if n == 0 || n > 127 {
-                    return Err(os_err(errno::EINVAL));
-                }
-                t.syn_retries = Some(n);
-            }
-        }
-        Ok(())
-    }
 }
