@@ -277,15 +277,9 @@ pub fn peer_main(args: &[String]) -> i32 {
             [mode, addr, n] if mode == "rr-client" => {
                 let addr: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
                 let n: u32 = n.parse().map_err(std::io::Error::other)?;
-                let mut c = TcpStream::connect(addr)?;
+                let c = TcpStream::connect(addr)?;
                 c.set_nodelay(true)?;
-                let mut b = [1u8; 1];
-                let t0 = Instant::now();
-                for _ in 0..n {
-                    c.write_all(&b)?;
-                    c.read_exact(&mut b)?;
-                }
-                println!("{}", f64::from(n) / t0.elapsed().as_secs_f64());
+                println!("{}", crate::rr_client(&c, n)?);
                 Ok(())
             }
             _ => Err(std::io::Error::other(
@@ -343,15 +337,9 @@ pub fn rr_loopback(n: u32) -> Result<f64, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let addr = l.local_addr().map_err(|e| e.to_string())?;
     let server = std::thread::spawn(move || echo_one_byte(l.accept()?.0));
-    let mut c = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    let c = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     c.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut b = [1u8; 1];
-    let t0 = Instant::now();
-    for _ in 0..n {
-        c.write_all(&b).map_err(|e| e.to_string())?;
-        c.read_exact(&mut b).map_err(|e| e.to_string())?;
-    }
-    let rate = f64::from(n) / t0.elapsed().as_secs_f64();
+    let rate = crate::rr_client(&c, n).map_err(|e| e.to_string())?;
     drop(c);
     let _ = server.join();
     Ok(rate)

@@ -59,6 +59,18 @@ struct Case<'a> {
     systems: Vec<(&'static str, Result<Measure<'a>, String>)>,
 }
 
+/// `n` one-byte exchanges over `c` (a connected stream of any stack): write a byte,
+/// wait for it back; transactions per second.
+pub fn rr_client(mut c: impl std::io::Read + std::io::Write, n: u32) -> std::io::Result<f64> {
+    let mut b = [1u8; 1];
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        c.write_all(&b)?;
+        c.read_exact(&mut b)?;
+    }
+    Ok(f64::from(n) / t0.elapsed().as_secs_f64())
+}
+
 fn gbit(bytes: u64, secs: f64) -> f64 {
     bytes as f64 * 8.0 / secs / 1e9
 }

@@ -157,15 +157,9 @@ pub fn rr_threads(n: u32) -> Result<f64, String> {
             }
         }
     });
-    let mut c = std_api::TcpStream::connect(&h.a, addr).map_err(|e| e.to_string())?;
+    let c = std_api::TcpStream::connect(&h.a, addr).map_err(|e| e.to_string())?;
     c.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut b = [7u8; 1];
-    let t0 = std::time::Instant::now();
-    for _ in 0..n {
-        c.write_all(&b).map_err(|e| e.to_string())?;
-        c.read_exact(&mut b).map_err(|e| e.to_string())?;
-    }
-    let rate = f64::from(n) / t0.elapsed().as_secs_f64();
+    let rate = crate::rr_client(&c, n).map_err(|e| e.to_string())?;
     drop(c);
     let _ = server.join();
     Ok(rate)

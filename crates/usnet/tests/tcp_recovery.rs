@@ -61,6 +61,23 @@ fn bulk_with(k: &Conn, bytes: usize, limit: Duration, each: impl FnMut()) {
     dump(k);
 }
 
+/// Run with b reading until `got` reaches `want` (5 s at most).
+fn receive(k: &Conn, got: &mut usize, want: usize) {
+    let mut buf = vec![0u8; 1 << 16];
+    k.h.sim.run_while(
+        || {
+            while let Ok(m) = k.s.recv(&mut buf) {
+                if m == 0 {
+                    break;
+                }
+                *got += m;
+            }
+            *got < want
+        },
+        Duration::from_secs(5),
+    );
+}
+
 fn bulk(k: &Conn, bytes: usize) {
     bulk_with(k, bytes, Duration::from_secs(10), || {});
 }
@@ -202,19 +219,7 @@ fn tail_loss_probe_repairs_a_tail_drop_without_an_rto() {
         (n * mss) as usize
     );
     let mut got = 0;
-    let mut buf = vec![0u8; 1 << 16];
-    k.h.sim.run_while(
-        || {
-            while let Ok(m) = k.s.recv(&mut buf) {
-                if m == 0 {
-                    break;
-                }
-                got += m;
-            }
-            got < (n * mss) as usize
-        },
-        Duration::from_secs(5),
-    );
+    receive(&k, &mut got, (n * mss) as usize);
     let done = since(k.h.sim.now(), t0);
     dump(&k);
     assert_eq!(got, (n * mss) as usize);
@@ -251,29 +256,14 @@ fn a_probe_that_repairs_the_only_loss_reduces_cwnd_once() {
     drop_times(&k, &[(base + (n - 1) * mss, 1)]);
     let cwnd0 = k.c.info().snd_cwnd;
     let mut got = 0;
-    let mut buf = vec![0u8; 1 << 16];
-    let mut receive = |want: usize| {
-        k.h.sim.run_while(
-            || {
-                while let Ok(m) = k.s.recv(&mut buf) {
-                    if m == 0 {
-                        break;
-                    }
-                    got += m;
-                }
-                got < want
-            },
-            Duration::from_secs(5),
-        );
-    };
     k.c.send(&vec![3u8; (n * mss) as usize]).unwrap();
-    receive((n * mss) as usize);
+    receive(&k, &mut got, (n * mss) as usize);
     // The ACK of the probe itself is ambiguous (the original may have arrived late);
     // the episode is settled by an ACK beyond it: more data.
     assert_eq!(mib(&k, TcpExt::TCPLossProbes), 1);
     assert_eq!(mib(&k, TcpExt::TCPLossProbeRecovery), 0);
     k.c.send(&vec![4u8; mss as usize]).unwrap();
-    receive(((n + 1) * mss) as usize);
+    receive(&k, &mut got, ((n + 1) * mss) as usize);
     k.h.sim.run_for(RTT);
     assert_eq!(mib(&k, TcpExt::TCPLossProbeRecovery), 1);
     assert_eq!(mib(&k, TcpExt::TCPSackRecovery), 0, "no recovery episode");
