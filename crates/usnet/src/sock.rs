@@ -1,8 +1,9 @@
 //! Pieces every socket shares (Linux's `struct sock` basics): the wait queue blocking
-//! calls sleep on, send-buffer accounting that wakes writers when skbs are freed, and
-//! the pending-error slot (`sk_err`) that ICMP errors fill.
+//! calls sleep on, send-buffer accounting that wakes writers when skbs are freed, the
+//! pending-error slot (`sk_err`) that ICMP errors fill, and the pacing fields a qdisc
+//! reads through `skb->sk` ([`SkPacing`]).
 
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
@@ -197,6 +198,86 @@ impl SkbOwner for WmemAccount {
         if after <= self.sndbuf.load(Ordering::Relaxed) / 2 {
             self.wq.wake_all();
         }
+    }
+}
+
+/// Who paces a socket's packets (Linux's `sk_pacing_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PacingStatus {
+    /// No one: packets leave as soon as the congestion window allows
+    /// (`SK_PACING_NONE`).
+    None,
+    /// The transport paces with its own timer (`SK_PACING_NEEDED`: set by
+    /// `SO_MAX_PACING_RATE` when no fq qdisc has claimed the socket).
+    Needed,
+    /// The fq qdisc paces, by each skb's departure time (`SK_PACING_FQ`); the transport
+    /// only stamps the times.
+    Fq,
+}
+
+/// The part of `struct sock` a qdisc sees through `skb->sk`: the socket's identity (fq's
+/// flow key), its pacing rate (`sk_pacing_rate`) and its pacing status
+/// (`sk_pacing_status`). Shared between the socket and every skb it owns, so a qdisc
+/// may read and set it without the socket lock, as Linux does with
+/// `READ_ONCE`/`smp_store_release`.
+#[derive(Debug)]
+pub struct SkPacing {
+    id: u64,
+    rate: AtomicU64,
+    status: AtomicU8,
+}
+
+impl SkPacing {
+    /// The pacing state of socket `id` (unique for the process's lifetime): rate
+    /// unlimited, status [`PacingStatus::None`].
+    pub fn new(id: u64) -> SkPacing {
+        SkPacing {
+            id,
+            rate: AtomicU64::new(u64::MAX),
+            status: AtomicU8::new(0),
+        }
+    }
+
+    /// The owning socket's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// `sk_pacing_rate` in bytes per second (`u64::MAX`: unlimited).
+    pub fn rate(&self) -> u64 {
+        self.rate.load(Ordering::Relaxed)
+    }
+
+    /// Publish a new `sk_pacing_rate` (bytes per second; `u64::MAX` for unlimited).
+    pub fn set_rate(&self, bytes_per_sec: u64) {
+        self.rate.store(bytes_per_sec, Ordering::Relaxed);
+    }
+
+    /// `sk_pacing_status` (`smp_load_acquire`).
+    pub fn status(&self) -> PacingStatus {
+        match self.status.load(Ordering::Acquire) {
+            1 => PacingStatus::Needed,
+            2 => PacingStatus::Fq,
+            _ => PacingStatus::None,
+        }
+    }
+
+    /// The fq qdisc takes over pacing (`smp_store_release(.., SK_PACING_FQ)`).
+    pub fn set_fq(&self) {
+        self.status.store(2, Ordering::Release);
+    }
+
+    /// Ask for transport pacing unless someone already paces
+    /// (`cmpxchg(NONE, NEEDED)`, as `SO_MAX_PACING_RATE` and BBR do).
+    pub fn request_internal(&self) {
+        let _ = self
+            .status
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// `tcp_needs_internal_pacing`: the transport must pace with its own timer.
+    pub fn needs_internal_pacing(&self) -> bool {
+        self.status() == PacingStatus::Needed
     }
 }
 

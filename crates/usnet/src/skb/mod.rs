@@ -159,6 +159,12 @@ pub struct Cb {
 pub trait SkbOwner: Send + Sync {
     /// The skb charged with `truesize` bytes was freed (or orphaned).
     fn skb_released(&self, truesize: u32);
+    /// The owner's pacing state, if it is a full connected socket that a qdisc may
+    /// treat as one flow and pace (`sk_fullsock`, not `TCP_CLOSE`). `None` (the default)
+    /// makes the skb an "orphan" to fq, classified by its flow hash.
+    fn pacing(&self) -> Option<&crate::sock::SkPacing> {
+        None
+    }
 }
 
 /// A socket's charge for one skb, detached from it (for a driver that hands the buffer
@@ -937,6 +943,11 @@ impl SkbInner {
     /// Whether an owner is attached.
     pub fn has_owner(&self) -> bool {
         self.owner.is_some()
+    }
+
+    /// The owning socket's pacing state (`skb->sk` for a full socket), if any.
+    pub fn sk_pacing(&self) -> Option<&crate::sock::SkPacing> {
+        self.owner.as_ref().and_then(|c| c.owner.pacing())
     }
 
     /// Copy the metadata a segment or fragment inherits from its parent (everything but

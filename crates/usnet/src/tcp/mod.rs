@@ -511,9 +511,6 @@ pub struct Tcb {
     pub pacing_rate: u64,
     /// `SO_MAX_PACING_RATE` in bytes per second (`u64::MAX`: none).
     pub max_pacing_rate: u64,
-    /// Internal pacing on (`sk_pacing_status == SK_PACING_NEEDED`: set by
-    /// `SO_MAX_PACING_RATE`, as Linux does without the fq qdisc).
-    pub pacing_needed: bool,
     /// Earliest departure time of the next packet (`tcp_wstamp_ns`).
     pub wstamp: Instant,
     /// When the next paced skb may leave.
@@ -599,6 +596,9 @@ fn backlog_limit(t: &Tcb) -> usize {
 pub struct TcpWmem {
     /// Bytes in qdisc, driver ring and in flight below TCP (`sk_wmem_alloc`).
     pub alloc: AtomicUsize,
+    /// What a qdisc sees of the socket through its skbs: id, `sk_pacing_rate`,
+    /// `sk_pacing_status` (who paces: nobody, TCP's pacing timer, or the fq qdisc).
+    pub pacing: crate::sock::SkPacing,
     sk: Weak<TcpSock>,
 }
 
@@ -610,6 +610,10 @@ impl SkbOwner for TcpWmem {
                 timer::tsq_schedule(&sk);
             }
         }
+    }
+
+    fn pacing(&self) -> Option<&crate::sock::SkPacing> {
+        Some(&self.pacing)
     }
 }
 
@@ -657,10 +661,11 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 impl TcpSock {
     fn new_raw(stack: &Stack, tcb: Tcb) -> Arc<TcpSock> {
         let limit = backlog_limit(&tcb);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Arc::new_cyclic(|me: &Weak<TcpSock>| {
             let wq = Arc::new(WaitQueue::default());
             TcpSock {
-                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                id,
                 me: me.clone(),
                 stack: stack.downgrade(),
                 slock: Mutex::new(Slock {
@@ -675,6 +680,7 @@ impl TcpSock {
                 wq,
                 wmem: Arc::new(TcpWmem {
                     alloc: AtomicUsize::new(0),
+                    pacing: crate::sock::SkPacing::new(id),
                     sk: me.clone(),
                 }),
                 tsq_pending: std::sync::atomic::AtomicU32::new(0),
@@ -891,7 +897,6 @@ impl Tcb {
             rcvq_space: (0, 0, now),
             pacing_rate: 0,
             max_pacing_rate: u64::MAX,
-            pacing_needed: false,
             wstamp: Instant::ZERO,
             pacing_next: Instant::ZERO,
         }

@@ -36,7 +36,7 @@ use crate::dev::Features;
 use crate::ipv4::output::ip_queue_xmit;
 use crate::ipv4::route::Flowi4;
 use crate::skb::{GsoType, Skb};
-use crate::sock::errno;
+use crate::sock::{errno, PacingStatus};
 use crate::time::Instant;
 use crate::trace::Stage;
 use crate::Stack;
@@ -268,13 +268,12 @@ pub fn tcp_update_pacing_rate(stack: &Stack, t: &mut Tcb) {
     t.pacing_rate = (rate.min(u128::from(u64::MAX >> 1)) as u64).min(t.max_pacing_rate);
 }
 
-/// `tcp_update_skb_after_send`: with internal pacing, the next packet may leave
-/// `len / pacing_rate` after this one (less up to half of it as credit for time the
-/// sender was idle); the first 10 packets go unpaced, as the fq qdisc lets them.
-fn pacing_after_send(t: &mut Tcb, now: Instant, len: usize) {
-    let prior = t.wstamp;
-    t.wstamp = t.wstamp.max(now);
-    if !t.pacing_needed || t.pacing_rate == 0 || t.stats.data_segs_out < 10 {
+/// `tcp_update_skb_after_send`: when someone paces (TCP's timer or the fq qdisc), the
+/// next packet may leave `len / pacing_rate` after this one (less up to half of it as
+/// credit for time the sender was idle); the first 10 packets go unpaced, as the fq
+/// qdisc lets them. `prior` is the departure time before this packet was stamped.
+fn pacing_after_send(t: &mut Tcb, status: PacingStatus, prior: Instant, len: usize) {
+    if status == PacingStatus::None || t.pacing_rate == 0 || t.stats.data_segs_out < 10 {
         return;
     }
     let len_ns = (len as u128 * 1_000_000_000 / u128::from(t.pacing_rate)) as u64;
@@ -284,9 +283,10 @@ fn pacing_after_send(t: &mut Tcb, now: Instant, len: usize) {
 }
 
 /// `tcp_pacing_check`: with internal pacing, is it too early for the next packet? If
-/// so the pacing timer is armed for its departure time.
+/// so the pacing timer is armed for its departure time. Once the fq qdisc paces the
+/// socket (`tcp_needs_internal_pacing` false), TCP only stamps departure times.
 fn pacing_check(stack: &Stack, sk: &Arc<TcpSock>, t: &Tcb) -> bool {
-    if !t.pacing_needed || t.wstamp <= stack.now() {
+    if !sk.wmem.pacing.needs_internal_pacing() || t.wstamp <= stack.now() {
         return false;
     }
     stack.timers.arm_earliest(sk.timers.pace(sk), t.wstamp);
@@ -911,6 +911,17 @@ pub fn tcp_transmit_skb(
     if !hw_csum && pcount <= 1 {
         crate::dev::gso::skb_checksum_help(&mut skb);
     }
+    // EDT: the skb leaves no earlier than the flow's departure time (`tcp_wstamp_ns`),
+    // which the fq qdisc enforces; the pacing rate goes where fq can read it.
+    let prior_wstamp = t.wstamp;
+    t.wstamp = t.wstamp.max(now);
+    skb.tstamp = t.wstamp;
+    let rate = if t.pacing_rate == 0 {
+        u64::MAX
+    } else {
+        t.pacing_rate
+    };
+    sk.wmem.pacing.set_rate(rate.min(t.max_pacing_rate));
     // TSQ: charge what goes below TCP until TX completion frees it.
     skb.set_owner(sk.wmem.clone());
     sk.wmem
@@ -923,7 +934,7 @@ pub fn tcp_transmit_skb(
         t.stats.data_segs_out += u64::from(pcount);
         t.stats.bytes_sent += payload as u64;
         t.lsndtime = now;
-        pacing_after_send(t, now, payload);
+        pacing_after_send(t, sk.wmem.pacing.status(), prior_wstamp, payload);
     }
     if after(cb.end_seq, t.snd_nxt) || cb.seq == cb.end_seq {
         stack.tcp.snmp.add(Tcp::OutSegs, u64::from(pcount));

@@ -141,7 +141,8 @@ impl SockOpt {
             SockOpt::MaxPacingRate(r) => {
                 t.max_pacing_rate = r;
                 if r != u64::MAX {
-                    t.pacing_needed = true;
+                    // TCP paces itself unless the fq qdisc has claimed the socket.
+                    sk.wmem.pacing.request_internal();
                 }
                 output::tcp_update_pacing_rate(stack, t);
             }

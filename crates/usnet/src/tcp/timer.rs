@@ -85,6 +85,12 @@ impl TcpTimers {
         })
     }
 
+    /// Whether the socket ever had to wait for its pacing timer (internal pacing in
+    /// use; never once the fq qdisc paces it).
+    pub fn pace_used(&self) -> bool {
+        self.pace.get().is_some()
+    }
+
     /// Cancel the pacing timer, if it was ever made.
     pub fn del_pace(&self) {
         if let Some(t) = self.pace.get() {
