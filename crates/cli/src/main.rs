@@ -48,7 +48,7 @@ enum Cmd {
     Route(views::ViewArgs),
     /// The ARP table, as `ip neigh`.
     Neigh(views::ViewArgs),
-    /// Queueing disciplines, as `tc -s qdisc`; `replace dev DEV pfifo_fast|tbf rate R burst B`.
+    /// Queueing disciplines, as `tc -s qdisc`; `replace dev DEV pfifo_fast|tbf rate R burst B|fq`.
     Qdisc(views::ViewArgs),
     /// Device statistics, as `ethtool -S DEV`.
     Ethtool(views::ViewArgs),

@@ -16,6 +16,7 @@ use usnet::Stack;
     usnet netstat --ctl /run/usnet.sock -s\n  \
     usnet route --ctl /run/usnet.sock add 10.9.0.0/16 via 10.0.0.1\n  \
     usnet qdisc --ctl /run/usnet.sock replace dev eth0 tbf rate 100mbit burst 32k\n  \
+    usnet qdisc --ctl /run/usnet.sock replace dev eth0 fq flow_limit 200 maxrate 1gbit\n  \
     usnet iptables --ctl /run/usnet.sock -A INPUT -p tcp --dport 9 -j DROP\n  \
     usnet sysctl --ctl /run/usnet.sock net.ipv4.tcp_sack=0\n  \
     (on the demo: usnet demo --bytes 10M --show ss,netstat,route,neigh,qdisc,ethtool)")]

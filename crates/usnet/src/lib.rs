@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `struct sk_buff` | [`skb`] |
 //! | `net/core/dev.c` (`dev_queue_xmit`, NAPI, `netif_receive_skb`) | [`dev`] |
-//! | `net/sched/` (pfifo_fast, tbf) | [`dev::sched`] |
+//! | `net/sched/` (pfifo_fast, tbf, fq) | [`dev::sched`] |
 //! | `drivers/net/ethernet/intel/igb` | [`drivers::vnic`] |
 //! | the cable | [`link`] |
 //! | timers, jiffies, hrtimers | [`timer`], [`time`] |

@@ -296,14 +296,17 @@ pub fn neigh(stack: &Stack) -> String {
     out
 }
 
-/// `tc [-s] qdisc [show | replace dev DEV (pfifo_fast | tbf rate R burst B [latency L])]`.
+/// `tc [-s] qdisc [show | replace dev DEV (pfifo_fast | tbf rate R burst B [latency L] |
+/// fq [fq options])]`.
 pub fn qdisc(stack: &Stack, args: &[&str]) -> Result<String, String> {
     if args.first() == Some(&"replace") {
+        const USAGE: &str =
+            "qdisc replace dev DEV (pfifo_fast | tbf rate R burst B | fq [OPTIONS])";
         let dev = args
             .iter()
             .position(|a| *a == "dev")
             .and_then(|i| args.get(i + 1))
-            .ok_or("qdisc replace dev DEV (pfifo_fast | tbf rate R burst B)")?;
+            .ok_or(USAGE)?;
         let d = stack
             .devs
             .by_name(dev)
@@ -314,7 +317,17 @@ pub fn qdisc(stack: &Stack, args: &[&str]) -> Result<String, String> {
                 .and_then(|i| args.get(i + 1))
                 .copied()
         };
-        let tbf = if args.contains(&"tbf") {
+        enum Kind {
+            PfifoFast,
+            Tbf(crate::dev::sched::tbf::TbfConfig),
+            Fq(crate::dev::sched::fq::FqConfig),
+        }
+        let kind = if let Some(i) = args.iter().position(|a| *a == "fq") {
+            let cfg = crate::dev::sched::fq::FqConfig::for_device(&d)
+                .parse(&args[i + 1..])
+                .map_err(|e| e.to_string())?;
+            Kind::Fq(cfg)
+        } else if args.contains(&"tbf") {
             let rate = crate::util::parse_rate(val("rate").ok_or("tbf needs rate")?)
                 .map_err(|e| e.to_string())?;
             let burst = crate::util::parse_size(val("burst").ok_or("tbf needs burst")?)
@@ -323,20 +336,23 @@ pub fn qdisc(stack: &Stack, args: &[&str]) -> Result<String, String> {
                 Some(l) => crate::util::parse_time(l).map_err(|e| e.to_string())?,
                 None => std::time::Duration::from_millis(50),
             };
-            Some(crate::dev::sched::tbf::TbfConfig::with_latency(
+            Kind::Tbf(crate::dev::sched::tbf::TbfConfig::with_latency(
                 rate,
                 burst as u32,
                 latency,
             ))
         } else if args.contains(&"pfifo_fast") {
-            None
+            Kind::PfifoFast
         } else {
-            return Err("qdisc replace: pfifo_fast or tbf".into());
+            return Err("qdisc replace: pfifo_fast, tbf or fq".into());
         };
         for txq in d.txqs.iter() {
-            let q: Box<dyn crate::dev::sched::Qdisc> = match tbf {
-                Some(cfg) => Box::new(crate::dev::sched::tbf::Tbf::new(cfg)),
-                None => Box::new(crate::dev::sched::pfifo_fast::PfifoFast::new()),
+            let q: Box<dyn crate::dev::sched::Qdisc> = match kind {
+                Kind::Tbf(cfg) => Box::new(crate::dev::sched::tbf::Tbf::new(cfg)),
+                Kind::Fq(cfg) => {
+                    Box::new(crate::dev::sched::fq::Fq::new(cfg).map_err(|e| e.to_string())?)
+                }
+                Kind::PfifoFast => Box::new(crate::dev::sched::pfifo_fast::PfifoFast::new()),
             };
             txq.qdisc.replace(q);
         }
@@ -346,16 +362,19 @@ pub fn qdisc(stack: &Stack, args: &[&str]) -> Result<String, String> {
     for d in stack.devs.list() {
         for (i, txq) in d.txqs.iter().enumerate() {
             let s = txq.qdisc.stats();
+            let params = txq.qdisc.describe();
             let _ = writeln!(
                 out,
-                "qdisc {} 0: dev {} {}",
+                "qdisc {} 0: dev {} {}{}{}",
                 txq.qdisc.kind(),
                 d.name(),
                 if d.txqs.len() > 1 {
                     format!("parent :{}", i + 1)
                 } else {
                     "root refcnt 2".into()
-                }
+                },
+                if params.is_empty() { "" } else { " " },
+                params
             );
             let _ = writeln!(
                 out,
@@ -367,6 +386,9 @@ pub fn qdisc(stack: &Stack, args: &[&str]) -> Result<String, String> {
                 " backlog {}b {}p requeues {}",
                 s.backlog, s.qlen, s.requeues
             );
+            if let Some(x) = txq.qdisc.xstats() {
+                let _ = writeln!(out, "{x}");
+            }
         }
     }
     Ok(out)

@@ -1,5 +1,6 @@
 //! Steady-state traffic allocates nothing: skbs, ring slots, wire queue entries and the
-//! softirq lists are all recycled. A counting global allocator proves it.
+//! softirq lists are all recycled; so are fq's flow slots and queues. A counting global
+//! allocator proves it (the tests take turns, so each counts only its own traffic).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,12 +34,17 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn pump(h: &TwoHosts, sink: &Sink, frames: u64) {
     let target = sink.count() + frames;
     let mut seq = 0u32;
     while sink.count() < target {
         for _ in 0..32 {
-            dev_queue_xmit(&h.a, &h.da, test_frame(mac(1), mac(2), 1514, seq));
+            let mut f = test_frame(mac(1), mac(2), 1514, seq);
+            // Eight flows, for a qdisc that tells flows apart.
+            f.hash = seq % 8 + 1;
+            dev_queue_xmit(&h.a, &h.da, f);
             seq = seq.wrapping_add(1);
         }
         h.sim.run_for(Duration::from_micros(10));
@@ -47,6 +53,7 @@ fn pump(h: &TwoHosts, sink: &Sink, frames: u64) {
 
 #[test]
 fn steady_state_frames_allocate_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let h = TwoHosts::new(5, |_| {});
     let sink = Sink::install(&h.b, false);
     // Warm up: pools, rings, queues and timers reach their working sizes.
@@ -58,4 +65,26 @@ fn steady_state_frames_allocate_nothing() {
         allocs, 0,
         "{allocs} allocations for 200000 frames in steady state"
     );
+}
+
+#[test]
+fn steady_state_through_fq_allocates_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let h = TwoHosts::new(5, |_| {});
+    for txq in h.da.txqs.iter() {
+        let fq = usnet::dev::sched::fq::Fq::new(usnet::dev::sched::fq::FqConfig::for_device(&h.da))
+            .unwrap();
+        txq.qdisc.replace(Box::new(fq));
+    }
+    let sink = Sink::install(&h.b, false);
+    pump(&h, &sink, 50_000);
+    let before = ALLOCS.load(Ordering::Relaxed);
+    pump(&h, &sink, 200_000);
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    assert_eq!(
+        allocs, 0,
+        "{allocs} allocations for 200000 frames through fq in steady state"
+    );
+    let x = h.da.txqs[0].qdisc.xstats().unwrap_or_default();
+    assert!(x.contains("flows 8 "), "{x}");
 }

@@ -127,6 +127,33 @@ fn qdisc_replace_to_tbf_and_back() {
 }
 
 #[test]
+fn qdisc_replace_to_fq_shows_its_parameters_and_counters() {
+    let (h, _c, _l) = pair();
+    command(
+        &h.a,
+        &["qdisc", "replace", "dev", "eth0", "fq", "flow_limit", "50"],
+    )
+    .unwrap();
+    let s = command(&h.a, &["qdisc", "-s"]).unwrap();
+    assert!(
+        s.contains(
+            "qdisc fq 0: dev eth0 root refcnt 2 limit 10000p flow_limit 50p buckets 1024 \
+             orphan_mask 1023 quantum 3028b initial_quantum 15140b"
+        ),
+        "{s}"
+    );
+    assert!(s.contains("\n  flows "), "{s}");
+    assert!(s.contains("\n  gc 0 highprio "), "{s}");
+    let e = command(
+        &h.a,
+        &["qdisc", "replace", "dev", "eth0", "fq", "quantum", "0"],
+    )
+    .unwrap_err();
+    assert!(e.contains("quantum"), "{e}");
+    assert!(command(&h.a, &["qdisc", "replace", "dev", "eth0", "fq", "bogus"]).is_err());
+}
+
+#[test]
 fn sysctl_iptables_neigh_ethtool() {
     let (h, _c, _l) = pair();
     assert_eq!(

@@ -23,6 +23,7 @@
 //! reschedules the qdisc if `MISSED` is set. So no packet is ever left behind
 //! unscheduled, and the bypass path takes the queue lock only once.
 
+pub mod fq;
 pub mod pfifo_fast;
 pub mod tbf;
 
@@ -55,7 +56,7 @@ pub enum Dequeue {
 
 /// A queueing discipline (Linux's `struct Qdisc_ops`).
 pub trait Qdisc: Send {
-    /// Its name as `tc` prints it (`pfifo_fast`, `tbf`, `noqueue`).
+    /// Its name as `tc` prints it (`pfifo_fast`, `tbf`, `fq`, `noqueue`).
     fn kind(&self) -> &'static str;
     /// Queue a packet, or hand it back to be dropped (counted by the caller).
     fn enqueue(&mut self, skb: Skb, dev: &NetDevice, now: Instant) -> Result<(), Skb>;
@@ -80,6 +81,11 @@ pub trait Qdisc: Send {
     /// Times the qdisc held packets back for rate (`overlimits`), if it counts them.
     fn overlimits(&self) -> u64 {
         0
+    }
+    /// Its own counters as `tc -s qdisc` prints them below the common ones (the
+    /// qdisc's xstats, e.g. fq's `flows ... gc ... throttled ...`), if it keeps any.
+    fn xstats(&self) -> Option<String> {
+        None
     }
 }
 
@@ -183,6 +189,11 @@ impl QdiscSlot {
     /// `tc qdisc show` parameters.
     pub fn describe(&self) -> String {
         self.inner.lock().q.describe()
+    }
+
+    /// The qdisc's own counters (`tc -s qdisc` xstats lines), if it keeps any.
+    pub fn xstats(&self) -> Option<String> {
+        self.inner.lock().q.xstats()
     }
 
     /// Counters (`tc -s qdisc`).
