@@ -222,9 +222,11 @@ pub enum PacingStatus {
 /// `READ_ONCE`/`smp_store_release`.
 #[derive(Debug)]
 pub struct SkPacing {
-    id: u64,
-    rate: AtomicU64,
+    /// Low 32 bits of the socket's id: a flow key for fq, where a rare collision
+    /// only shares a flow (and it keeps an idle socket small).
+    id: u32,
     status: AtomicU8,
+    rate: AtomicU64,
 }
 
 impl SkPacing {
@@ -232,15 +234,15 @@ impl SkPacing {
     /// unlimited, status [`PacingStatus::None`].
     pub fn new(id: u64) -> SkPacing {
         SkPacing {
-            id,
-            rate: AtomicU64::new(u64::MAX),
+            id: id as u32,
             status: AtomicU8::new(0),
+            rate: AtomicU64::new(u64::MAX),
         }
     }
 
-    /// The owning socket's id.
+    /// The owning socket's id (its low 32 bits).
     pub fn id(&self) -> u64 {
-        self.id
+        u64::from(self.id)
     }
 
     /// `sk_pacing_rate` in bytes per second (`u64::MAX`: unlimited).
