@@ -14,20 +14,49 @@
 //!   child that itself indexes the next bits as two — and `halve`d while fewer than a
 //!   quarter are (the root uses 30% and 15%, to stay larger), and a node left with one
 //!   child collapses into it: Linux's `should_inflate`, `should_halve`, `should_collapse`.
-//! * **Lookup** (`fib_table_lookup`) first descends along the key to the deepest node;
-//!   if that fails it *backtracks*: at the nearest node whose subtree holds a prefix
-//!   short enough (`slen > pos`), it clears the lowest set bit of the child index and
-//!   descends in "prefix mode" through child 0, which enumerates exactly the candidates
-//!   whose low bits are zero — longest first.
+//! * **Lookup with a filter** ([`FibTrie::lookup_filter`], Linux's `fib_table_lookup`)
+//!   descends along the key to the deepest node; if that fails it *backtracks*: at the
+//!   nearest node whose subtree holds a prefix short enough (`slen > pos`), it clears
+//!   the lowest set bit of the child index and descends in "prefix mode" through child 0,
+//!   which enumerates exactly the candidates whose low bits are zero — longest first.
 //!
-//! Nodes live in arenas and are named by `u32` indices (the top bit marks a leaf), so a
-//! lookup touches no reference counts and the structure has no per-node boxes.
+//! ## Fallbacks: lookups without backtracking
+//!
+//! On an Internet-sized table most addresses are covered only by a short prefix stored
+//! far from where the descent ends, and backtracking to it costs a chain of dependent
+//! cache misses. So every child slot also records its **fallback**: the leaf holding the
+//! longest prefix that covers the slot's whole address range but is stored outside the
+//! slot's subtree (the slot's own best "covering route", as leaf-pushing tries and
+//! DIR-24-8 tables precompute). A slot's range is `r0/(32 - pos)`; the prefixes stored
+//! outside it that cover it are exactly those strictly containing
+//! `Q = r0/(32 - pos - tz(r0 >> pos))`. [`FibTrie::lookup`] descends, and if the leaf it
+//! reaches does not cover the address it reads the fallback of the last slot — at most
+//! one more leaf, no backtracking. Updates keep fallbacks exact: an insert paints its
+//! prefix over the slots it covers whose fallback is shorter, a removal repaints the
+//! slots that fell back to it with the next shorter prefix, and nodes made by a resize
+//! are painted from their parent's fallback and their own children.
+//!
+//! ## Memory layout
+//!
+//! A node's header (key, id, fallback, pos and bits) and its child slots are one run of
+//! 32-bit words in a cache-line-aligned arena: a node of up to four children is half a
+//! line, of eight one line. A slot word names an empty slot's fallback, a leaf, or a
+//! child node's header. The fields only updates need (parent, empty and full counts,
+//! suffix lengths) live apart, in per-node records. [`FibTrie::lookup_many`] walks
+//! sixteen addresses at once, touching every walk's next line before using any, so the
+//! cache misses of independent lookups overlap (as packet-vector forwarders batch
+//! route lookups).
 
+use std::collections::HashMap;
 use std::fmt;
+
+mod backtrack;
+mod fallback;
+mod lookup;
 
 const NULL: u32 = u32::MAX;
 const LEAF: u32 = 1 << 31;
-/// Index of the pseudo-root (Linux's `trie` key vector: pos 32, bits 0, one child).
+/// Id of the pseudo-root (Linux's `trie` key vector: pos 32, bits 0, one child).
 const ROOT: u32 = 0;
 
 fn is_leaf(n: u32) -> bool {
@@ -42,6 +71,28 @@ fn mask(len: u8) -> u32 {
     }
 }
 
+// ----- arena words -----
+//
+// Slot word: kind in bits 30..32 (0 empty, 1 leaf, 2 tnode), then 30 bits: an empty
+// slot's fallback (leaf index + 1, 0 for none), a leaf index, or a tnode's header offset.
+// Header: [key, tnode id, fallback (leaf index + 1), pos | bits << 8], then the slots.
+
+const S_LEAF: u32 = 1 << 30;
+const S_TNODE: u32 = 2 << 30;
+const S_LOW: u32 = (1 << 30) - 1;
+const H_KEY: u32 = 0;
+const H_ID: u32 = 1;
+const H_FB: u32 = 2;
+const H_PB: u32 = 3;
+/// Header words before the slots.
+const HDR: u32 = 4;
+
+/// One cache line of the arena.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Line([u32; 16]);
+
+/// A tnode's fields for updates (lookups read the arena instead).
 struct Tnode {
     /// The prefix: bits below `pos + bits` are zero.
     key: u32,
@@ -54,18 +105,70 @@ struct Tnode {
     empty: u32,
     /// Children that are tnodes indexing the bits right below this node's window.
     full: u32,
-    children: Vec<u32>,
+    /// Arena word offset of the header (the slots follow it).
+    base: u32,
 }
 
-struct Leaf<V> {
+/// A leaf: 16 bytes, aligned, four to a cache line; a lookup reads one. What only
+/// updates need (its parent, prefixes beyond the first) lives apart.
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+struct Leaf {
     key: u32,
+    /// Fallback of the slot it sits in (a fallback word).
+    fb: u32,
+    /// The longest prefix's route id.
+    rid: u32,
+    /// The longest prefix's suffix length.
+    hslen: u8,
     /// Largest suffix length of its prefixes (shortest prefix).
     slen: u8,
-    parent: u32,
-    /// (suffix length, value), ascending suffix length: longest prefix first.
-    entries: Vec<(u8, V)>,
+    /// More prefixes in [`FibTrie::more`].
+    more: bool,
 }
 
+impl Leaf {
+    fn head(&self) -> (u8, u32) {
+        (self.hslen, self.rid)
+    }
+
+    fn set_head(&mut self, (slen, rid): (u8, u32)) {
+        self.hslen = slen;
+        self.rid = rid;
+    }
+}
+
+// ----- fallback words -----
+//
+// A fallback names one prefix: its suffix length in bits 24..30 and its route id + 1
+// in bits 0..24 (0: no fallback). The lookup answers from the word alone: the prefix is
+// the address masked to the length, the value is `values[id]`.
+
+/// Most prefixes a table may hold (route ids fit a fallback word's 24 bits).
+pub const MAX_PREFIXES: usize = (1 << 24) - 2;
+
+fn fb_word(slen: u8, rid: u32) -> u32 {
+    u32::from(slen) << 24 | (rid + 1)
+}
+
+/// (suffix length, route id) of a fallback word.
+#[inline]
+fn fb_decode(w: u32) -> Option<(u8, u32)> {
+    let r = w & 0xff_ffff;
+    (r != 0).then(|| (((w >> 24) & 63) as u8, r - 1))
+}
+
+/// A fallback's suffix length (64 for none: shorter than any prefix).
+fn fb_slen(w: u32) -> u8 {
+    fb_decode(w).map_or(64, |f| f.0)
+}
+
+/// Grow a vector by a quarter (not double) when full: tables are large and long-lived.
+fn reserve_quarter<T>(v: &mut Vec<T>, more: usize) {
+    if v.len() + more > v.capacity() {
+        v.reserve_exact((v.capacity() / 4).max(more).max(16));
+    }
+}
 /// Trie statistics, as `/proc/net/fib_triestat` reports them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrieStats {
@@ -111,39 +214,54 @@ impl fmt::Display for TrieStats {
 
 /// A longest-prefix-match table of IPv4 prefixes (a level-compressed trie).
 pub struct FibTrie<V> {
+    /// Node headers and child slots.
+    lines: Vec<Line>,
+    /// Arena units (8 words) handed out so far.
+    top: u32,
+    /// Freed arena runs by length in units.
+    free_units: HashMap<u32, Vec<u32>>,
     tnodes: Vec<Tnode>,
     free_tnodes: Vec<u32>,
-    leaves: Vec<Leaf<V>>,
+    /// Leaves by index (freed ones stay, emptied, until reused).
+    leaves: Vec<Leaf>,
+    /// Each leaf's parent tnode.
+    leaf_parent: Vec<u32>,
+    /// A leaf's prefixes after its first (ascending suffix length), by leaf index.
+    more: HashMap<u32, Vec<(u8, u32)>>,
     free_leaves: Vec<u32>,
+    /// Route values by id.
+    values: Vec<V>,
+    free_values: Vec<u32>,
     len: usize,
 }
 
-impl<V> Default for FibTrie<V> {
+impl<V: Default> Default for FibTrie<V> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<V> FibTrie<V> {
+impl<V: Default> FibTrie<V> {
     /// An empty table.
     pub fn new() -> Self {
-        let root = Tnode {
-            key: 0,
-            pos: 32,
-            bits: 0,
-            slen: 32,
-            parent: NULL,
-            empty: 1,
-            full: 0,
-            children: vec![NULL],
-        };
-        FibTrie {
-            tnodes: vec![root],
+        let mut t = FibTrie {
+            lines: Vec::new(),
+            top: 0,
+            free_units: HashMap::new(),
+            tnodes: Vec::new(),
             free_tnodes: Vec::new(),
             leaves: Vec::new(),
+            leaf_parent: Vec::new(),
+            more: HashMap::new(),
             free_leaves: Vec::new(),
+            values: Vec::new(),
+            free_values: Vec::new(),
             len: 0,
-        }
+        };
+        let root = t.new_tnode(0, 32, 0);
+        debug_assert_eq!(root, ROOT);
+        t.tn_mut(ROOT).slen = 32;
+        t
     }
 
     /// Number of prefixes.
@@ -156,14 +274,99 @@ impl<V> FibTrie<V> {
         self.len == 0
     }
 
+    // ----- arena -----
+
+    #[inline]
+    fn word(&self, w: u32) -> u32 {
+        self.lines[(w >> 4) as usize].0[(w & 15) as usize]
+    }
+
+    fn set_word(&mut self, w: u32, v: u32) {
+        self.lines[(w >> 4) as usize].0[(w & 15) as usize] = v;
+    }
+
+    /// Arena units (8 words) for a node of `bits`: one for up to 4 children, else
+    /// whole cache lines.
+    fn node_units(bits: u8) -> u32 {
+        let u = (HDR + (1u32 << bits)).div_ceil(8);
+        if u > 1 {
+            u + (u & 1)
+        } else {
+            1
+        }
+    }
+
+    /// A zeroed run of `u` units (line-aligned when more than one); its first word.
+    fn alloc_units(&mut self, u: u32) -> u32 {
+        if let Some(x) = self.free_units.get_mut(&u).and_then(Vec::pop) {
+            for w in x * 8..(x + u) * 8 {
+                self.set_word(w, 0);
+            }
+            return x * 8;
+        }
+        if u > 1 && self.top % 2 == 1 {
+            self.free_units.entry(1).or_default().push(self.top);
+            self.top += 1;
+        }
+        let x = self.top;
+        self.top += u;
+        let lines = self.top.div_ceil(2) as usize;
+        if lines > self.lines.len() {
+            let more = lines - self.lines.len();
+            reserve_quarter(&mut self.lines, more);
+            self.lines.resize(lines, Line::default());
+        }
+        x * 8
+    }
+
     // ----- node accessors -----
 
-    fn leaf(&self, n: u32) -> &Leaf<V> {
+    fn leaf(&self, n: u32) -> &Leaf {
         &self.leaves[(n & !LEAF) as usize]
     }
 
-    fn leaf_mut(&mut self, n: u32) -> &mut Leaf<V> {
+    fn leaf_mut(&mut self, n: u32) -> &mut Leaf {
         &mut self.leaves[(n & !LEAF) as usize]
+    }
+
+    /// Leaf `n`'s prefixes, ascending suffix length: (suffix length, route id).
+    fn entries(&self, n: u32) -> impl Iterator<Item = (u8, u32)> + '_ {
+        let l = self.leaf(n);
+        let more = if l.more {
+            self.more.get(&(n & !LEAF)).map_or(&[][..], Vec::as_slice)
+        } else {
+            &[]
+        };
+        std::iter::once(l.head()).chain(more.iter().copied())
+    }
+
+    /// Leaf `n`'s longest prefix covering `key` that passes `f`.
+    #[inline]
+    fn covering(&self, n: u32, key: u32, mut f: impl FnMut(u8, u32) -> bool) -> Option<(u8, u32)> {
+        let l = self.leaf(n);
+        let diff = u64::from(key ^ l.key);
+        if diff < 1u64 << l.hslen && f(l.hslen, l.rid) {
+            return Some(l.head());
+        }
+        if !l.more {
+            return None;
+        }
+        self.entries(n)
+            .skip(1)
+            .find(|&(slen, r)| diff < (1u64 << slen) && f(slen, r))
+    }
+
+    /// Take leaf `n`'s prefixes after the first.
+    fn take_tail(&mut self, n: u32) -> Vec<(u8, u32)> {
+        self.leaf_mut(n).more = false;
+        self.more.remove(&(n & !LEAF)).unwrap_or_default()
+    }
+
+    fn set_tail(&mut self, n: u32, v: Vec<(u8, u32)>) {
+        self.leaf_mut(n).more = !v.is_empty();
+        if !v.is_empty() {
+            self.more.insert(n & !LEAF, v);
+        }
     }
 
     fn tn(&self, n: u32) -> &Tnode {
@@ -190,11 +393,63 @@ impl<V> FibTrie<V> {
         }
     }
 
+    #[allow(dead_code)]
     fn set_parent(&mut self, n: u32, p: u32) {
         if is_leaf(n) {
-            self.leaf_mut(n).parent = p;
+            self.leaf_parent[(n & !LEAF) as usize] = p;
         } else {
             self.tn_mut(n).parent = p;
+        }
+    }
+
+    /// Child `i` of tnode `tn`.
+    fn child(&self, tn: u32, i: usize) -> u32 {
+        let w = self.word(self.tn(tn).base + HDR + i as u32);
+        match w >> 30 {
+            1 => (w & S_LOW) | LEAF,
+            2 => self.word((w & S_LOW) + H_ID),
+            _ => NULL,
+        }
+    }
+
+    /// The fallback of slot `i` of `tn` (leaf index + 1, 0 for none).
+    fn slot_fb(&self, tn: u32, i: usize) -> u32 {
+        let w = self.word(self.tn(tn).base + HDR + i as u32);
+        match w >> 30 {
+            1 => self.leaves[(w & S_LOW) as usize].fb,
+            2 => self.word((w & S_LOW) + H_FB),
+            _ => w & S_LOW,
+        }
+    }
+
+    /// Set the fallback of slot `i` of `tn`, wherever it is kept.
+    fn set_slot_fb(&mut self, tn: u32, i: usize, fb: u32) {
+        let at = self.tn(tn).base + HDR + i as u32;
+        let w = self.word(at);
+        match w >> 30 {
+            1 => {
+                self.leaves[(w & S_LOW) as usize].fb = fb;
+            }
+            2 => self.set_word((w & S_LOW) + H_FB, fb),
+            _ => self.set_word(at, fb),
+        }
+    }
+
+    /// The fallback `n` carries for the slot it sits in.
+    fn node_fb(&self, n: u32) -> u32 {
+        if is_leaf(n) {
+            self.leaf(n).fb
+        } else {
+            self.word(self.tn(n).base + H_FB)
+        }
+    }
+
+    fn set_node_fb(&mut self, n: u32, fb: u32) {
+        if is_leaf(n) {
+            self.leaf_mut(n).fb = fb;
+        } else {
+            let b = self.tn(n).base;
+            self.set_word(b + H_FB, fb);
         }
     }
 
@@ -214,55 +469,92 @@ impl<V> FibTrie<V> {
 
     fn new_tnode(&mut self, key: u32, pos: u8, bits: u8) -> u32 {
         let shift = u32::from(pos) + u32::from(bits);
+        let key = if shift < 32 {
+            (key >> shift) << shift
+        } else {
+            0
+        };
+        let base = self.alloc_units(Self::node_units(bits));
         let node = Tnode {
-            key: if shift < 32 {
-                (key >> shift) << shift
-            } else {
-                0
-            },
+            key,
             pos,
             bits,
             slen: pos,
             parent: NULL,
             empty: 1 << bits,
             full: 0,
-            children: vec![NULL; 1 << bits],
+            base,
         };
-        match self.free_tnodes.pop() {
+        let id = match self.free_tnodes.pop() {
             Some(i) => {
                 self.tnodes[i as usize] = node;
                 i
             }
             None => {
+                reserve_quarter(&mut self.tnodes, 1);
                 self.tnodes.push(node);
                 (self.tnodes.len() - 1) as u32
+            }
+        };
+        self.set_word(base + H_KEY, key);
+        self.set_word(base + H_ID, id);
+        self.set_word(base + H_PB, u32::from(pos) | u32::from(bits) << 8);
+        id
+    }
+
+    fn free_tnode(&mut self, n: u32) {
+        let (base, bits) = (self.tn(n).base, self.tn(n).bits);
+        self.free_units
+            .entry(Self::node_units(bits))
+            .or_default()
+            .push(base / 8);
+        let t = self.tn_mut(n);
+        t.parent = NULL;
+        t.base = NULL;
+        self.free_tnodes.push(n);
+    }
+
+    /// Store a route value; its id.
+    fn new_value(&mut self, v: V) -> u32 {
+        match self.free_values.pop() {
+            Some(r) => {
+                self.values[r as usize] = v;
+                r
+            }
+            None => {
+                reserve_quarter(&mut self.values, 1);
+                self.values.push(v);
+                (self.values.len() - 1) as u32
             }
         }
     }
 
-    fn free_tnode(&mut self, n: u32) {
-        let t = self.tn_mut(n);
-        t.children = Vec::new();
-        t.parent = NULL;
-        self.free_tnodes.push(n);
+    /// Take a route value out; its id is free again.
+    fn take_value(&mut self, r: u32) -> V {
+        self.free_values.push(r);
+        std::mem::take(&mut self.values[r as usize])
     }
 
-    fn new_leaf(&mut self, key: u32, slen: u8, v: V) -> u32 {
-        // Exactly one slot: most leaves hold one prefix.
-        let entries = vec![(slen, v)];
+    fn new_leaf(&mut self, key: u32, slen: u8, rid: u32) -> u32 {
         let leaf = Leaf {
             key,
+            fb: 0,
+            rid,
+            hslen: slen,
             slen,
-            parent: NULL,
-            entries,
+            more: false,
         };
         let i = match self.free_leaves.pop() {
             Some(i) => {
                 self.leaves[i as usize] = leaf;
+                self.leaf_parent[i as usize] = NULL;
                 i
             }
             None => {
+                reserve_quarter(&mut self.leaves, 1);
+                reserve_quarter(&mut self.leaf_parent, 1);
                 self.leaves.push(leaf);
+                self.leaf_parent.push(NULL);
                 (self.leaves.len() - 1) as u32
             }
         };
@@ -270,9 +562,10 @@ impl<V> FibTrie<V> {
     }
 
     /// `put_child`: set slot `i` of `tn`, keeping the empty/full counts and the suffix.
+    /// An emptied slot has no fallback until the caller sets one.
     fn put_child(&mut self, tn: u32, i: usize, n: u32) {
         let pos = self.tn(tn).pos;
-        let old = self.tn(tn).children[i];
+        let old = self.child(tn, i);
         let old_full = self.is_full(pos, old);
         let new_full = self.is_full(pos, n);
         let nslen = if n != NULL { self.slen_of(n) } else { 0 };
@@ -291,10 +584,17 @@ impl<V> FibTrie<V> {
         if nslen > t.slen {
             t.slen = nslen;
         }
-        t.children[i] = n;
-        if n != NULL {
-            self.set_parent(n, tn);
-        }
+        let at = t.base + HDR + i as u32;
+        let w = if n == NULL {
+            0
+        } else if is_leaf(n) {
+            self.leaf_parent[(n & !LEAF) as usize] = tn;
+            (n & !LEAF) | S_LEAF
+        } else {
+            self.tn_mut(n).parent = tn;
+            self.tn(n).base | S_TNODE
+        };
+        self.set_word(at, w);
     }
 
     /// Put `n` in the slot of `key` under `tp` (`put_child_root`).
@@ -306,7 +606,7 @@ impl<V> FibTrie<V> {
     /// `fib_find_node`: the leaf holding exactly `key`, and the last tnode visited.
     fn find_node(&self, key: u32) -> (Option<u32>, u32) {
         let mut tp = ROOT;
-        let mut n = self.tn(ROOT).children[0];
+        let mut n = self.child(ROOT, 0);
         loop {
             if n == NULL {
                 return (None, tp);
@@ -320,7 +620,7 @@ impl<V> FibTrie<V> {
                 return (None, tp);
             }
             tp = n;
-            n = t.children[index as usize];
+            n = self.child(n, index as usize);
         }
     }
 
@@ -339,11 +639,11 @@ impl<V> FibTrie<V> {
         let t = self.tn(tn);
         let mut slen = t.pos;
         let max = (t.pos + t.bits).saturating_sub(1).min(t.slen);
-        let len = t.children.len();
+        let len = 1usize << t.bits;
         let mut stride = 2usize;
         let mut i = 0usize;
         while i < len {
-            let c = t.children[i];
+            let c = self.child(tn, i);
             if c != NULL {
                 let cs = self.slen_of(c);
                 if cs > slen {
@@ -409,9 +709,10 @@ impl<V> FibTrie<V> {
             (t.key, t.pos, t.bits, t.parent)
         };
         let tn = self.new_tnode(okey, opos - 1, obits + 1);
-        self.tn_mut(tn).parent = tp;
+        self.set_node_fb(tn, self.node_fb(old));
+        let mut halves = Vec::new();
         for i in (0..1usize << obits).rev() {
-            let inode = self.tn(old).children[i];
+            let inode = self.child(old, i);
             if inode == NULL {
                 continue;
             }
@@ -425,7 +726,7 @@ impl<V> FibTrie<V> {
                 (t.key, t.pos, t.bits)
             };
             if ibits == 1 {
-                let (c0, c1) = (self.tn(inode).children[0], self.tn(inode).children[1]);
+                let (c0, c1) = (self.child(inode, 0), self.child(inode, 1));
                 self.put_child(tn, 2 * i + 1, c1);
                 self.put_child(tn, 2 * i, c0);
                 self.free_tnode(inode);
@@ -437,8 +738,8 @@ impl<V> FibTrie<V> {
             let node0 = self.new_tnode(ikey, ipos, ibits - 1);
             let half = 1usize << (ibits - 1);
             for j in (0..half).rev() {
-                let c1 = self.tn(inode).children[j + half];
-                let c0 = self.tn(inode).children[j];
+                let c1 = self.child(inode, j + half);
+                let c0 = self.child(inode, j);
                 if c1 != NULL {
                     self.put_child(node1, j, c1);
                 }
@@ -449,9 +750,14 @@ impl<V> FibTrie<V> {
             self.put_child(tn, 2 * i + 1, node1);
             self.put_child(tn, 2 * i, node0);
             self.free_tnode(inode);
+            halves.extend([node1, node0]);
         }
         self.put_child_key(tp, okey, tn);
         self.free_tnode(old);
+        self.paint_node(tn);
+        for h in halves {
+            self.paint_node(h);
+        }
         tn
     }
 
@@ -462,10 +768,11 @@ impl<V> FibTrie<V> {
             (t.key, t.pos, t.bits, t.parent)
         };
         let tn = self.new_tnode(okey, opos + 1, obits - 1);
-        self.tn_mut(tn).parent = tp;
+        self.set_node_fb(tn, self.node_fb(old));
+        let mut pairs = Vec::new();
         for i in (0..1usize << obits).step_by(2).rev() {
-            let n1 = self.tn(old).children[i + 1];
-            let n0 = self.tn(old).children[i];
+            let n1 = self.child(old, i + 1);
+            let n0 = self.child(old, i);
             if n1 == NULL || n0 == NULL {
                 let n = if n1 != NULL { n1 } else { n0 };
                 if n != NULL {
@@ -478,24 +785,30 @@ impl<V> FibTrie<V> {
             self.put_child(inode, 1, n1);
             self.put_child(inode, 0, n0);
             self.put_child(tn, i / 2, inode);
+            pairs.push(inode);
         }
         self.put_child_key(tp, okey, tn);
         self.free_tnode(old);
+        self.paint_node(tn);
+        for p in pairs {
+            self.paint_node(p);
+        }
         tn
     }
 
     /// `collapse`: replace a node with its only child (or nothing).
     fn collapse(&mut self, old: u32) -> u32 {
         let (okey, tp) = (self.tn(old).key, self.tn(old).parent);
-        let n = self
-            .tn(old)
-            .children
-            .iter()
+        let n = (0..1usize << self.tn(old).bits)
             .rev()
-            .copied()
+            .map(|i| self.child(old, i))
             .find(|c| *c != NULL)
             .unwrap_or(NULL);
+        // The child takes over the node's slot, and with it the slot's fallback.
+        let fb = self.node_fb(old);
         self.put_child_key(tp, okey, n);
+        let i = self.get_index(okey, tp);
+        self.set_slot_fb(tp, i, fb);
         self.free_tnode(old);
         tp
     }
@@ -510,8 +823,8 @@ impl<V> FibTrie<V> {
             work -= 1;
             // Children that became full may need inflating too.
             let pos = self.tn(tn).pos;
-            for i in (0..self.tn(tn).children.len()).rev() {
-                let c = self.tn(tn).children[i];
+            for i in (0..1usize << self.tn(tn).bits).rev() {
+                let c = self.child(tn, i);
                 if self.is_full(pos, c) {
                     self.resize(c);
                 }
@@ -541,43 +854,70 @@ impl<V> FibTrie<V> {
 
     /// Insert `prefix/len` (host bits ignored; `len` above 32 is 32); returns the
     /// previous value for the same prefix.
+    ///
+    /// # Panics
+    ///
+    /// Past [`MAX_PREFIXES`] prefixes (callers bound their tables below it).
     pub fn insert(&mut self, prefix: u32, len: u8, v: V) -> Option<V> {
         let len = len.min(32);
         let key = prefix & mask(len);
         let slen = 32 - len;
         let (found, mut tp) = self.find_node(key);
         if let Some(l) = found {
-            let leaf = self.leaf_mut(l);
-            match leaf.entries.binary_search_by_key(&slen, |e| e.0) {
-                Ok(i) => return Some(std::mem::replace(&mut leaf.entries[i].1, v)),
-                Err(i) => leaf.entries.insert(i, (slen, v)),
+            let same = self.entries(l).find(|e| e.0 == slen).map(|e| e.1);
+            if let Some(r) = same {
+                return Some(std::mem::replace(&mut self.values[r as usize], v));
             }
+            assert!(self.len < MAX_PREFIXES, "FIB trie full");
+            let rid = self.new_value(v);
+            let mut tail = self.take_tail(l);
+            let leaf = self.leaf_mut(l);
+            if slen < leaf.hslen {
+                tail.insert(0, leaf.head());
+                leaf.set_head((slen, rid));
+            } else {
+                let i = tail.partition_point(|e| e.0 < slen);
+                tail.insert(i, (slen, rid));
+            }
+            self.set_tail(l, tail);
+            let leaf = self.leaf_mut(l);
             if slen > leaf.slen {
                 leaf.slen = slen;
-                let p = leaf.parent;
+                let p = self.leaf_parent[(l & !LEAF) as usize];
                 self.push_suffix(p, slen);
             }
             self.len += 1;
+            self.paint_insert(key, slen, rid);
             return None;
         }
-        let l = self.new_leaf(key, slen, v);
+        assert!(self.len < MAX_PREFIXES, "FIB trie full");
+        let rid = self.new_value(v);
+        let l = self.new_leaf(key, slen, rid);
         let idx = self.get_index(key, tp);
-        let n = self.tn(tp).children[idx];
+        let n = self.child(tp, idx);
+        let slot_fb = self.slot_fb(tp, idx);
         if n != NULL {
             // Split where the new key and the occupant first differ.
             let diff = key ^ self.key_of(n);
             let pos = (31 - diff.leading_zeros()) as u8;
             let tn = self.new_tnode(key, pos, 1);
+            self.set_node_fb(tn, slot_fb);
             let nk = self.key_of(n);
             let ni = self.get_index(nk, tn);
             self.put_child(tn, ni, n);
             self.put_child(tp, idx, tn);
             tp = tn;
+        } else {
+            self.leaf_mut(l).fb = slot_fb;
         }
         // Raise the suffix up the path first: put_child raises only `tp` itself.
         self.push_suffix(tp, slen);
         self.put_child_key(tp, key, l);
+        if n != NULL {
+            self.paint_node(tp);
+        }
         self.len += 1;
+        self.paint_insert(key, slen, rid);
         self.rebalance(tp);
         None
     }
@@ -589,169 +929,73 @@ impl<V> FibTrie<V> {
         let slen = 32 - len;
         let (found, tp) = self.find_node(key);
         let l = found?;
-        let leaf = self.leaf_mut(l);
-        let i = leaf.entries.binary_search_by_key(&slen, |e| e.0).ok()?;
-        let (_, v) = leaf.entries.remove(i);
-        let old_slen = leaf.slen;
-        let new_slen;
-        if leaf.entries.is_empty() {
-            leaf.entries = Vec::new();
-            self.put_child_key(tp, key, NULL);
-            self.free_leaves.push(l & !LEAF);
-            new_slen = self.tn(tp).pos;
-        } else {
-            leaf.slen = leaf.entries.last().map_or(0, |e| e.0);
-            new_slen = leaf.slen;
-        }
+        let (_, rid) = self.entries(l).find(|e| e.0 == slen)?;
+        let (is_head, last, old_slen) = {
+            let leaf = self.leaf(l);
+            (leaf.hslen == slen, !leaf.more, leaf.slen)
+        };
         self.len -= 1;
+        if is_head && last {
+            // The last prefix: the leaf goes, its slot keeps the leaf's fallback.
+            let i = self.get_index(key, tp);
+            let fb = self.leaf(l).fb;
+            self.put_child(tp, i, NULL);
+            self.set_slot_fb(tp, i, fb);
+            self.take_tail(l);
+            self.free_leaves.push(l & !LEAF);
+            self.repair_remove(key, slen, rid);
+            let new_slen = self.tn(tp).pos;
+            if new_slen < old_slen && self.tn(tp).slen == old_slen {
+                self.pull_suffix(tp, new_slen);
+            }
+            self.rebalance(tp);
+            return Some(self.take_value(rid));
+        }
+        let mut tail = self.take_tail(l);
+        let leaf = self.leaf_mut(l);
+        if is_head {
+            leaf.set_head(tail.remove(0));
+        } else {
+            tail.retain(|e| e.0 != slen);
+        }
+        let new_slen = tail.last().map_or(leaf.hslen, |e| e.0);
+        self.set_tail(l, tail);
+        let leaf = self.leaf_mut(l);
+        leaf.slen = new_slen;
+        self.repair_remove(key, slen, rid);
         if new_slen < old_slen && self.tn(tp).slen == old_slen {
             self.pull_suffix(tp, new_slen);
         }
         self.rebalance(tp);
-        Some(v)
+        Some(self.take_value(rid))
+    }
+
+    /// The route id stored for exactly `prefix/len`.
+    fn find_route(&self, prefix: u32, len: u8) -> Option<u32> {
+        let len = len.min(32);
+        let l = self.find_node(prefix & mask(len)).0?;
+        self.entries(l).find(|e| e.0 == 32 - len).map(|e| e.1)
     }
 
     /// The value stored for exactly `prefix/len`.
     pub fn get(&self, prefix: u32, len: u8) -> Option<&V> {
-        let len = len.min(32);
-        let key = prefix & mask(len);
-        let l = self.find_node(key).0?;
-        let e = &self.leaf(l).entries;
-        e.binary_search_by_key(&(32 - len), |e| e.0)
-            .ok()
-            .map(|i| &e[i].1)
+        let r = self.find_route(prefix, len)?;
+        Some(&self.values[r as usize])
     }
 
     /// The value stored for exactly `prefix/len`, mutably.
     pub fn get_mut(&mut self, prefix: u32, len: u8) -> Option<&mut V> {
-        let len = len.min(32);
-        let key = prefix & mask(len);
-        let l = self.find_node(key).0?;
-        let e = &mut self.leaf_mut(l).entries;
-        let i = e.binary_search_by_key(&(32 - len), |e| e.0).ok()?;
-        Some(&mut e[i].1)
-    }
-
-    /// The longest prefix containing `addr`: (prefix, length, value).
-    #[inline]
-    pub fn lookup(&self, addr: u32) -> Option<(u32, u8, &V)> {
-        self.lookup_filter(addr, |_| true)
-    }
-
-    /// The longest prefix containing `addr` whose value satisfies `f` (as
-    /// `fib_table_lookup` skips aliases that do not fit the flow).
-    pub fn lookup_filter(&self, key: u32, mut f: impl FnMut(&V) -> bool) -> Option<(u32, u8, &V)> {
-        enum St {
-            Descend,
-            Prefix,
-            Backtrace,
-        }
-        let mut n = self.tn(ROOT).children[0];
-        if n == NULL {
-            return None;
-        }
-        let mut pn = ROOT;
-        let mut cindex = 0usize;
-        let mut st = St::Descend;
-        loop {
-            match st {
-                St::Descend => {
-                    if is_leaf(n) {
-                        if self.leaf(n).key != key {
-                            st = St::Prefix;
-                            continue;
-                        }
-                        if let Some(r) = self.check_leaf(n, key, &mut f) {
-                            return Some(r);
-                        }
-                        st = St::Backtrace;
-                        continue;
-                    }
-                    let t = self.tn(n);
-                    let index = u64::from(key ^ t.key) >> t.pos;
-                    if index >= 1u64 << t.bits {
-                        st = St::Prefix;
-                        continue;
-                    }
-                    if t.slen > t.pos {
-                        pn = n;
-                        cindex = index as usize;
-                    }
-                    n = t.children[index as usize];
-                    if n == NULL {
-                        st = St::Backtrace;
-                    }
-                }
-                St::Prefix => {
-                    // Could `n`'s key (zeros below its lowest set bit) prefix `key`?
-                    let nk = self.key_of(n);
-                    let mismatch = (key ^ nk) & (nk | nk.wrapping_neg()) != 0;
-                    let (slen, pos) = if is_leaf(n) {
-                        (self.leaf(n).slen, 0)
-                    } else {
-                        (self.tn(n).slen, self.tn(n).pos)
-                    };
-                    if mismatch || slen == pos {
-                        st = St::Backtrace;
-                        continue;
-                    }
-                    if is_leaf(n) {
-                        if let Some(r) = self.check_leaf(n, key, &mut f) {
-                            return Some(r);
-                        }
-                        st = St::Backtrace;
-                        continue;
-                    }
-                    // Shorter prefixes have zeros here: follow child 0.
-                    let c = self.tn(n).children[0];
-                    if c == NULL {
-                        st = St::Backtrace;
-                    } else {
-                        n = c;
-                    }
-                }
-                St::Backtrace => {
-                    while cindex == 0 {
-                        if pn == ROOT {
-                            return None;
-                        }
-                        let pkey = self.tn(pn).key;
-                        pn = self.tn(pn).parent;
-                        cindex = self.get_index(pkey, pn);
-                    }
-                    // Strip the lowest set bit: the next candidate with more low zeros.
-                    cindex &= cindex - 1;
-                    let c = self.tn(pn).children[cindex];
-                    if c != NULL {
-                        n = c;
-                        st = St::Prefix;
-                    }
-                }
-            }
-        }
-    }
-
-    /// The leaf's longest prefix that contains `key` and passes `f`.
-    fn check_leaf(
-        &self,
-        l: u32,
-        key: u32,
-        f: &mut impl FnMut(&V) -> bool,
-    ) -> Option<(u32, u8, &V)> {
-        let leaf = self.leaf(l);
-        let diff = u64::from(key ^ leaf.key);
-        leaf.entries
-            .iter()
-            .find(|(slen, v)| diff < (1u64 << slen) && f(v))
-            .map(|(slen, v)| (leaf.key, 32 - slen, v))
+        let r = self.find_route(prefix, len)?;
+        Some(&mut self.values[r as usize])
     }
 
     /// Every prefix in ascending (prefix, length) order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, u8, &V)> {
         let mut out = Vec::with_capacity(self.len);
-        self.walk(self.tn(ROOT).children[0], 0, &mut |_, l: &Leaf<V>| {
-            for (slen, v) in l.entries.iter().rev() {
-                out.push((l.key, 32 - slen, v));
+        self.walk(self.child(ROOT, 0), 0, &mut |_, l| {
+            let key = self.leaf(l).key;
+            for (slen, r) in self.entries(l) {
+                out.push((key, 32 - slen, &self.values[r as usize]));
             }
         });
         out.sort_by_key(|(p, l, _)| (*p, *l));
@@ -759,50 +1003,58 @@ impl<V> FibTrie<V> {
     }
 
     /// Visit every leaf with its depth.
-    fn walk<'a>(&'a self, n: u32, depth: u32, f: &mut impl FnMut(u32, &'a Leaf<V>)) {
+    fn walk(&self, n: u32, depth: u32, f: &mut impl FnMut(u32, u32)) {
         if n == NULL {
             return;
         }
         if is_leaf(n) {
-            f(depth, self.leaf(n));
+            f(depth, n);
             return;
         }
-        for &c in &self.tn(n).children {
-            self.walk(c, depth + 1, f);
+        for i in 0..1usize << self.tn(n).bits {
+            self.walk(self.child(n, i), depth + 1, f);
         }
     }
 
-    /// Approximate heap bytes used (arenas, child arrays, prefix lists).
+    /// Heap bytes held (arena, node and leaf records, prefix lists, free lists).
     pub fn memory_bytes(&self) -> usize {
-        let tn = self.tnodes.capacity() * std::mem::size_of::<Tnode>()
+        let arena = self.lines.capacity() * std::mem::size_of::<Line>();
+        let tn = self.tnodes.capacity() * std::mem::size_of::<Tnode>();
+        let lf = self.leaves.capacity() * std::mem::size_of::<Leaf>()
+            + self.leaf_parent.capacity() * 4
+            + self.more.capacity() * (4 + std::mem::size_of::<Vec<(u8, u32)>>() + 1)
             + self
-                .tnodes
-                .iter()
-                .map(|t| t.children.capacity() * 4)
+                .more
+                .values()
+                .map(|v| v.capacity() * std::mem::size_of::<(u8, u32)>())
                 .sum::<usize>();
-        let lf = self.leaves.capacity() * std::mem::size_of::<Leaf<V>>()
+        let values = self.values.capacity() * std::mem::size_of::<V>();
+        let free = (self.free_tnodes.capacity()
+            + self.free_leaves.capacity()
+            + self.free_values.capacity())
+            * 4
             + self
-                .leaves
-                .iter()
-                .map(|l| l.entries.capacity() * std::mem::size_of::<(u8, V)>())
+                .free_units
+                .values()
+                .map(|v| v.capacity() * 4)
                 .sum::<usize>();
-        tn + lf + (self.free_tnodes.capacity() + self.free_leaves.capacity()) * 4
+        arena + tn + lf + values + free
     }
 
     /// Depth, node counts and sizes (`/proc/net/fib_triestat`).
     pub fn stats(&self) -> TrieStats {
         let mut s = TrieStats::default();
         let mut depth_sum = 0u64;
-        self.walk(self.tn(ROOT).children[0], 0, &mut |d, l| {
+        self.walk(self.child(ROOT, 0), 0, &mut |d, l| {
             s.leaves += 1;
-            s.prefixes += l.entries.len();
+            s.prefixes += self.entries(l).count();
             s.max_depth = s.max_depth.max(d);
             depth_sum += u64::from(d);
         });
         if s.leaves > 0 {
             s.avg_depth_x100 = (depth_sum * 100 / s.leaves as u64) as u32;
         }
-        let mut stack = vec![self.tn(ROOT).children[0]];
+        let mut stack = vec![self.child(ROOT, 0)];
         while let Some(n) = stack.pop() {
             if n == NULL || is_leaf(n) {
                 continue;
@@ -815,9 +1067,52 @@ impl<V> FibTrie<V> {
                 s.nodes_by_bits.resize(b + 1, 0);
             }
             s.nodes_by_bits[b] += 1;
-            stack.extend(t.children.iter().copied());
+            stack.extend((0..1usize << t.bits).map(|i| self.child(n, i)));
         }
         s
+    }
+
+    /// Check every slot: parent links, and the fallback against its definition — the
+    /// longest prefix strictly containing `r0/(32 - pos - tz(r0 >> pos))`, found by
+    /// the backtracking lookup (tests).
+    #[cfg(test)]
+    fn check_slots(&self) {
+        let mut stack = vec![ROOT];
+        while let Some(n) = stack.pop() {
+            let t = self.tn(n);
+            for i in 0..1usize << t.bits {
+                let c = self.child(n, i);
+                if c != NULL {
+                    let p = if is_leaf(c) {
+                        self.leaf_parent[(c & !LEAF) as usize]
+                    } else {
+                        self.tn(c).parent
+                    };
+                    assert_eq!(p, n, "parent of {c:#x}");
+                    assert_eq!(self.get_index(self.key_of(c), n), i);
+                    if !is_leaf(c) {
+                        stack.push(c);
+                    }
+                }
+                if n == ROOT {
+                    assert_eq!(self.slot_fb(n, i), 0);
+                    continue;
+                }
+                let r0 = self.slot_addr(n, i);
+                let tz = (r0 >> t.pos).trailing_zeros().min(32);
+                let q = (u32::from(t.pos) + tz).min(32) as u8;
+                let want = self
+                    .walk_slow(r0, |slen, _| slen > q)
+                    .map(|(_, (slen, r))| (slen, r));
+                let got = fb_decode(self.slot_fb(n, i));
+                assert_eq!(
+                    got,
+                    want,
+                    "fallback of slot {i} of tnode {n} ({r0:#x}/{})",
+                    32 - q
+                );
+            }
+        }
     }
 }
 

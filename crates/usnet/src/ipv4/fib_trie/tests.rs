@@ -135,8 +135,29 @@ fn differential_against_a_naive_table() {
             assert_eq!(t.remove(p, l), n.0.remove(&(p, l)), "remove {p:#x}/{l}");
         } else {
             assert_eq!(t.lookup(addr), n.lookup(addr), "lookup {addr:#x}");
+            assert_eq!(
+                t.lookup_filter(addr, |_| true),
+                n.lookup(addr),
+                "lookup_filter {addr:#x}"
+            );
         }
         assert_eq!(t.len(), n.0.len());
+        if i % 1000 == 0 {
+            t.check_slots();
+        }
+    }
+    t.check_slots();
+    // The interleaved lookups agree with single ones (and the naive table).
+    let probes: Vec<u32> = (0..5_000)
+        .map(|_| {
+            let r = rng.next();
+            ((r >> 8) as u32 & 0x03ff_ffff) | ((r >> 40) as u32 % 4) << 26
+        })
+        .collect();
+    let mut many = vec![None; probes.len()];
+    t.lookup_many(&probes, &mut many);
+    for (addr, got) in probes.iter().zip(&many) {
+        assert_eq!(*got, n.lookup(*addr), "lookup_many {addr:#x}");
     }
     // Every stored prefix is found, and iteration agrees.
     let all: Vec<_> = t.iter().map(|(p, l, v)| ((p, l), *v)).collect();
@@ -181,6 +202,7 @@ fn dense_tables_inflate_into_wide_nodes() {
     for (p, l) in &keys[..60_000] {
         t.remove(*p, *l);
     }
+    t.check_slots();
     let after = t.stats();
     assert!(after.tnodes < s.tnodes / 4, "{after}");
     for _ in 0..5_000 {
@@ -209,8 +231,13 @@ mod prop {
                     prop_assert_eq!(t.remove(addr, len), n.0.remove(&(p, l)));
                 }
             }
-            for addr in probes {
-                prop_assert_eq!(t.lookup(addr), n.lookup(addr));
+            t.check_slots();
+            let mut many = vec![None; probes.len()];
+            t.lookup_many(&probes, &mut many);
+            for (addr, got) in probes.iter().zip(many) {
+                prop_assert_eq!(t.lookup(*addr), n.lookup(*addr));
+                prop_assert_eq!(t.lookup_filter(*addr, |_| true), n.lookup(*addr));
+                prop_assert_eq!(got, n.lookup(*addr));
             }
         }
     }
