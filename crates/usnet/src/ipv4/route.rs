@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::fib_trie::FibTrie;
+use super::fib_trie::{FibTrie, MAX_PREFIXES};
 
 /// Output route cache key: destination, source, output interface.
 type DstKey = (Ipv4Addr, Option<Ipv4Addr>, Option<u32>);
@@ -352,22 +352,29 @@ impl Fib {
                 TableId::Local => &mut t.local,
                 TableId::Main => &mut t.main,
             };
-            let mut list = table.remove(key, route.len).unwrap_or_default();
-            if list
-                .iter()
-                .any(|r| r.metric == route.metric && r.table == route.table)
-            {
-                table.insert(key, route.len, list);
-                return Err(err(
-                    io::ErrorKind::AlreadyExists,
-                    "RTNETLINK answers: File exists",
-                ));
-            }
             let mut route = route;
             route.dst = Ipv4Addr::from(key);
-            let pos = list.partition_point(|r| r.metric <= route.metric);
-            list.insert(pos, route);
-            table.insert(key, route_len(&list), list);
+            if let Some(list) = table.get_mut(key, route.len) {
+                if list
+                    .iter()
+                    .any(|r| r.metric == route.metric && r.table == route.table)
+                {
+                    return Err(err(
+                        io::ErrorKind::AlreadyExists,
+                        "RTNETLINK answers: File exists",
+                    ));
+                }
+                let pos = list.partition_point(|r| r.metric <= route.metric);
+                list.insert(pos, route);
+            } else {
+                if table.len() >= MAX_PREFIXES {
+                    return Err(err(
+                        io::ErrorKind::OutOfMemory,
+                        "RTNETLINK answers: Cannot allocate memory",
+                    ));
+                }
+                table.insert(key, route.len, vec![route]);
+            }
         }
         self.flush();
         Ok(())
@@ -389,9 +396,9 @@ impl Fib {
                 TableId::Local => &mut t.local,
                 TableId::Main => &mut t.main,
             };
-            match tr.remove(key, len) {
+            match tr.get_mut(key, len) {
                 None => false,
-                Some(mut list) => {
+                Some(list) => {
                     let before = list.len();
                     match metric {
                         Some(m) => list.retain(|r| r.metric != m),
@@ -400,8 +407,8 @@ impl Fib {
                         }
                     }
                     let changed = list.len() != before;
-                    if !list.is_empty() {
-                        tr.insert(key, len, list);
+                    if list.is_empty() {
+                        tr.remove(key, len);
                     }
                     changed
                 }
@@ -690,10 +697,6 @@ impl Fib {
             },
         }
     }
-}
-
-fn route_len(list: &[FibRoute]) -> u8 {
-    list.first().map(|r| r.len).unwrap_or(0)
 }
 
 /// `ip route` style line for a route.
