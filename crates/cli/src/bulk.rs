@@ -1,6 +1,8 @@
 //! `usnet send` and `usnet recv`: bulk TCP over a usnet stack on a real link, printing
 //! the rate (as `iperf3` would) and the SHA-256 of the bytes, so either end can be a
-//! Linux program and the transfer checked.
+//! Linux program and the transfer checked. On `--link vnic` the other end is the
+//! in-process peer: its discard service reports what it took in, and for `recv` it
+//! sends `--peer-send` bytes of the same pattern `send` writes.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -9,6 +11,7 @@ use std::time::Instant;
 use clap::Args;
 use sha2::{Digest, Sha256};
 use usnet::socket::std_api::{TcpListener, TcpStream};
+use usnet::Stack;
 
 use crate::up::{bring_up, LinkArgs};
 
@@ -16,7 +19,10 @@ use crate::up::{bring_up, LinkArgs};
 #[derive(Args, Debug)]
 #[command(after_help = "EXAMPLES:\n  \
     sudo usnet send 10.0.0.1:5001 --bytes 1G --link tap:usnet0 --addr 10.0.0.2/24\n  \
-    (a Linux receiver: `python3 -c ...` or `nc -l 5001 > /dev/null` on 10.0.0.1)")]
+    (a Linux receiver: `python3 -c ...` or `nc -l 5001 > /dev/null` on 10.0.0.1)\n  \
+    usnet send 10.0.0.1:9 --bytes 1G --link vnic\n  \
+    (no root: into the discard service of the in-process peer 10.0.0.1, which reports\n   the bytes and SHA-256 it took in)\n  \
+    usnet send 10.0.0.1:9 --bytes 10M --link vnic --loss 1% --delay 1ms --rate 1gbit")]
 pub struct SendArgs {
     /// Where to connect: `ADDRESS:PORT`.
     to: SocketAddrV4,
@@ -31,7 +37,9 @@ pub struct SendArgs {
 #[derive(Args, Debug)]
 #[command(after_help = "EXAMPLES:\n  \
     sudo usnet recv --listen 5001 --link tap:usnet0 --addr 10.0.0.2/24\n  \
-    (then from Linux: `head -c 1G /dev/zero | nc 10.0.0.2 5001`)")]
+    (then from Linux: `head -c 1G /dev/zero | nc 10.0.0.2 5001`)\n  \
+    usnet recv --listen 5001 --link vnic --peer-send 1G\n  \
+    (no root: the in-process peer 10.0.0.1 connects and sends 1 GiB of `usnet send`'s pattern)")]
 pub struct RecvArgs {
     /// Port to listen on.
     #[arg(long)]
@@ -39,6 +47,10 @@ pub struct RecvArgs {
     /// Connections to receive before exiting.
     #[arg(long, default_value_t = 1)]
     count: u32,
+    /// With --link vnic: the peer connects --count times and sends this much each time
+    /// (`1G`, `100M`, `64K`, `12345`), the bytes `usnet send` writes [default: 100M].
+    #[arg(long, help_heading = "In-process link (--link vnic, no root)")]
+    peer_send: Option<String>,
     #[command(flatten)]
     link: LinkArgs,
 }
@@ -67,12 +79,50 @@ fn pattern(off: u64, buf: &mut [u8]) {
     }
 }
 
-fn rate_line(verb: &str, n: u64, secs: f64, digest: &[u8]) -> String {
+/// `N bytes in S s (R Gbit/s) sha256 HEX`.
+fn rate_line(n: u64, secs: f64, digest: &[u8]) -> String {
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!(
-        "usnet {verb}: {n} bytes in {secs:.2} s ({:.2} Gbit/s) sha256 {hex}",
+        "{n} bytes in {secs:.2} s ({:.2} Gbit/s) sha256 {hex}",
         n as f64 * 8.0 / secs.max(1e-9) / 1e9
     )
+}
+
+/// Connect from `stack` to `to`, send `bytes` of [`pattern`], and wait for the receiver
+/// to close; returns the seconds and the SHA-256. With `progress`, a line on stderr
+/// every second.
+fn send_pattern(
+    stack: &Stack,
+    to: SocketAddrV4,
+    bytes: u64,
+    progress: bool,
+) -> std::io::Result<(f64, Vec<u8>)> {
+    let mut s = TcpStream::connect(stack, to)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut h = Sha256::new();
+    let t0 = Instant::now();
+    let mut sent = 0u64;
+    let mut last = Instant::now();
+    let mut shown = false;
+    while sent < bytes {
+        let n = ((bytes - sent) as usize).min(buf.len());
+        pattern(sent, &mut buf[..n]);
+        s.write_all(&buf[..n])?;
+        h.update(&buf[..n]);
+        sent += n as u64;
+        if progress && last.elapsed().as_secs() >= 1 {
+            last = Instant::now();
+            shown = true;
+            eprint!("\rusnet send: {sent} of {bytes} bytes ");
+        }
+    }
+    if shown {
+        eprintln!();
+    }
+    s.shutdown(std::net::Shutdown::Write)?;
+    // Wait for the receiver to close: everything was delivered.
+    let _ = s.read(&mut [0u8; 1]);
+    Ok((t0.elapsed().as_secs_f64(), h.finalize().to_vec()))
 }
 
 /// Run `usnet send`; returns the exit status.
@@ -84,40 +134,19 @@ pub fn run_send(a: SendArgs) -> i32 {
             return 2;
         }
     };
-    let (stack, _, _) = match bring_up(&a.link) {
+    let host = match bring_up(&a.link) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("usnet send: {e}");
             return 1;
         }
     };
-    let r = (|| -> std::io::Result<(f64, Vec<u8>)> {
-        let mut s = TcpStream::connect(&stack, a.to)?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut h = Sha256::new();
-        let t0 = Instant::now();
-        let mut sent = 0u64;
-        let mut last = Instant::now();
-        while sent < bytes {
-            let n = ((bytes - sent) as usize).min(buf.len());
-            pattern(sent, &mut buf[..n]);
-            s.write_all(&buf[..n])?;
-            h.update(&buf[..n]);
-            sent += n as u64;
-            if last.elapsed().as_secs() >= 1 {
-                last = Instant::now();
-                eprint!("\rusnet send: {sent} of {bytes} bytes ");
-            }
-        }
-        s.shutdown(std::net::Shutdown::Write)?;
-        // Wait for the receiver to close: everything was delivered.
-        let _ = s.read(&mut [0u8; 1]);
-        Ok((t0.elapsed().as_secs_f64(), h.finalize().to_vec()))
-    })();
-    stack.stop();
+    let r = send_pattern(&host.stack, a.to, bytes, true);
+    host.report_wire("send");
+    host.stop();
     match r {
         Ok((secs, d)) => {
-            println!("{}", rate_line("send", bytes, secs, &d));
+            println!("usnet send: {}", rate_line(bytes, secs, &d));
             0
         }
         Err(e) => {
@@ -129,17 +158,55 @@ pub fn run_send(a: SendArgs) -> i32 {
 
 /// Run `usnet recv`; returns the exit status.
 pub fn run_recv(a: RecvArgs) -> i32 {
-    let (stack, addr, _) = match bring_up(&a.link) {
+    let peer_send = match (&a.peer_send, a.link.is_vnic()) {
+        (Some(_), false) => {
+            eprintln!("usnet recv: --peer-send applies to --link vnic only");
+            return 2;
+        }
+        (Some(b), true) => match parse_size(b) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("usnet recv: --peer-send {e}");
+                return 2;
+            }
+        },
+        (None, true) => Some(100 << 20),
+        (None, false) => None,
+    };
+    let host = match bring_up(&a.link) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("usnet recv: {e}");
             return 1;
         }
     };
+    let (stack, addr) = (&host.stack, host.addr);
+    let mut sender = None;
     let r = (|| -> std::io::Result<()> {
-        let l = TcpListener::bind(&stack, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, a.listen))?;
+        let l = TcpListener::bind(stack, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, a.listen))?;
         println!("usnet recv: listening on {addr}:{}", a.listen);
         let _ = std::io::stdout().flush();
+        if let (Some(peer), Some(bytes)) = (&host.peer, peer_send) {
+            let (ps, who, to) = (
+                peer.stack.clone(),
+                peer.addr,
+                SocketAddrV4::new(addr, a.listen),
+            );
+            let count = a.count;
+            sender = Some(std::thread::spawn(move || {
+                for _ in 0..count {
+                    match send_pattern(&ps, to, bytes, false) {
+                        Ok((secs, d)) => {
+                            eprintln!("peer {who}: sent {}", rate_line(bytes, secs, &d))
+                        }
+                        Err(e) => {
+                            eprintln!("peer {who}: sending to {to}: {e}");
+                            return;
+                        }
+                    }
+                }
+            }));
+        }
         let mut buf = vec![0u8; 1 << 20];
         for _ in 0..a.count {
             let (mut c, peer) = l.accept()?;
@@ -157,12 +224,22 @@ pub fn run_recv(a: RecvArgs) -> i32 {
             }
             let secs = t0.map_or(0.0, |t| t.elapsed().as_secs_f64());
             drop(c);
-            println!("{} from {peer}", rate_line("recv", n, secs, &h.finalize()));
+            println!(
+                "usnet recv: {} from {peer}",
+                rate_line(n, secs, &h.finalize())
+            );
             let _ = std::io::stdout().flush();
         }
         Ok(())
     })();
-    stack.stop();
+    // The peer's sender finishes once it has seen our close.
+    if let Some(t) = sender {
+        if r.is_ok() {
+            let _ = t.join();
+        }
+    }
+    host.report_wire("recv");
+    host.stop();
     match r {
         Ok(()) => 0,
         Err(e) => {

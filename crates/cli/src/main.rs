@@ -9,6 +9,7 @@ mod plot;
 mod trace;
 mod up;
 mod views;
+mod vnic;
 
 use clap::{Parser, Subcommand};
 
@@ -31,14 +32,18 @@ enum Cmd {
     /// The device layer alone: numbered Ethernet frames through qdisc, TX ring, wire and
     /// NAPI, and where every frame went.
     Frames(frames::FramesArgs),
-    /// Bring a stack up on a real link (TAP) and keep it running, with built-in
-    /// services (echo, discard, chargen, http) for real clients.
+    /// Bring a stack up on a real link (TAP, AF_PACKET) and keep it running, with built-in
+    /// services (echo, discard, chargen, http, iperf3) for real clients; or on
+    /// `--link vnic`, facing a peer stack in this process (no root).
     Up(up::UpArgs),
-    /// Fetch an http:// URL over a usnet stack on a real link.
+    /// Fetch an http:// URL over a usnet stack on a real link, or on `--link vnic` from
+    /// the in-process peer's HTTP server (no root).
     Get(up::GetArgs),
-    /// Send bytes over TCP from a usnet stack on a real link; prints Gbit/s and SHA-256.
+    /// Send bytes over TCP from a usnet stack on a real link (or `--link vnic`, to the
+    /// in-process peer); prints Gbit/s and SHA-256.
     Send(bulk::SendArgs),
-    /// Receive TCP connections on a usnet stack on a real link; prints Gbit/s and SHA-256.
+    /// Receive TCP connections on a usnet stack on a real link (or `--link vnic`, from the
+    /// in-process peer); prints Gbit/s and SHA-256.
     Recv(bulk::RecvArgs),
     /// Sockets, as `ss [-t] [-u] [-l] [-a] [-i]` shows them.
     Ss(views::ViewArgs),

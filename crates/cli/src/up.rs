@@ -1,5 +1,6 @@
 //! `usnet up`: a stack on a real link, kept running, with built-in services for testing
-//! against real clients; and `usnet get`, an HTTP client over usnet.
+//! against real clients; and `usnet get`, an HTTP client over usnet. Every link command
+//! also runs on `--link vnic`, an in-process peer stack on an emulated wire (`vnic.rs`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -8,6 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use sha2::{Digest, Sha256};
+use usnet::dev::NetDevice;
 use usnet::drivers::afpacket::AfPacket;
 use usnet::drivers::tap::Tap;
 use usnet::ipv4::route::FibRoute;
@@ -18,37 +21,131 @@ use usnet_wire::EthernetAddress;
 /// Where and how to attach a stack.
 #[derive(Args, Debug, Clone)]
 pub struct LinkArgs {
-    /// The link: `tap:NAME` (a TAP interface, created if needed) or `afpacket:IFACE`
+    /// The link: `tap:NAME` (a TAP interface, created if needed), `afpacket:IFACE`
     /// (AF_PACKET rings on an existing interface, such as a veth end without an
-    /// address; the other side must not send GSO frames: `ethtool -K PEER tso off gso off`).
+    /// address; the other side must not send GSO frames: `ethtool -K PEER tso off gso off`),
+    /// or `vnic[:PEER_ADDRESS]` (no root needed: an emulated NIC on an in-memory wire to a
+    /// second usnet stack in this process, the peer, at PEER_ADDRESS — by default the first
+    /// host address of --addr's subnet, 10.0.0.1 — running the --peer-serve services).
     #[arg(long)]
     link: String,
     /// Open the link inside this network namespace (`/var/run/netns/NAME`).
     #[arg(long)]
     netns: Option<PathBuf>,
-    /// Our address and prefix, e.g. `10.0.0.2/24`.
+    /// Our address and prefix, e.g. `10.0.0.2/24` (required for tap: and afpacket:;
+    /// with vnic the default is 10.0.0.2/24).
     #[arg(long)]
-    addr: String,
+    addr: Option<String>,
     /// Default gateway.
     #[arg(long)]
     gw: Option<Ipv4Addr>,
     /// MAC address (default: a locally administered one derived from the address).
     #[arg(long)]
     mac: Option<String>,
-    /// TAP queues (`IFF_MULTI_QUEUE`): one descriptor and reader thread each.
+    /// TAP queues (`IFF_MULTI_QUEUE`): one descriptor and reader thread each; with vnic,
+    /// the NICs' queue pairs.
     #[arg(long, default_value_t = 1)]
     queues: usize,
     /// Open the TAP without offloads (no virtio header: usnet segments and checksums
-    /// every frame itself, and so does the kernel).
+    /// every frame itself, and so does the kernel); with vnic, NICs without checksum
+    /// offload and TSO.
     #[arg(long)]
     no_offload: bool,
+    /// The peer's services, comma separated, as --serve takes them, or `none`
+    /// [default: echo:7,discard:9,chargen:19,http:80 (files from the current directory)].
+    #[arg(long, value_delimiter = ',', help_heading = LINK_VNIC)]
+    peer_serve: Vec<String>,
+    /// Random loss on the wire, both directions, in percent (`1` or `1%`).
+    #[arg(long, value_parser = usnet::util::parse_percent, help_heading = LINK_VNIC)]
+    loss: Option<f64>,
+    /// One-way delay on the wire (`5ms`): the RTT is twice this.
+    #[arg(long, value_parser = usnet::util::parse_time, help_heading = LINK_VNIC)]
+    delay: Option<Duration>,
+    /// NIC line rate (`1gbit`, `100mbit`) [default: as fast as the CPUs go].
+    #[arg(long, value_parser = usnet::util::parse_rate, help_heading = LINK_VNIC)]
+    rate: Option<u64>,
+}
+
+/// The help heading of the options that only `--link vnic` takes.
+const LINK_VNIC: &str = "In-process link (--link vnic, no root)";
+
+/// A stack brought up on a link: ours, and with `--link vnic` the peer at the wire's
+/// other end.
+pub struct Host {
+    /// Our stack (softirq thread started).
+    pub stack: Stack,
+    /// Our address.
+    pub addr: Ipv4Addr,
+    /// Our prefix length.
+    pub plen: u8,
+    /// The in-process peer of a `--link vnic`, its services started.
+    pub peer: Option<crate::vnic::Peer>,
+    /// What the peer serves, as the services describe themselves.
+    pub peer_services: Vec<String>,
+}
+
+impl Host {
+    /// With `--link vnic`, print what the wire carried (frames, losses) on stderr as
+    /// `usnet CMD: wire: ...`.
+    pub fn report_wire(&self, cmd: &str) {
+        if let Some(p) = &self.peer {
+            eprintln!("usnet {cmd}: {}", p.wire_summary());
+        }
+    }
+
+    /// Stop the softirq threads of our stack and the peer's.
+    pub fn stop(&self) {
+        self.stack.stop();
+        if let Some(p) = &self.peer {
+            p.stack.stop();
+        }
+    }
+
+    /// `tap:usnet0`, or `vnic (peer 10.0.0.1 serving echo:7, ...; impairments: loss 1%)`.
+    pub fn describe_link(&self, l: &LinkArgs) -> String {
+        match &self.peer {
+            None => l.link.clone(),
+            Some(p) => format!(
+                "vnic (peer {} serving {}; impairments: {})",
+                p.addr,
+                if self.peer_services.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    self.peer_services.join(", ")
+                },
+                crate::vnic::describe(&l.vnic_opts(None))
+            ),
+        }
+    }
+}
+
+impl LinkArgs {
+    fn vnic_opts(&self, peer: Option<Ipv4Addr>) -> crate::vnic::VnicOpts {
+        crate::vnic::VnicOpts {
+            peer,
+            loss: self.loss,
+            delay: self.delay,
+            rate: self.rate,
+            queues: self.queues,
+            offload: !self.no_offload,
+        }
+    }
+
+    /// Whether this is a `--link vnic`.
+    pub fn is_vnic(&self) -> bool {
+        crate::vnic::parse_link(&self.link).is_some()
+    }
 }
 
 /// Options of `usnet up`.
 #[derive(Args, Debug)]
 #[command(after_help = "EXAMPLES:\n  \
     sudo usnet up --link tap:usnet0 --addr 10.0.0.2/24 --serve echo:7,discard:9,chargen:19,http:80:/srv/www,iperf3:5201\n  \
-    (then, after `ip addr add 10.0.0.1/24 dev usnet0; ip link set usnet0 up`:\n   curl http://10.0.0.2/file ; ping 10.0.0.2)")]
+    (then, after `ip addr add 10.0.0.1/24 dev usnet0; ip link set usnet0 up`:\n   curl http://10.0.0.2/file ; ping 10.0.0.2)\n  \
+    usnet up --link vnic --serve echo:7,discard:9,chargen:19,http:80 --self-test\n  \
+    (no root: the in-process peer 10.0.0.1 uses each service once over an emulated NIC)\n  \
+    usnet up --link vnic --loss 1% --delay 5ms --serve http:80 --ctl /tmp/usnet.sock --for 60\n  \
+    (then: usnet ss --ctl /tmp/usnet.sock -tl)")]
 pub struct UpArgs {
     #[command(flatten)]
     link: LinkArgs,
@@ -63,12 +160,20 @@ pub struct UpArgs {
     /// Serve the inspection commands (usnet ss/netstat/route/...) on this Unix socket.
     #[arg(long)]
     ctl: Option<PathBuf>,
+    /// With --link vnic: the peer connects to each --serve service once (echo, discard,
+    /// chargen, http), checks the answer and prints a line each; then exit (0 if all
+    /// answered correctly).
+    #[arg(long, help_heading = LINK_VNIC)]
+    self_test: bool,
 }
 
 /// Options of `usnet get`.
 #[derive(Args, Debug)]
 #[command(after_help = "EXAMPLES:\n  \
-    sudo usnet get http://10.0.0.1:8000/file -o file --link tap:usnet0 --addr 10.0.0.2/24")]
+    sudo usnet get http://10.0.0.1:8000/file -o file --link tap:usnet0 --addr 10.0.0.2/24\n  \
+    usnet get http://10.0.0.1/file -o copy --link vnic\n  \
+    (no root: from the in-process peer 10.0.0.1, whose http:80 serves the current directory)\n  \
+    usnet get http://10.0.0.1/file -o file --link vnic --peer-serve http:80:/srv/www --loss 1% --delay 1ms")]
 pub struct GetArgs {
     /// `http://HOST[:PORT]/PATH` (HOST an IPv4 address).
     url: String,
@@ -103,16 +208,117 @@ fn parse_mac(s: &str) -> Result<EthernetAddress, String> {
         .map_err(|_| format!("--mac {s:?}: expected six bytes"))
 }
 
-/// Bring a stack up on the link; returns it (softirq thread started).
-pub fn bring_up(l: &LinkArgs) -> Result<(Stack, Ipv4Addr, u8), String> {
-    let (addr, plen) = parse_cidr(&l.addr)?;
+/// Bring a stack up on the link (softirq thread started); with `--link vnic` also the
+/// peer, with its `--peer-serve` services.
+pub fn bring_up(l: &LinkArgs) -> Result<Host, String> {
+    let vnic = match crate::vnic::parse_link(&l.link) {
+        Some(r) => Some(r?),
+        None if l.link.starts_with("tap:") || l.link.starts_with("afpacket:") => None,
+        None => {
+            return Err(format!(
+                "--link {:?}: supported links are {}",
+                l.link,
+                crate::vnic::LINK_FORMS
+            ))
+        }
+    };
+    if vnic.is_none() {
+        for (given, name) in [
+            (!l.peer_serve.is_empty(), "--peer-serve"),
+            (l.loss.is_some(), "--loss"),
+            (l.delay.is_some(), "--delay"),
+            (l.rate.is_some(), "--rate"),
+        ] {
+            if given {
+                return Err(format!(
+                    "{name} applies to --link vnic only (the in-process peer and its wire)"
+                ));
+            }
+        }
+    } else if l.netns.is_some() {
+        return Err("--netns applies to tap: and afpacket: links, not vnic".into());
+    }
+    let cidr = match (&l.addr, vnic.is_some()) {
+        (Some(a), _) => a.as_str(),
+        (None, true) => crate::vnic::DEFAULT_ADDR,
+        (None, false) => {
+            return Err(format!(
+                "--link {}: needs --addr ADDRESS/PREFIX, e.g. --addr 10.0.0.2/24",
+                l.link
+            ))
+        }
+    };
+    let (addr, plen) = parse_cidr(cidr)?;
+    let mac = match &l.mac {
+        Some(m) => parse_mac(m)?,
+        None => crate::vnic::mac_for(addr),
+    };
+    let (stack, dev, peer) = if let Some(peer_addr) = vnic {
+        let (stack, dev, peer) =
+            crate::vnic::build("usnet", addr, plen, mac, &l.vnic_opts(peer_addr))?;
+        (stack, dev, Some(peer))
+    } else {
+        let (stack, dev) = open_real_link(l, mac)?;
+        (stack, dev, None)
+    };
+    usnet::ipv4::addr::addr_add(&stack, &dev, addr, plen).map_err(|e| format!("address: {e}"))?;
+    if let Some(gw) = l.gw {
+        stack
+            .ipv4
+            .fib
+            .add(FibRoute::unicast(
+                Ipv4Addr::UNSPECIFIED,
+                0,
+                Some(gw),
+                Some(dev.ifindex),
+            ))
+            .map_err(|e| format!("default route via {gw}: {e}"))?;
+    }
+    stack.start();
+    let mut host = Host {
+        stack,
+        addr,
+        plen,
+        peer: None,
+        peer_services: Vec::new(),
+    };
+    if let Some(peer) = peer {
+        peer.stack.start();
+        let specs: Vec<String> = if l.peer_serve.is_empty() {
+            crate::vnic::DEFAULT_PEER_SERVE.map(String::from).to_vec()
+        } else {
+            l.peer_serve
+                .iter()
+                .filter(|s| *s != "none")
+                .cloned()
+                .collect()
+        };
+        let who = peer.addr;
+        let report: Report = Arc::new(move |msg: &str| eprintln!("peer {who}: {msg}"));
+        for spec in &specs {
+            match start_service(&peer.stack, peer.addr, spec, Some(report.clone())) {
+                Ok(d) => host.peer_services.push(d),
+                Err(e) => {
+                    host.stack.stop();
+                    peer.stack.stop();
+                    return Err(format!("--peer-serve {spec:?}: {e}"));
+                }
+            }
+        }
+        host.peer = Some(peer);
+    }
+    Ok(host)
+}
+
+/// Our stack on a TAP or AF_PACKET link, not yet started.
+fn open_real_link(l: &LinkArgs, mac: EthernetAddress) -> Result<(Stack, Arc<NetDevice>), String> {
     enum Link {
         Tap(std::sync::Arc<Tap>),
         AfPacket(std::sync::Arc<AfPacket>),
     }
     let hint = |e: &std::io::Error| {
         if e.kind() == std::io::ErrorKind::PermissionDenied {
-            "\n  run it as root, or without root in a user and network namespace of its own:\n    unshare -rn usnet up --link tap:usnet0 --addr 10.0.0.2/24 ..."
+            "\n  run it as root, or without root in a user and network namespace of its own:\n    unshare -rn usnet up --link tap:usnet0 --addr 10.0.0.2/24 ...\n  or use the in-process link, which needs no privileges: --link vnic"
         } else {
             ""
         }
@@ -134,14 +340,10 @@ pub fn bring_up(l: &LinkArgs) -> Result<(Stack, Ipv4Addr, u8), String> {
         Link::AfPacket(afp)
     } else {
         return Err(format!(
-            "--link {:?}: supported links are tap:NAME and afpacket:IFACE",
-            l.link
+            "--link {:?}: supported links are {}",
+            l.link,
+            crate::vnic::LINK_FORMS
         ));
-    };
-    let o = addr.octets();
-    let mac = match &l.mac {
-        Some(m) => parse_mac(m)?,
-        None => EthernetAddress([0x02, 0x75, o[0], o[1], o[2], o[3]]),
     };
     let stack = Stack::builder().name("usnet").build();
     let dev = match &link {
@@ -149,51 +351,44 @@ pub fn bring_up(l: &LinkArgs) -> Result<(Stack, Ipv4Addr, u8), String> {
         Link::AfPacket(afp) => AfPacket::create(&stack, afp, "eth0", mac),
     }
     .map_err(|e| format!("register: {e}"))?;
-    usnet::ipv4::addr::addr_add(&stack, &dev, addr, plen).map_err(|e| format!("address: {e}"))?;
-    if let Some(gw) = l.gw {
-        stack
-            .ipv4
-            .fib
-            .add(FibRoute::unicast(
-                Ipv4Addr::UNSPECIFIED,
-                0,
-                Some(gw),
-                Some(dev.ifindex),
-            ))
-            .map_err(|e| format!("default route via {gw}: {e}"))?;
-    }
-    stack.start();
-    Ok((stack, addr, plen))
+    Ok((stack, dev))
 }
 
 /// Run `usnet up`; returns the exit status.
 pub fn run_up(a: UpArgs) -> i32 {
-    let (stack, addr, plen) = match bring_up(&a.link) {
+    if a.self_test && !a.link.is_vnic() {
+        eprintln!("usnet up: --self-test needs --link vnic (the peer is the client)");
+        return 2;
+    }
+    let host = match bring_up(&a.link) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("usnet up: {e}");
             return 1;
         }
     };
+    let (stack, addr, plen) = (&host.stack, host.addr, host.plen);
     if let Some(ctl) = &a.ctl {
         if let Err(e) = crate::views::serve(stack.clone(), ctl) {
             eprintln!("usnet up: --ctl {}: {e}", ctl.display());
+            host.stop();
             return 1;
         }
     }
     let mut started = Vec::new();
     for spec in &a.serve {
-        match start_service(&stack, addr, spec) {
+        match start_service(stack, addr, spec, None) {
             Ok(d) => started.push(d),
             Err(e) => {
                 eprintln!("usnet up: --serve {spec:?}: {e}");
+                host.stop();
                 return 2;
             }
         }
     }
     println!(
         "usnet up: {addr}/{plen} on {}{}; serving {}",
-        a.link.link,
+        host.describe_link(&a.link),
         a.link.gw.map(|g| format!(" via {g}")).unwrap_or_default(),
         if started.is_empty() {
             "nothing".to_string()
@@ -202,17 +397,34 @@ pub fn run_up(a: UpArgs) -> i32 {
         }
     );
     let _ = std::io::stdout().flush();
+    if let (true, Some(peer)) = (a.self_test, &host.peer) {
+        let ok = crate::vnic::self_test(&peer.stack, addr, &a.serve);
+        host.stop();
+        return if ok { 0 } else { 1 };
+    }
     match a.duration {
         Some(s) => std::thread::sleep(Duration::from_secs(s)),
         None => loop {
             std::thread::sleep(Duration::from_secs(3600));
         },
     }
-    stack.stop();
+    host.stop();
     0
 }
 
-fn start_service(stack: &Stack, addr: Ipv4Addr, spec: &str) -> Result<String, String> {
+/// Where a service tells about each connection it finished (the in-process peer of a
+/// `--link vnic` prints it, so a client command can show what the other end saw).
+pub type Report = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Start the service `spec` (`KIND:PORT[:DIR]`) on `stack` at `addr`; returns how it
+/// describes itself. With `report`, discard reports the bytes and SHA-256 of each
+/// connection it took in.
+pub fn start_service(
+    stack: &Stack,
+    addr: Ipv4Addr,
+    spec: &str,
+    report: Option<Report>,
+) -> Result<String, String> {
     let mut parts = spec.splitn(3, ':');
     let kind = parts.next().unwrap_or_default();
     let port: u16 = parts
@@ -228,7 +440,7 @@ fn start_service(stack: &Stack, addr: Ipv4Addr, spec: &str) -> Result<String, St
     }
     let kind_owned = kind.to_string();
     let root = PathBuf::from(extra.clone().unwrap_or_else(|| ".".into()));
-    let handler: Arc<dyn Fn(TcpStream) + Send + Sync> = match kind {
+    let handler: Arc<dyn Fn(TcpStream, SocketAddrV4) + Send + Sync> = match kind {
         "echo" => {
             let u = UdpSocket::bind(stack, at).map_err(|e| format!("bind udp {at}: {e}"))?;
             std::thread::spawn(move || {
@@ -237,7 +449,7 @@ fn start_service(stack: &Stack, addr: Ipv4Addr, spec: &str) -> Result<String, St
                     let _ = u.send_to(&buf[..n], from);
                 }
             });
-            Arc::new(|mut s: TcpStream| {
+            Arc::new(|mut s: TcpStream, _| {
                 let mut buf = vec![0u8; 65536];
                 while let Ok(n) = s.read(&mut buf) {
                     if n == 0 || s.write_all(&buf[..n]).is_err() {
@@ -246,11 +458,29 @@ fn start_service(stack: &Stack, addr: Ipv4Addr, spec: &str) -> Result<String, St
                 }
             })
         }
-        "discard" => Arc::new(|mut s: TcpStream| {
+        "discard" => Arc::new(move |mut s: TcpStream, from| {
             let mut buf = vec![0u8; 65536];
-            while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+            let Some(report) = &report else {
+                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+                return;
+            };
+            let (mut n, mut h) = (0u64, Sha256::new());
+            let end = loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break "end of stream".to_string(),
+                    Ok(k) => {
+                        h.update(&buf[..k]);
+                        n += k as u64;
+                    }
+                    Err(e) => break e.to_string(),
+                }
+            };
+            let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            report(&format!(
+                "discard:{port} received {n} bytes from {from} ({end}) sha256 {hex}"
+            ));
         }),
-        "chargen" => Arc::new(|mut s: TcpStream| {
+        "chargen" => Arc::new(|mut s: TcpStream, _| {
             // RFC 864: rotating 72-character lines of printable ASCII.
             let mut line = 0usize;
             loop {
@@ -269,7 +499,7 @@ fn start_service(stack: &Stack, addr: Ipv4Addr, spec: &str) -> Result<String, St
         }),
         "http" => {
             let root = root.clone();
-            Arc::new(move |s: TcpStream| serve_http(s, &root))
+            Arc::new(move |s: TcpStream, _| serve_http(s, &root))
         }
         other => {
             return Err(format!(
@@ -278,9 +508,9 @@ fn start_service(stack: &Stack, addr: Ipv4Addr, spec: &str) -> Result<String, St
         }
     };
     std::thread::spawn(move || {
-        while let Ok((s, _)) = listener.accept() {
+        while let Ok((s, from)) = listener.accept() {
             let h = handler.clone();
-            std::thread::spawn(move || h(s));
+            std::thread::spawn(move || h(s, from));
         }
     });
     Ok(match (kind_owned.as_str(), extra) {
@@ -391,16 +621,17 @@ pub fn run_get(a: GetArgs) -> i32 {
         eprintln!("usnet get: {host:?} is not an IPv4 address (usnet has no DNS resolver)");
         return 2;
     };
-    let (stack, _, _) = match bring_up(&a.link) {
+    let host = match bring_up(&a.link) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("usnet get: {e}");
             return 1;
         }
     };
+    let stack = &host.stack;
     let t0 = Instant::now();
     let r = (|| -> std::io::Result<u64> {
-        let s = TcpStream::connect(&stack, SocketAddrV4::new(ip, port))?;
+        let s = TcpStream::connect(stack, SocketAddrV4::new(ip, port))?;
         let mut w = &s;
         write!(w, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nUser-Agent: usnet\r\n\r\n")?;
         let mut reader = BufReader::with_capacity(1 << 16, &s);
@@ -440,8 +671,8 @@ pub fn run_get(a: GetArgs) -> i32 {
         }
         Ok(n)
     })();
-    stack.stop();
-    match r {
+    host.stop();
+    let code = match r {
         Ok(n) => {
             let s = t0.elapsed().as_secs_f64();
             eprintln!(
@@ -454,5 +685,7 @@ pub fn run_get(a: GetArgs) -> i32 {
             eprintln!("usnet get: {e}");
             1
         }
-    }
+    };
+    host.report_wire("get");
+    code
 }
