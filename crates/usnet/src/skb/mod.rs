@@ -126,6 +126,13 @@ pub struct TcpSkbCb {
     pub tx_order: u32,
     /// Delivery-rate sampling state at send time (`tx.delivered`).
     pub tx_delivered: u32,
+    /// When the flight this skb belongs to started (`tx.first_tx_mstamp`).
+    pub tx_first_tx: Instant,
+    /// When the socket last delivered a packet before this send
+    /// (`tx.delivered_mstamp`; `None` once the skb was SACKed and sampled).
+    pub tx_delivered_mstamp: Option<Instant>,
+    /// Whether the sender was application-limited at send time (`tx.is_app_limited`).
+    pub tx_app_limited: bool,
     /// Whether the skb may not be collapsed or appended to (`eor`).
     pub eor: bool,
     /// On input: the ISN a SYN reusing a TIME_WAIT pair must get (`tcp_tw_isn`;

@@ -95,6 +95,15 @@ pub struct TcpInfo {
     pub rcvbuf: usize,
     /// Congestion control name.
     pub cc: &'static str,
+    /// `sk_pacing_rate` in bytes per second (`tcpi_pacing_rate`; 0: not pacing).
+    pub pacing_rate: u64,
+    /// The last delivery-rate sample kept, bytes per second (`tcpi_delivery_rate`).
+    pub delivery_rate: u64,
+    /// Whether that sample was application-limited (`tcpi_delivery_rate_app_limited`).
+    pub delivery_rate_app_limited: bool,
+    /// The algorithm's own diagnostics as `ss -i` prints them (BBR:
+    /// `bbr:(bw:…,mrtt:…,pacing_gain:…,cwnd_gain:…)`; empty for others).
+    pub cc_info: String,
 }
 
 impl TcpInfo {
@@ -148,8 +157,48 @@ impl TcpInfo {
             sndbuf: t.sndbuf,
             rcvbuf: t.rcvbuf,
             cc: t.cc.name(),
+            pacing_rate: t.pacing_rate,
+            delivery_rate: t.rate.delivery_rate(t.mss_cache),
+            delivery_rate_app_limited: t.rate.rate_app_limited,
+            cc_info: cc_info(t),
         }
     }
+}
+
+/// A rate in bits per second the way `ss` prints it (`95.2Mbps`).
+pub fn fmt_bps(bytes_per_sec: u64) -> String {
+    let bps = bytes_per_sec as f64 * 8.0;
+    if bps >= 1e9 {
+        format!("{:.1}Gbps", bps / 1e9)
+    } else if bps >= 1e6 {
+        format!("{:.1}Mbps", bps / 1e6)
+    } else if bps >= 1e3 {
+        format!("{:.1}Kbps", bps / 1e3)
+    } else {
+        format!("{bps:.0}bps")
+    }
+}
+
+/// `ss -i`'s view of `INET_DIAG_BBRINFO`, from the algorithm's `info()`.
+fn cc_info(t: &Tcb) -> String {
+    if t.cc.name() != "bbr" {
+        return String::new();
+    }
+    let kv = t.cc.info();
+    let get = |k: &str| {
+        kv.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let pps: u64 = get("bw_pkts_per_sec").parse().unwrap_or(0);
+    format!(
+        "bbr:(bw:{},mrtt:{},pacing_gain:{},cwnd_gain:{})",
+        fmt_bps(pps.saturating_mul(u64::from(t.mss_cache))),
+        get("mrtt").trim_end_matches('0').trim_end_matches('.'),
+        get("pacing_gain"),
+        get("cwnd_gain")
+    )
 }
 
 fn ms(us: u64) -> String {
@@ -194,6 +243,18 @@ impl fmt::Display for TcpInfo {
             self.data_segs_out,
             self.data_segs_in
         )?;
+        if !self.cc_info.is_empty() {
+            write!(f, " {}", self.cc_info)?;
+        }
+        if self.pacing_rate > 0 {
+            write!(f, " pacing_rate {}", fmt_bps(self.pacing_rate))?;
+        }
+        if self.delivery_rate > 0 {
+            write!(f, " delivery_rate {}", fmt_bps(self.delivery_rate))?;
+        }
+        if self.delivery_rate_app_limited {
+            write!(f, " app_limited")?;
+        }
         if self.unacked > 0 {
             write!(f, " unacked:{}", self.unacked)?;
         }

@@ -23,6 +23,7 @@ use usnet_wire::{ChecksumCheck, TcpFlags, TcpPacket, TcpRepr};
 
 use super::cong::{with_cc, AckSample};
 use super::output::{self, tcphdr};
+use super::rate::RateSample;
 use super::recovery;
 use super::seq::{after, before, between};
 use super::timer::{self, Pending};
@@ -396,7 +397,8 @@ fn rcv_synsent(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, skb: Sk
             t.window_clamp = t.window_clamp.min(65535);
         }
         // The SYN's RTT (Karn: only if it was not retransmitted) sets the first RTO.
-        let (_, rtt, _, _) = tcp_clean_rtx_queue_to(stack, sk, t, seg.ack_seq, now, seg);
+        let (_, rtt, _, _) =
+            tcp_clean_rtx_queue_to(stack, sk, t, seg.ack_seq, now, &mut RateSample::new(0));
         if let Some(rtt) = rtt {
             tcp_rtt_estimator(t, rtt.max(1) as u32);
             tcp_set_rto(t);
@@ -458,6 +460,9 @@ pub(crate) fn finish_connect(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
         .min(super::TCP_INIT_CWND * t.advmss);
     t.rcvq_space = (space, t.copied_seq, now);
     with_cc(t, now, |cc, ctx| cc.init(ctx));
+    if t.cc.wants_pacing() {
+        sk.wmem.pacing.request_internal();
+    }
     timer::reset_keepalive(stack, sk, t);
     super::timer::tcp_rearm_rto(stack, sk, t);
     sk.wq.wake_all();
@@ -817,8 +822,13 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
         }
     }
     // Free what was acknowledged.
+    // The delivery-rate sample this ACK builds (tcp_rate.c), begun by the SACKed
+    // packets and finished by the cumulatively ACKed ones.
+    let mut rs = sack.rate;
+    rs.prior_in_flight = prior_in_flight;
+    let prior_lost = t.rate.lost;
     let (acked_pkts, rtt_us, retrans_acked, reord) =
-        tcp_clean_rtx_queue_to(stack, sk, t, ackn, now, seg);
+        tcp_clean_rtx_queue_to(stack, sk, t, ackn, now, &mut rs);
     if acked_pkts > 0 {
         fl |= flag::DATA_ACKED;
         // A hole below the highest SACK filled by a packet never retransmitted: the
@@ -849,6 +859,7 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
     }
     // RTT (Karn: only from never-retransmitted data; else timestamps).
     let sample = rtt_us.or(if fl & flag::ACKED != 0 { ts_rtt } else { None });
+    rs.rtt_us = sample.unwrap_or(-1);
     if let Some(rtt) = sample {
         tcp_rtt_estimator(t, rtt.max(1) as u32);
         tcp_set_rto(t);
@@ -906,7 +917,17 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
     } else {
         recovery::fastretrans_alert(stack, sk, t, fl, is_dupack, acked_pkts, prior_in_flight);
     }
-    output::tcp_update_pacing_rate(stack, t);
+    // tcp_rate_gen + tcp_cong_control: an algorithm with its own control loop (BBR)
+    // sets cwnd and the pacing rate from the rate sample; the others grew or reduced
+    // cwnd above, and the pacing rate follows cwnd/srtt.
+    let delivered = t.stats.delivered.wrapping_sub(prior_delivered);
+    let lost = t.rate.lost.wrapping_sub(prior_lost);
+    super::rate::rate_gen(t, delivered, lost, &mut rs, now);
+    if t.cc.has_cong_control() {
+        with_cc(t, now, |cc, ctx| cc.cong_control(ctx, &rs));
+    } else {
+        output::tcp_update_pacing_rate(stack, t);
+    }
     true
 }
 
@@ -920,7 +941,7 @@ fn tcp_clean_rtx_queue_to(
     t: &mut Tcb,
     ackn: u32,
     now: Instant,
-    _seg: &Seg,
+    rs: &mut RateSample,
 ) -> (u32, Option<i64>, bool, u32) {
     let mut pkts = 0u32;
     let mut rtt: Option<i64> = None;
@@ -940,6 +961,9 @@ fn tcp_clean_rtx_queue_to(
                 let after_pc = (skb.len() as u32).div_ceil(mss).max(1);
                 skb.gso_segs = after_pc as u16;
                 let done = before_pc.saturating_sub(after_pc);
+                if done > 0 {
+                    super::rate::skb_delivered(&mut t.rate, &mut skb.cb.tcp, rs);
+                }
                 let bits = skb.cb.tcp.sacked;
                 pkts += done;
                 t.packets_out = t.packets_out.saturating_sub(done);
@@ -958,10 +982,11 @@ fn tcp_clean_rtx_queue_to(
             }
             break;
         }
-        let Some(skb) = t.rtx_queue.pop_front() else {
+        let Some(mut skb) = t.rtx_queue.pop_front() else {
             break;
         };
         stack.trace.hit(Stage::TcpAck, skb.trace_id, skb.len(), now);
+        super::rate::skb_delivered(&mut t.rate, &mut skb.cb.tcp, rs);
         let pc = u32::from(skb.gso_segs.max(1));
         pkts += pc;
         t.packets_out = t.packets_out.saturating_sub(pc);

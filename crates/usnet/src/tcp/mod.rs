@@ -8,7 +8,8 @@
 //!   estimation (RFC 6298), delayed ACKs, the receive window, loss recovery;
 //! * [`timer`]: retransmission, zero-window probe, delayed ACK, keepalive, TIME_WAIT;
 //! * [`minisocks`]: the SYN queue, the accept queue, SYN cookies, TIME_WAIT entries;
-//! * [`cong`]: congestion control behind Linux's `tcp_congestion_ops` (Reno, CUBIC).
+//! * [`cong`]: congestion control behind Linux's `tcp_congestion_ops` (Reno, CUBIC, BBR);
+//! * [`rate`]: delivery-rate sampling for BBR and `tcpi_delivery_rate`.
 //!
 //! Concurrency follows the kernel's socket lock (`lock_sock` / `release_sock`): an
 //! application thread that is inside a call *owns* the socket; segments that arrive
@@ -22,6 +23,7 @@ pub mod input;
 pub mod minisocks;
 pub mod mtup;
 pub mod output;
+pub mod rate;
 pub mod recovery;
 pub mod recvmsg;
 pub mod sendmsg;
@@ -405,6 +407,8 @@ pub struct Tcb {
     pub prr_out: u32,
     /// The congestion control algorithm.
     pub cc: Box<dyn cong::CongestionOps>,
+    /// Delivery-rate sampling (`tcp_rate.c`).
+    pub rate: rate::RateState,
 
     // ----- RTT (RFC 6298, in microseconds) -----
     /// Smoothed RTT × 8.
@@ -838,6 +842,7 @@ impl Tcb {
             prr_delivered: 0,
             prr_out: 0,
             cc,
+            rate: rate::RateState::default(),
             srtt_us: 0,
             mdev_us: (TCP_TIMEOUT_INIT.as_micros() as u32),
             mdev_max_us: 0,
@@ -981,6 +986,21 @@ impl fmt::Debug for TcpTables {
 }
 
 impl TcpTables {
+    /// Set `net.ipv4.tcp_congestion_control`: the algorithm new sockets start with
+    /// (`ENOENT` for an unknown name, as Linux).
+    pub fn set_congestion_control(&self, name: &str) -> io::Result<()> {
+        if cong::by_name(name).is_none() {
+            return Err(os_err(2));
+        }
+        *self.default_cc.write() = name.to_string();
+        Ok(())
+    }
+
+    /// `net.ipv4.tcp_congestion_control`.
+    pub fn congestion_control(&self) -> String {
+        self.default_cc.read().clone()
+    }
+
     /// Empty tables keyed by `secret`.
     pub fn new(secret: [u64; 2]) -> TcpTables {
         let snmp = TcpMib::default();

@@ -252,7 +252,8 @@ pub fn tcp_tso_segs(stack: &Stack, t: &Tcb, mss: u32) -> u32 {
 /// after (`tcp_pacing_ss_ratio`, `tcp_pacing_ca_ratio`). Bytes per second; 0 until
 /// an RTT is known.
 pub fn tcp_update_pacing_rate(stack: &Stack, t: &mut Tcb) {
-    if t.srtt_us == 0 {
+    // An algorithm with its own `cong_control` (BBR) sets the pacing rate itself.
+    if t.srtt_us == 0 || t.cc.has_cong_control() {
         return;
     }
     let ratio = if t.snd_cwnd < t.snd_ssthresh / 2 {
@@ -587,6 +588,7 @@ pub fn tcp_write_xmit(
         };
         skb.cb.tcp.tx_time = now;
         skb.cb.tcp.tx_order = t.next_tx_order();
+        super::rate::skb_sent(t, &mut skb.cb.tcp, now);
         if tcp_transmit_skb(stack, sk, t, &skb, mss_now).is_err() {
             t.write_queue.push_front(skb);
             break;
@@ -629,6 +631,7 @@ pub(crate) fn send_head_as(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, len: u
     };
     skb.cb.tcp.tx_time = stack.now();
     skb.cb.tcp.tx_order = t.next_tx_order();
+    super::rate::skb_sent(t, &mut skb.cb.tcp, stack.now());
     if tcp_transmit_skb(stack, sk, t, &skb, len.max(skb.len() as u32)).is_err() {
         t.write_queue.push_front(skb);
         return false;
@@ -1072,6 +1075,9 @@ pub fn tcp_connect(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     t.rto = super::TCP_TIMEOUT_INIT;
     t.retransmits = 0;
     with_cc(t, now, |cc, ctx| cc.init(ctx));
+    if t.cc.wants_pacing() {
+        sk.wmem.pacing.request_internal();
+    }
     let mut syn = Skb::alloc(0, MAX_TCP_HEADER);
     syn.cb.tcp.seq = iss;
     syn.cb.tcp.end_seq = iss.wrapping_add(1);
@@ -1404,6 +1410,11 @@ pub fn tcp_retransmit_skb(
     // from the skb below — is the time of the first retransmission, and
     // TCP_USER_TIMEOUT / tcp_retries2 count from there (as Linux).
     skb.cb.tcp.tx_time = now;
+    let mut cb = skb.cb.tcp;
+    super::rate::skb_sent(t, &mut cb, now);
+    if let Some(skb) = t.rtx_queue.get_mut(idx) {
+        skb.cb.tcp = cb;
+    }
     if !was_retrans {
         t.retrans_out += pc;
     }
@@ -1458,6 +1469,7 @@ pub fn tcp_write_wakeup(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, mib: TcpE
             skb.cb.tcp.tcp_flags |= tcphdr::PSH;
             skb.cb.tcp.tx_time = now;
             skb.cb.tcp.tx_order = t.next_tx_order();
+            super::rate::skb_sent(t, &mut skb.cb.tcp, now);
             if tcp_transmit_skb(stack, sk, t, &skb, mss).is_ok() {
                 let pc = tso_segs(&skb, mss);
                 tcp_event_new_data_sent(stack, sk, t, skb, pc);

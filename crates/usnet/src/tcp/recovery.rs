@@ -67,6 +67,8 @@ pub struct SackOutcome {
     pub dsack: bool,
     /// A never-retransmitted packet below the highest SACK was SACKed: reordering.
     pub reordered: bool,
+    /// The delivery-rate sample the newly SACKed packets started.
+    pub rate: super::rate::RateSample,
 }
 
 /// Whether RACK drives loss detection (`tcp_is_rack`).
@@ -78,7 +80,7 @@ pub fn rack_enabled(stack: &Stack) -> bool {
 /// breaks ties (the pieces of one TSO skb) by sequence. Under the virtual clock many
 /// sends share an instant (a retransmission right after new data), so the socket's
 /// transmission order comes between the two.
-fn sent_after(a: (Instant, u32, u32), b: (Instant, u32, u32)) -> bool {
+pub(crate) fn sent_after(a: (Instant, u32, u32), b: (Instant, u32, u32)) -> bool {
     let ((t1, o1, s1), (t2, o2, s2)) = (a, b);
     t1 > t2 || (t1 == t2 && ((o1.wrapping_sub(o2) as i32) > 0 || (o1 == o2 && after(s1, s2))))
 }
@@ -151,10 +153,12 @@ fn mark_skb_lost(stack: &Stack, t: &mut Tcb, idx: usize) {
             *s &= !sacked::RETRANS;
             t.retrans_out = t.retrans_out.saturating_sub(pc);
             stack.tcp.mib.add(TcpExt::TCPLostRetransmit, u64::from(pc));
+            t.rate.lost = t.rate.lost.wrapping_add(pc);
         }
     } else {
         *s |= sacked::LOST;
         t.lost_out += pc;
+        t.rate.lost = t.rate.lost.wrapping_add(pc);
     }
 }
 
@@ -274,6 +278,7 @@ fn sacktag_one(stack: &Stack, t: &mut Tcb, idx: usize, out: &mut SackOutcome, hi
     t.stats.delivered += pc;
     stack.tcp.mib.add(TcpExt::TCPDelivered, u64::from(pc));
     out.newly_sacked += pc;
+    super::rate::skb_delivered(&mut t.rate, &mut t.rtx_queue[idx].cb.tcp, &mut out.rate);
 }
 
 /// The highest sequence SACKed so far (`tcp_highest_sack_seq`), kept as SACKs arrive
@@ -624,6 +629,7 @@ fn mark_head_lost(stack: &Stack, t: &mut Tcb) {
         if skb.cb.tcp.sacked & (sacked::LOST | sacked::ACKED) == 0 {
             skb.cb.tcp.sacked |= sacked::LOST;
             t.lost_out += u32::from(skb.gso_segs.max(1));
+            t.rate.lost = t.rate.lost.wrapping_add(u32::from(skb.gso_segs.max(1)));
         }
     }
 }
@@ -678,7 +684,8 @@ pub(crate) fn enter_recovery(stack: &Stack, t: &mut Tcb) {
 
 /// `tcp_cwnd_reduction` (PRR, RFC 6937, as Linux).
 pub(crate) fn cwnd_reduction(t: &mut Tcb, newly_acked_sacked: u32, fl: u32) {
-    if newly_acked_sacked == 0 || t.prior_cwnd == 0 {
+    // An algorithm with its own `cong_control` (BBR) sets cwnd in recovery too.
+    if newly_acked_sacked == 0 || t.prior_cwnd == 0 || t.cc.has_cong_control() {
         return;
     }
     let in_flight = t.packets_in_flight() as i64;
@@ -702,7 +709,8 @@ pub(crate) fn cwnd_reduction(t: &mut Tcb, newly_acked_sacked: u32, fl: u32) {
 
 /// `tcp_end_cwnd_reduction`.
 fn end_cwnd_reduction(stack: &Stack, t: &mut Tcb) {
-    if t.snd_ssthresh < u32::MAX >> 1 {
+    // An algorithm with its own `cong_control` restores cwnd itself.
+    if t.snd_ssthresh < u32::MAX >> 1 && !t.cc.has_cong_control() {
         t.snd_cwnd = t.snd_ssthresh.max(1);
         t.snd_cwnd_stamp = stack.now();
     }
@@ -941,13 +949,14 @@ fn mark_lost_below_sacks(t: &mut Tcb) {
         } else if sacked_above >= t.reordering && *bits & (sacked::LOST | sacked::RETRANS) == 0 {
             *bits |= sacked::LOST;
             t.lost_out += pc;
+            t.rate.lost = t.rate.lost.wrapping_add(pc);
         }
     }
 }
 
 /// `tcp_cong_avoid` on an ACK that advanced, when not reducing cwnd.
 fn cong_avoid(stack: &Stack, t: &mut Tcb, fl: u32, acked: u32, _prior_in_flight: u32) {
-    if fl & super::input::flag::ACKED == 0 || acked == 0 {
+    if fl & super::input::flag::ACKED == 0 || acked == 0 || t.cc.has_cong_control() {
         return;
     }
     let now = stack.now();

@@ -137,6 +137,9 @@ pub fn tcp_sendmsg(
             _ => return Err(os_err(errno::EPIPE)),
         }
     }
+    // Is the application what limits sending? (tcp_rate_check_app_limited)
+    let below = sk.wmem.alloc.load(std::sync::atomic::Ordering::Acquire);
+    super::rate::check_app_limited(t, below);
     let (mut mss_now, mut size_goal) = tcp_send_mss(&stack, t);
     let mut copied = 0usize;
     let mut seg = 0usize; // index in iov

@@ -159,6 +159,9 @@ impl SockOpt {
             SockOpt::Congestion(name) => {
                 let mut cc = cong::by_name(&name).ok_or_else(|| os_err(2))?; // ENOENT
                 cc.init(&mut cong::CcCtx::of(t, stack.now()));
+                if cc.wants_pacing() {
+                    sk.wmem.pacing.request_internal();
+                }
                 t.cc = cc;
             }
             SockOpt::SynCnt(n) => {

@@ -4,11 +4,14 @@
 //! `pkts_acked` with RTT samples, `undo_cwnd` when a reduction proves spurious.
 //!
 //! [`reno`] is RFC 5681 as `tcp_reno_cong_avoid`; [`cubic`] is RFC 9438 with HyStart as
-//! Linux's default.
+//! Linux's default; [`bbr`] is BBR v1 (`tcp_bbr.c`), which replaces `cong_avoid` and PRR
+//! with its own `cong_control` driven by delivery-rate samples ([`super::rate`]).
 
+pub mod bbr;
 pub mod cubic;
 pub mod reno;
 
+use super::rate::RateSample;
 use super::{CaState, Tcb};
 use crate::time::Instant;
 
@@ -40,6 +43,20 @@ pub struct CcCtx<'a> {
     pub snd_nxt: u32,
     /// `snd_una`.
     pub snd_una: u32,
+    /// `sk_pacing_rate` in bytes per second (0: not set).
+    pub pacing_rate: &'a mut u64,
+    /// `SO_MAX_PACING_RATE` (`u64::MAX`: none).
+    pub max_pacing_rate: u64,
+    /// Packets delivered so far (`tp->delivered`).
+    pub delivered: u32,
+    /// When the last packet was delivered (`tp->delivered_mstamp`).
+    pub delivered_mstamp: Instant,
+    /// Application-limited marker of rate sampling (`tp->app_limited`).
+    pub app_limited: &'a mut u32,
+    /// The congestion state.
+    pub ca_state: CaState,
+    /// Earliest departure time of the next packet (`tcp_wstamp_ns`).
+    pub wstamp: Instant,
 }
 
 impl CcCtx<'_> {
@@ -61,6 +78,13 @@ impl CcCtx<'_> {
             in_flight,
             snd_nxt: t.snd_nxt,
             snd_una: t.snd_una,
+            pacing_rate: &mut t.pacing_rate,
+            max_pacing_rate: t.max_pacing_rate,
+            delivered: t.stats.delivered,
+            delivered_mstamp: t.rate.delivered_mstamp,
+            app_limited: &mut t.rate.app_limited,
+            ca_state: t.ca_state,
+            wstamp: t.wstamp,
         }
     }
 
@@ -90,6 +114,12 @@ pub fn with_cc<R>(
         is_cwnd_limited,
         snd_nxt,
         snd_una,
+        pacing_rate,
+        max_pacing_rate,
+        stats,
+        rate,
+        ca_state,
+        wstamp,
         ..
     } = t;
     let mut ctx = CcCtx {
@@ -106,6 +136,13 @@ pub fn with_cc<R>(
         in_flight,
         snd_nxt: *snd_nxt,
         snd_una: *snd_una,
+        pacing_rate,
+        max_pacing_rate: *max_pacing_rate,
+        delivered: stats.delivered,
+        delivered_mstamp: rate.delivered_mstamp,
+        app_limited: &mut rate.app_limited,
+        ca_state: *ca_state,
+        wstamp: *wstamp,
     };
     f(cc.as_mut(), &mut ctx)
 }
@@ -158,6 +195,21 @@ pub trait CongestionOps: Send + Sync {
     fn info(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+    /// Whether the algorithm runs its own control loop on every ACK
+    /// ([`CongestionOps::cong_control`], as BBR): then TCP neither grows cwnd with
+    /// `cong_avoid` nor reduces it with PRR, and leaves the pacing rate to it.
+    fn has_cong_control(&self) -> bool {
+        false
+    }
+    /// Linux's `cong_control`: set cwnd and the pacing rate from an ACK's delivery-rate
+    /// sample (called after loss recovery updated the congestion state). Only called
+    /// when [`CongestionOps::has_cong_control`] says so.
+    fn cong_control(&mut self, _ctx: &mut CcCtx<'_>, _rs: &RateSample) {}
+    /// Whether the algorithm needs its packets paced (`SK_PACING_NEEDED` set in its
+    /// `init`): without the fq qdisc, TCP then paces with its own timer.
+    fn wants_pacing(&self) -> bool {
+        false
+    }
     /// Whether slow start was just ended by HyStart, and how (1: ACK train, 2: delay),
     /// to count `TCPHystart*`; reading it clears it.
     fn take_hystart_exit(&mut self) -> u8 {
@@ -191,13 +243,14 @@ pub fn cong_avoid_ai(ctx: &mut CcCtx<'_>, w: u32, acked: u32) {
 }
 
 /// Names of the available algorithms (`tcp_available_congestion_control`).
-pub const AVAILABLE: &[&str] = &["cubic", "reno"];
+pub const AVAILABLE: &[&str] = &["cubic", "reno", "bbr"];
 
 /// An algorithm by name.
 pub fn by_name(name: &str) -> Option<Box<dyn CongestionOps>> {
     match name {
         "reno" => Some(Box::new(reno::Reno)),
         "cubic" => Some(Box::new(cubic::Cubic::default())),
+        "bbr" => Some(Box::new(bbr::Bbr::default())),
         _ => None,
     }
 }

@@ -1,0 +1,396 @@
+//! BBR v1 (Linux's tcp_bbr.c) and the delivery-rate sampling under it (tcp_rate.c), on
+//! the virtual clock: rate samples measure the bottleneck; STARTUP → DRAIN → PROBE_BW
+//! with its gain cycle; PROBE_RTT after 10 s without a new min RTT; BBR holds its rate
+//! under random loss where CUBIC collapses; and it keeps the bottleneck queue short.
+
+use std::time::Duration;
+
+use usnet::link::{Loss, Netem};
+use usnet::tcp::SockOpt;
+use usnet::testutil::TwoHosts;
+
+mod common;
+use common::{bulk_with, Conn};
+
+const RATE: u64 = 100_000_000;
+const ONE_WAY: Duration = Duration::from_millis(5);
+
+/// A `rate_bps` bottleneck with a `limit`-packet queue on a 10 ms RTT path, data
+/// direction lossy with probability `loss`; buffers that never limit.
+fn path(h: &TwoHosts, rate_bps: u64, limit: usize, loss: f64) {
+    for port in [0, 1] {
+        h.wire.set_netem(
+            port,
+            Netem {
+                delay: ONE_WAY,
+                rate_bps,
+                limit,
+                loss: if port == 1 && loss > 0.0 {
+                    Loss::Random(loss)
+                } else {
+                    Loss::None
+                },
+                ..Netem::default()
+            },
+        );
+    }
+    h.b.sysctl
+        .set("net.ipv4.tcp_rmem_default", 16 << 20)
+        .unwrap();
+    h.b.sysctl.set("net.ipv4.tcp_rmem_max", 32 << 20).unwrap();
+    h.a.sysctl.set("net.ipv4.tcp_wmem_max", 32 << 20).unwrap();
+}
+
+/// A connection whose sender runs `cc` (set through `net.ipv4.tcp_congestion_control`).
+fn conn(seed: u64, cc: &str, rate_bps: u64, limit: usize, loss: f64) -> Conn {
+    let k = Conn::new(seed, |h| {
+        path(h, rate_bps, limit, loss);
+        h.a.tcp.set_congestion_control(cc).unwrap();
+    });
+    assert_eq!(k.c.info().cc, cc);
+    k
+}
+
+/// Keep the sender busy and the receiver reading for `d`; `each` sees every step and
+/// may stop the run.
+fn run_bulk(k: &Conn, d: Duration, mut each: impl FnMut() -> bool) -> usize {
+    let chunk = vec![0x5au8; 1 << 16];
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = 0;
+    k.h.sim.run_while(
+        || {
+            while k.c.send(&chunk).is_ok() {}
+            while let Ok(n) = k.s.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            each()
+        },
+        d,
+    );
+    got
+}
+
+/// One value of the sender's congestion-control diagnostics.
+fn cc(k: &Conn, key: &str) -> String {
+    k.c.with_tcb(|t| t.cc.info())
+        .into_iter()
+        .find(|(n, _)| *n == key)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+/// The payload rate a `rate_bps` link carries with full-sized segments.
+fn goodput_of(k: &Conn, rate_bps: u64) -> f64 {
+    let mss = f64::from(k.c.info().snd_mss);
+    // Ethernet + IP + TCP headers around each MSS of payload.
+    let hdr = 14.0 + 20.0 + 20.0 + 12.0;
+    rate_bps as f64 / 8.0 * mss / (mss + hdr)
+}
+
+#[test]
+fn delivery_rate_samples_converge_to_the_bottleneck_rate() {
+    let k = conn(71, "cubic", RATE, 100_000, 0.0);
+    let expect = goodput_of(&k, RATE);
+    let start = k.h.sim.now();
+    let mut samples = Vec::new();
+    run_bulk(&k, Duration::from_secs(3), || {
+        let i = k.c.info();
+        if k.h.sim.now().saturating_duration_since(start) > Duration::from_secs(1) {
+            samples.push((i.delivery_rate, i.delivery_rate_app_limited));
+        }
+        true
+    });
+    assert!(samples.len() > 1000, "{} samples", samples.len());
+    assert!(
+        samples.iter().all(|s| !s.1),
+        "a busy sender is not application-limited"
+    );
+    // Past start-up, the samples sit at the bottleneck rate: the median within 5 %,
+    // 95 % of them within 10 %.
+    let mut rates: Vec<f64> = samples.iter().map(|s| s.0 as f64).collect();
+    rates.sort_by(|a, b| a.total_cmp(b));
+    let median = rates[rates.len() / 2];
+    assert!(
+        (median - expect).abs() <= 0.05 * expect,
+        "median delivery rate {median:.0} B/s, bottleneck {expect:.0} B/s"
+    );
+    let within = rates
+        .iter()
+        .filter(|&&r| (r - expect).abs() <= 0.1 * expect)
+        .count();
+    assert!(
+        within * 100 >= rates.len() * 95,
+        "{within} of {} samples within 10 % (p5 {:.0}, p95 {:.0}, bottleneck {expect:.0})",
+        rates.len(),
+        rates[rates.len() / 20],
+        rates[rates.len() * 19 / 20]
+    );
+    let shown = k.c.info().to_string();
+    assert!(shown.contains("delivery_rate "), "{shown}");
+}
+
+#[test]
+fn samples_are_flagged_app_limited_when_the_sender_runs_out_of_data() {
+    let k = conn(72, "cubic", RATE, 1000, 0.0);
+    let expect = goodput_of(&k, RATE);
+    let chunk = vec![0x33u8; 3000];
+    let mut buf = vec![0u8; 1 << 16];
+    let mut next = k.h.sim.now();
+    k.h.sim.run_while(
+        || {
+            // 3 KB every 20 ms: ~1.2 Mbit/s offered on a 100 Mbit/s path.
+            if k.h.sim.now() >= next {
+                let _ = k.c.send(&chunk);
+                next = k.h.sim.now() + Duration::from_millis(20);
+            }
+            while let Ok(n) = k.s.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+            true
+        },
+        Duration::from_secs(1),
+    );
+    let i = k.c.info();
+    assert!(i.delivery_rate > 0, "samples taken");
+    assert!(i.delivery_rate_app_limited, "the sample is app-limited");
+    assert!(
+        (i.delivery_rate as f64) < expect / 4.0,
+        "an app-limited rate {} is below the path's {expect:.0}",
+        i.delivery_rate
+    );
+    assert!(k.c.info().to_string().contains("app_limited"));
+}
+
+#[test]
+fn startup_doubles_drains_then_cycles_the_probe_bw_gains() {
+    let k = conn(73, "bbr", RATE, 1000, 0.0);
+    let expect = goodput_of(&k, RATE);
+    let mss = f64::from(k.c.info().snd_mss);
+    let bdp_pkts = expect * 0.010 / mss;
+    // (round, pacing rate at its start, bw estimate) through STARTUP.
+    let mut rounds: Vec<(u32, u64, f64)> = Vec::new();
+    let mut modes: Vec<(String, u32)> = Vec::new();
+    let mut drain_exit_inflight = None;
+    let mut cycle: Vec<(usize, String)> = Vec::new();
+    run_bulk(&k, Duration::from_secs(3), || {
+        let mode = cc(&k, "mode");
+        let round: u32 = cc(&k, "rounds").parse().unwrap();
+        let bw = cc(&k, "bw_pkts_per_sec").parse::<f64>().unwrap() * mss;
+        let (pacing, inflight) = k.c.with_tcb(|t| (t.pacing_rate, t.packets_in_flight()));
+        if mode == "STARTUP" && rounds.last().is_none_or(|r| r.0 != round) {
+            rounds.push((round, pacing, bw));
+            assert_eq!(cc(&k, "pacing_gain"), "2.887");
+            // Paced at 2/ln2 × the estimate (less Linux's 1 % margin), never slower.
+            assert!(
+                pacing as f64 >= 2.885 * 0.99 * bw * 0.98,
+                "pacing {pacing} for bw {bw:.0} in STARTUP"
+            );
+        }
+        if modes.last().is_none_or(|m| m.0 != mode) {
+            if modes.last().is_some_and(|m| m.0 == "DRAIN") {
+                drain_exit_inflight = Some(inflight);
+            }
+            modes.push((mode.clone(), round));
+        }
+        if mode == "PROBE_BW" {
+            let idx: usize = cc(&k, "cycle_idx").parse().unwrap();
+            if cycle.last().is_none_or(|c| c.0 != idx) {
+                cycle.push((idx, cc(&k, "pacing_gain")));
+            }
+        }
+        true
+    });
+    let names: Vec<&str> = modes.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(&names[..3], ["STARTUP", "DRAIN", "PROBE_BW"], "{modes:?}");
+    // STARTUP: while the estimate is well below the path, the pacing rate grows
+    // geometrically, roughly doubling a round (the 2/ln2 gain over a bandwidth that
+    // doubles with cwnd; rounds are counted by delivered packets, so some are short).
+    let growing: Vec<f64> = rounds
+        .windows(2)
+        .filter(|w| w[0].1 > 0 && w[1].2 < expect / 3.0 && w[0].2 > 0.0)
+        .map(|w| w[1].1 as f64 / w[0].1 as f64)
+        .collect();
+    assert!(growing.len() >= 3, "rounds {rounds:?}");
+    let mean = growing
+        .iter()
+        .product::<f64>()
+        .powf(1.0 / growing.len() as f64);
+    assert!(
+        (1.5..=3.2).contains(&mean),
+        "pacing rate grows ×{mean:.2} a round: {rounds:?}"
+    );
+    // Leaving STARTUP: the estimate reached the bottleneck, then three rounds went by
+    // without 25 % growth.
+    let full_round = rounds
+        .iter()
+        .find(|r| r.2 >= 0.8 * expect)
+        .expect("estimate reached the bottleneck")
+        .0;
+    let drain_round = modes[1].1;
+    assert!(
+        drain_round >= full_round + 2,
+        "DRAIN at round {drain_round}, full at {full_round}"
+    );
+    let est = rounds.last().unwrap().2;
+    assert!(
+        (est - expect).abs() <= 0.15 * expect,
+        "estimate {est:.0}, path {expect:.0}"
+    );
+    // DRAIN ends once inflight is down to about one BDP (plus the TSO budget).
+    let left = drain_exit_inflight.expect("left DRAIN");
+    assert!(
+        f64::from(left) <= bdp_pkts * 1.1 + 30.0,
+        "left DRAIN with {left} in flight, BDP {bdp_pkts:.0}"
+    );
+    // PROBE_BW walks the 8-phase cycle in order with Linux's gains.
+    assert!(cycle.len() >= 9, "{cycle:?}");
+    assert_ne!(cycle[0].0, 1, "never starts in the draining phase");
+    for w in cycle.windows(2) {
+        assert_eq!(w[1].0, (w[0].0 + 1) % 8, "{cycle:?}");
+    }
+    for (idx, gain) in &cycle {
+        let want = match idx {
+            0 => "1.25",
+            1 => "0.75",
+            _ => "1",
+        };
+        assert_eq!(gain, want, "phase {idx}");
+    }
+    assert_eq!(cc(&k, "cwnd_gain"), "2");
+    let shown = k.c.info().to_string();
+    assert!(shown.contains("bbr:(bw:"), "{shown}");
+    assert!(shown.contains("pacing_gain:"), "{shown}");
+}
+
+#[test]
+fn probe_rtt_after_ten_seconds_without_a_new_min_rtt() {
+    let rate = 20_000_000;
+    let k = conn(74, "bbr", rate, 1000, 0.0);
+    let start = k.h.sim.now();
+    // After 1 s the path gets 10 ms longer: the 10 ms min RTT is never seen again.
+    let mut changed = None;
+    let mut entered = None;
+    let mut left = None;
+    let mut max_cwnd_in_probe = 0;
+    run_bulk(&k, Duration::from_secs(13), || {
+        let now = k.h.sim.now();
+        if changed.is_none() && now.as_nanos() > 1_200_000_000 {
+            for port in [0, 1] {
+                k.h.wire.set_netem(
+                    port,
+                    Netem {
+                        delay: ONE_WAY * 2,
+                        rate_bps: rate,
+                        limit: 1000,
+                        ..Netem::default()
+                    },
+                );
+            }
+            changed = Some(now);
+        }
+        let mode = cc(&k, "mode");
+        if mode == "PROBE_RTT" {
+            entered.get_or_insert(now);
+            max_cwnd_in_probe = max_cwnd_in_probe.max(k.c.info().snd_cwnd);
+        } else if entered.is_some() && left.is_none() {
+            left = Some((now, mode));
+        }
+        left.is_none()
+    });
+    let changed = changed.unwrap();
+    let entered = entered.expect("PROBE_RTT entered");
+    // The last sample at the old min RTT came between the start and the change: the
+    // 10 s filter expired 10 s after it.
+    let from_start = entered.saturating_duration_since(start);
+    let from_change = entered.saturating_duration_since(changed);
+    assert!(
+        from_start >= Duration::from_secs(10) && from_change <= Duration::from_millis(10_100),
+        "PROBE_RTT {from_start:?} after start, {from_change:?} after the path changed"
+    );
+    let (at, mode) = left.expect("PROBE_RTT left");
+    assert!(
+        at.saturating_duration_since(entered) >= Duration::from_millis(200),
+        "stayed {:?}",
+        at.saturating_duration_since(entered)
+    );
+    assert_eq!(mode, "PROBE_BW");
+    assert!(
+        max_cwnd_in_probe <= 4,
+        "cwnd {max_cwnd_in_probe} in PROBE_RTT"
+    );
+    // The new min RTT is the longer path's.
+    let mrtt: f64 = cc(&k, "mrtt").parse().unwrap();
+    assert!(mrtt >= 19.0, "min RTT {mrtt} ms");
+    assert!(k.c.info().snd_cwnd > 4, "cwnd restored");
+}
+
+#[test]
+fn bbr_keeps_its_rate_under_random_loss_where_cubic_collapses() {
+    let run = |name: &str| {
+        let k = conn(75, name, RATE, 1000, 0.01);
+        let got = run_bulk(&k, Duration::from_secs(3), || true);
+        (
+            got as f64 / 3.0,
+            goodput_of(&k, RATE),
+            k.c.info().total_retrans,
+        )
+    };
+    let (bbr, path, bbr_retx) = run("bbr");
+    let (cubic, _, cubic_retx) = run("cubic");
+    assert!(
+        bbr_retx > 100 && cubic_retx > 10,
+        "losses: {bbr_retx}, {cubic_retx}"
+    );
+    assert!(
+        bbr >= 0.6 * path,
+        "BBR {bbr:.0} B/s on a {path:.0} B/s path with 1% loss"
+    );
+    assert!(
+        bbr >= 3.0 * cubic,
+        "BBR {bbr:.0} B/s vs CUBIC {cubic:.0} B/s"
+    );
+}
+
+#[test]
+fn bbr_bulk_is_intact_and_keeps_the_queue_short() {
+    // Integrity, with BBR chosen by TCP_CONGESTION on the socket.
+    let k = Conn::new(76, |h| path(h, RATE, 1000, 0.0));
+    k.c.set_opt(SockOpt::Congestion("bbr".into())).unwrap();
+    assert_eq!(k.c.info().cc, "bbr");
+    assert_eq!(
+        k.c.wmem.pacing.status(),
+        usnet::sock::PacingStatus::Needed,
+        "BBR paces (internal pacing without fq)"
+    );
+    bulk_with(&k, 8 << 20, Duration::from_secs(10), || {});
+    // The queue at the bottleneck: the RTT the sender sees once past start-up.
+    let queue_rtt = |name: &str| {
+        let k = conn(77, name, RATE, 1000, 0.0);
+        let start = k.h.sim.now();
+        let mut worst = 0u32;
+        let mut sum = 0u64;
+        let mut n = 0u64;
+        run_bulk(&k, Duration::from_secs(4), || {
+            if k.h.sim.now().saturating_duration_since(start) > Duration::from_secs(2) {
+                let r = k.c.info().rtt_us;
+                worst = worst.max(r);
+                sum += u64::from(r);
+                n += 1;
+            }
+            true
+        });
+        (worst, sum / n.max(1))
+    };
+    let (bbr_max, bbr_avg) = queue_rtt("bbr");
+    let (cubic_max, cubic_avg) = queue_rtt("cubic");
+    assert!(
+        bbr_avg * 2 <= cubic_avg && bbr_max < cubic_max,
+        "srtt: BBR avg {bbr_avg} max {bbr_max} µs, CUBIC avg {cubic_avg} max {cubic_max} µs"
+    );
+    assert!(bbr_avg < 20_000, "BBR srtt {bbr_avg} µs on a 10 ms path");
+}
