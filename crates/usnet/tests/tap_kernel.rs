@@ -16,7 +16,7 @@ use usnet::drivers::packet::PacketSocket;
 use usnet::drivers::relay::Relay;
 use usnet::drivers::tap::Tap;
 use usnet::link::{Loss, Netem};
-use usnet::socket::std_api::{TcpStream, UdpSocket};
+use usnet::socket::std_api::UdpSocket;
 use usnet::testutil::ip;
 use usnet::Stack;
 use usnet_wire::EthernetAddress;
@@ -351,7 +351,7 @@ fn tcpdump_on_the_kernel_side_finds_nothing_wrong_with_usnet_packets() {
         k = lab.kernel()
     ));
     std::thread::sleep(Duration::from_millis(300));
-    let mut s = TcpStream::connect(&lab.stack, SocketAddrV4::new(lab.kernel(), 8002)).unwrap();
+    let mut s = connect_when_listening(&lab.stack, SocketAddrV4::new(lab.kernel(), 8002));
     s.write_all(&[0x42; 20_000]).unwrap();
     drop(s);
     wait_output(py);

@@ -106,6 +106,22 @@ pub trait KernelLab {
     }
 }
 
+/// Connect from `stack` to a server in the kernel that may not listen yet: until it
+/// does the kernel refuses (Python can take a while to start on a busy machine), so
+/// retry for up to 10 s.
+pub fn connect_when_listening(stack: &Stack, to: SocketAddrV4) -> TcpStream {
+    let mut tries = 0;
+    loop {
+        match TcpStream::connect(stack, to) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            r => return r.expect("connect to Linux"),
+        }
+    }
+}
+
 /// usnet sends `bytes` to a Python server in the kernel's namespace on `port`, which
 /// answers with the SHA-256 of what it got.
 pub fn usnet_sends_to_the_kernel(lab: &impl KernelLab, port: u16, bytes: u32) {
@@ -114,18 +130,7 @@ pub fn usnet_sends_to_the_kernel(lab: &impl KernelLab, port: u16, bytes: u32) {
         k = lab.kernel()
     ));
     let data: Vec<u8> = (0..bytes).map(|i| (i * 13 + i / 7) as u8).collect();
-    // Until the server listens, the kernel refuses (Python may take a while to start).
-    let to = SocketAddrV4::new(lab.kernel(), port);
-    let mut tries = 0;
-    let mut s = loop {
-        match TcpStream::connect(lab.stack(), to) {
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && tries < 100 => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            r => break r.expect("connect to Linux"),
-        }
-    };
+    let mut s = connect_when_listening(lab.stack(), SocketAddrV4::new(lab.kernel(), port));
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(&data).unwrap();
