@@ -3,11 +3,12 @@
 //! with its gain cycle; PROBE_RTT after 10 s without a new min RTT; BBR holds its rate
 //! under random loss where CUBIC collapses; and it keeps the bottleneck queue short.
 
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use usnet::link::{Loss, Netem};
-use usnet::tcp::SockOpt;
-use usnet::testutil::TwoHosts;
+use usnet::tcp::{SockOpt, TcpSock, TcpState};
+use usnet::testutil::{ip, TwoHosts};
 
 mod common;
 use common::{bulk_with, Conn};
@@ -393,4 +394,59 @@ fn bbr_bulk_is_intact_and_keeps_the_queue_short() {
         "srtt: BBR avg {bbr_avg} max {bbr_max} µs, CUBIC avg {cubic_avg} max {cubic_max} µs"
     );
     assert!(bbr_avg < 20_000, "BBR srtt {bbr_avg} µs on a 10 ms path");
+}
+
+#[test]
+fn an_accepted_socket_runs_and_paces_with_its_listeners_bbr() {
+    // The listener chose BBR; the host's default stays CUBIC. The child is a clone of
+    // the listener: BBR, initialised at the handshake's end, pacing.
+    let h = TwoHosts::new(78, |_| {}).with_ip();
+    path(&h, RATE, 1000, 0.0);
+    let l = TcpSock::new(&h.b);
+    l.set_nonblocking(true);
+    l.set_opt(SockOpt::Congestion("bbr".into())).unwrap();
+    l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 80)).unwrap();
+    l.listen(4).unwrap();
+    let c = TcpSock::new(&h.a);
+    c.set_nonblocking(true);
+    let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 80));
+    let mut s = None;
+    h.sim.run_while(
+        || {
+            s = s.take().or_else(|| l.accept().ok());
+            s.is_none() || c.state() != TcpState::Established
+        },
+        Duration::from_secs(5),
+    );
+    let s = s.expect("accepted");
+    assert_eq!(c.info().cc, "cubic");
+    assert_eq!(s.info().cc, "bbr");
+    assert_eq!(
+        s.wmem.pacing.status(),
+        usnet::sock::PacingStatus::Needed,
+        "the accepted BBR socket paces"
+    );
+    // And it runs BBR's state machine: server-to-client data takes it out of STARTUP
+    // with a bandwidth estimate.
+    s.set_nonblocking(true);
+    let chunk = vec![7u8; 1 << 16];
+    let mut buf = vec![0u8; 1 << 16];
+    h.sim.run_while(
+        || {
+            while s.send(&chunk).is_ok() {}
+            while matches!(c.recv(&mut buf), Ok(n) if n > 0) {}
+            true
+        },
+        Duration::from_secs(2),
+    );
+    let info = s.with_tcb(|t| t.cc.info());
+    let get = |key: &str| {
+        info.iter()
+            .find(|(n, _)| *n == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let pps: u64 = get("bw_pkts_per_sec").parse().unwrap_or(0);
+    assert!(pps > 1000, "BBR bandwidth estimate {pps} packets/s");
+    assert_ne!(get("mode"), "STARTUP", "BBR left STARTUP: {info:?}");
 }

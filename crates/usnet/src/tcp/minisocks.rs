@@ -524,6 +524,11 @@ fn create_openreq_child(
     t.sndbuf_locked = pt.sndbuf_locked;
     t.rcvbuf_locked = pt.rcvbuf_locked;
     t.nonagle = pt.nonagle;
+    // The child runs the listener's congestion control (a clone of the listener, as
+    // inet_csk_clone_lock makes it); tcp_init_transfer initialises it on the ACK.
+    if let Some(cc) = super::cong::by_name(pt.cc.name()) {
+        t.cc = cc;
+    }
     t.keepalive = pt.keepalive;
     t.keepalive_time = pt.keepalive_time;
     t.keepalive_intvl = pt.keepalive_intvl;
