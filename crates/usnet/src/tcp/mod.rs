@@ -483,8 +483,9 @@ pub struct Tcb {
     pub pmtu_cookie: u32,
     /// Packetization-layer PMTU discovery state (`icsk_mtup`).
     pub mtup: mtup::Mtup,
-    /// Listening state.
-    pub listen: Option<ListenQueue>,
+    /// Listening state (boxed: most sockets never listen, and an idle connection
+    /// should not carry a SYN queue's worth of bytes).
+    pub listen: Option<Box<ListenQueue>>,
     /// The listener this socket came from, until accepted.
     pub parent: Option<Weak<TcpSock>>,
     /// Counters.
@@ -1188,12 +1189,12 @@ impl TcpSock {
             _ => return Err(os_err(errno::EINVAL)),
         }
         t.state = TcpState::Listen;
-        t.listen = Some(ListenQueue {
+        t.listen = Some(Box::new(ListenQueue {
             max_ack_backlog: backlog.min(stack.sysctl.somaxconn().max(0) as usize),
             syn_queue: HashMap::new(),
             cookies_sent: 0,
             last_overflow: None,
-        });
+        }));
         let port = t.local.port();
         let entry = ListenEntry {
             ip: *t.local.ip(),
