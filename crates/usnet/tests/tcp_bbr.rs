@@ -3,15 +3,14 @@
 //! with its gain cycle; PROBE_RTT after 10 s without a new min RTT; BBR holds its rate
 //! under random loss where CUBIC collapses; and it keeps the bottleneck queue short.
 
-use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use usnet::link::{Loss, Netem};
-use usnet::tcp::{SockOpt, TcpSock, TcpState};
-use usnet::testutil::{ip, TwoHosts};
+use usnet::tcp::{SockOpt, TcpSock};
+use usnet::testutil::TwoHosts;
 
 mod common;
-use common::{bulk_with, Conn};
+use common::{bulk_with, connect_through, roomy_buffers, Conn};
 
 const RATE: u64 = 100_000_000;
 const ONE_WAY: Duration = Duration::from_millis(5);
@@ -35,11 +34,7 @@ fn path(h: &TwoHosts, rate_bps: u64, limit: usize, loss: f64) {
             },
         );
     }
-    h.b.sysctl
-        .set("net.ipv4.tcp_rmem_default", 16 << 20)
-        .unwrap();
-    h.b.sysctl.set("net.ipv4.tcp_rmem_max", 32 << 20).unwrap();
-    h.a.sysctl.set("net.ipv4.tcp_wmem_max", 32 << 20).unwrap();
+    roomy_buffers(h);
 }
 
 /// A connection whose sender runs `cc` (set through `net.ipv4.tcp_congestion_control`).
@@ -403,22 +398,8 @@ fn an_accepted_socket_runs_and_paces_with_its_listeners_bbr() {
     let h = TwoHosts::new(78, |_| {}).with_ip();
     path(&h, RATE, 1000, 0.0);
     let l = TcpSock::new(&h.b);
-    l.set_nonblocking(true);
     l.set_opt(SockOpt::Congestion("bbr".into())).unwrap();
-    l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 80)).unwrap();
-    l.listen(4).unwrap();
-    let c = TcpSock::new(&h.a);
-    c.set_nonblocking(true);
-    let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 80));
-    let mut s = None;
-    h.sim.run_while(
-        || {
-            s = s.take().or_else(|| l.accept().ok());
-            s.is_none() || c.state() != TcpState::Established
-        },
-        Duration::from_secs(5),
-    );
-    let s = s.expect("accepted");
+    let (c, s) = connect_through(&h, &l);
     assert_eq!(c.info().cc, "cubic");
     assert_eq!(s.info().cc, "bbr");
     assert_eq!(

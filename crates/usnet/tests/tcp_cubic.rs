@@ -12,7 +12,7 @@ use usnet::testutil::TwoHosts;
 use usnet::time::Instant;
 
 mod common;
-use common::Conn;
+use common::{roomy_buffers, Conn};
 
 /// RFC 9438's constants: C = 0.4, β = 0.7 (Linux: 717/1024).
 const C: f64 = 0.4;
@@ -31,11 +31,7 @@ fn one_way(h: &TwoHosts, d: Duration, rate_bps: u64) {
         );
     }
     // Buffers that never limit: cwnd does.
-    h.b.sysctl
-        .set("net.ipv4.tcp_rmem_default", 16 << 20)
-        .unwrap();
-    h.b.sysctl.set("net.ipv4.tcp_rmem_max", 32 << 20).unwrap();
-    h.a.sysctl.set("net.ipv4.tcp_wmem_max", 32 << 20).unwrap();
+    roomy_buffers(h);
 }
 
 /// Keep the sender busy and the receiver reading for `d`; `each` sees every step.

@@ -15,7 +15,7 @@ use usnet::tcp::SockOpt;
 use usnet::time::Instant;
 
 mod common;
-use common::{bulk_with, Conn};
+use common::{bulk_with, burstiest, Conn};
 
 const RATE: u64 = 1_250_000; // 10 Mbit/s in bytes per second.
 const BYTES: usize = 1_000_000;
@@ -117,16 +117,7 @@ fn tcp_over_fq_is_paced_by_departure_times_without_the_pacing_timer() {
     let x = k.h.da.txqs[0].qdisc.xstats().unwrap();
     assert!(xstat(&x, "throttled") > 100, "{x}");
     // And the data left spread out at the rate, not in cwnd-sized bursts.
-    let segs = k.log.data_out();
-    let mut worst = 0usize;
-    for (i, s) in segs.iter().enumerate().skip(20) {
-        let win: usize = segs[i..]
-            .iter()
-            .take_while(|x| since(x.at, s.at) < Duration::from_millis(10))
-            .map(|x| x.len as usize)
-            .sum();
-        worst = worst.max(win);
-    }
+    let worst = burstiest(&k.log, 20, Duration::from_millis(10));
     assert!(worst < 25_000, "{worst} bytes within 10 ms");
 }
 

@@ -14,7 +14,7 @@ use usnet::time::Instant;
 use usnet::trace::Stage;
 
 mod common;
-use common::{Conn, RTT};
+use common::{burstiest, Conn, RTT};
 
 fn lens(v: &[usnet::testutil::SegRecord]) -> Vec<u32> {
     v.iter().map(|s| s.len).collect()
@@ -499,15 +499,6 @@ fn max_pacing_rate_spreads_a_transfer_at_that_rate() {
     );
     // No 10 ms stretch carries much more than the rate allows (12.5 kB), past the
     // unpaced start.
-    let segs = k.log.data_out();
-    let mut worst = 0usize;
-    for (i, s) in segs.iter().enumerate().skip(20) {
-        let win: usize = segs[i..]
-            .iter()
-            .take_while(|x| since(x.at, s.at) < Duration::from_millis(10))
-            .map(|x| x.len as usize)
-            .sum();
-        worst = worst.max(win);
-    }
+    let worst = burstiest(&k.log, 20, Duration::from_millis(10));
     assert!(worst < 25_000, "{worst} bytes within 10 ms");
 }

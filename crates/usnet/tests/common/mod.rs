@@ -44,21 +44,7 @@ impl Conn {
         h.wire.set_netem(1, delayed);
         setup(&h);
         let l = TcpSock::new(&h.b);
-        l.set_nonblocking(true);
-        l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 80)).unwrap();
-        l.listen(16).unwrap();
-        let c = TcpSock::new(&h.a);
-        c.set_nonblocking(true);
-        let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 80));
-        let mut s = None;
-        h.sim.run_while(
-            || {
-                s = s.take().or_else(|| l.accept().ok());
-                s.is_none() || c.state() != TcpState::Established
-            },
-            Duration::from_secs(5),
-        );
-        let s = s.expect("accepted");
+        let (c, s) = connect_through(&h, &l);
         s.set_nonblocking(true);
         // Let the handshake's last ACK settle.
         h.sim.run_for(Duration::from_millis(50));
@@ -219,4 +205,51 @@ pub fn bulk_with(k: &Conn, bytes: usize, limit: Duration, mut each: impl FnMut()
     );
     assert!(done, "transfer finished: {} of {bytes}", got.len());
     assert!(got == data, "data intact");
+}
+
+/// Listen on 10.0.0.2:80 with `l` (a fresh socket of host b, options already set),
+/// connect to it from host a and accept: (client, accepted), both non-blocking once
+/// the client is established.
+pub fn connect_through(h: &TwoHosts, l: &Arc<TcpSock>) -> (Arc<TcpSock>, Arc<TcpSock>) {
+    l.set_nonblocking(true);
+    l.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 80)).unwrap();
+    l.listen(16).unwrap();
+    let c = TcpSock::new(&h.a);
+    c.set_nonblocking(true);
+    let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 80));
+    let mut s = None;
+    h.sim.run_while(
+        || {
+            s = s.take().or_else(|| l.accept().ok());
+            s.is_none() || c.state() != TcpState::Established
+        },
+        Duration::from_secs(5),
+    );
+    (c, s.expect("accepted"))
+}
+
+/// Receive and send buffers that never limit a transfer (cwnd does): host b reads
+/// into 16 MiB by default, both may grow to 32 MiB.
+pub fn roomy_buffers(h: &TwoHosts) {
+    h.b.sysctl
+        .set("net.ipv4.tcp_rmem_default", 16 << 20)
+        .unwrap();
+    h.b.sysctl.set("net.ipv4.tcp_rmem_max", 32 << 20).unwrap();
+    h.a.sysctl.set("net.ipv4.tcp_wmem_max", 32 << 20).unwrap();
+}
+
+/// The most payload host a sent within any `window` (past the first `skip`
+/// segments): how bursty the sender is.
+pub fn burstiest(log: &SegLog, skip: usize, window: Duration) -> usize {
+    let segs = log.data_out();
+    let mut worst = 0usize;
+    for (i, s) in segs.iter().enumerate().skip(skip) {
+        let win: usize = segs[i..]
+            .iter()
+            .take_while(|x| x.at.saturating_duration_since(s.at) < window)
+            .map(|x| x.len as usize)
+            .sum();
+        worst = worst.max(win);
+    }
+    worst
 }
