@@ -53,7 +53,7 @@ pub struct DemoArgs {
     /// NIC line rate (`10gbit`, `100mbit`) in virtual time; `0`: infinitely fast.
     #[arg(long, default_value = "10gbit", value_parser = parse_rate)]
     rate: u64,
-    /// Congestion control of the sender (`cubic`, `reno`).
+    /// Congestion control of the sender (`cubic`, `reno`, `bbr`).
     #[arg(long, default_value = "cubic")]
     cc: String,
     /// Seed for every random choice (same seed, same run).
@@ -185,7 +185,7 @@ pub fn run(a: DemoArgs) -> i32 {
     };
     if usnet::tcp::cong::by_name(&a.cc).is_none() {
         eprintln!(
-            "usnet demo: unknown congestion control {:?} (try cubic or reno)",
+            "usnet demo: unknown congestion control {:?} (try cubic, reno or bbr)",
             a.cc
         );
         return 2;
