@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use common::{craft_tcp, inject, Conn};
+use common::{accept_for, craft_tcp, inject, Conn};
 use usnet::sock::errno;
 use usnet::tcp::{TcpExt, TcpSock, TcpState};
 use usnet::testutil::{ip, TwoHosts};
@@ -178,15 +178,7 @@ fn syn_cookies_keep_the_door_open_under_a_100k_syn_flood() {
     let c = TcpSock::new(&h.a);
     c.set_nonblocking(true);
     let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 80));
-    let mut s = None;
-    h.sim.run_while(
-        || {
-            s = s.take().or_else(|| l.accept().ok());
-            s.is_none()
-        },
-        Duration::from_secs(5),
-    );
-    let s = s.expect("the legitimate client was accepted");
+    let s = accept_for(&h, &l, &c, || true);
     assert_eq!(c.state(), TcpState::Established);
     assert!(m(TcpExt::SyncookiesRecv) >= 1);
     s.set_nonblocking(true);

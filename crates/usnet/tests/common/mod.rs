@@ -217,15 +217,27 @@ pub fn connect_through(h: &TwoHosts, l: &Arc<TcpSock>) -> (Arc<TcpSock>, Arc<Tcp
     let c = TcpSock::new(&h.a);
     c.set_nonblocking(true);
     let _ = c.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 80));
+    let s = accept_for(h, l, &c, || c.state() == TcpState::Established);
+    (c, s)
+}
+
+/// Run the simulator until listener `l` hands out a child and `done()` holds
+/// (bounded: 5 s of virtual time); the child, or a panic naming client `c`'s state.
+pub fn accept_for(
+    h: &TwoHosts,
+    l: &Arc<TcpSock>,
+    c: &Arc<TcpSock>,
+    done: impl Fn() -> bool,
+) -> Arc<TcpSock> {
     let mut s = None;
     h.sim.run_while(
         || {
             s = s.take().or_else(|| l.accept().ok());
-            s.is_none() || c.state() != TcpState::Established
+            s.is_none() || !done()
         },
         Duration::from_secs(5),
     );
-    (c, s.expect("accepted"))
+    s.unwrap_or_else(|| panic!("not accepted (client {:?})", c.state()))
 }
 
 /// Receive and send buffers that never limit a transfer (cwnd does): host b reads
