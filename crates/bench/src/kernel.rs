@@ -74,10 +74,11 @@ impl Veth {
     /// congestion control `cc` (set per socket: a namespace's default may only be one
     /// of `tcp_allowed_congestion_control`).
     pub fn relayed(imp: Netem, cc: &str) -> Result<Veth, String> {
+        // Named by the congestion control too: one pair per lossy case exists at once.
         let id = std::process::id();
         let mut v = Veth {
-            a: format!("usbench-ra-{id}"),
-            b: format!("usbench-rb-{id}"),
+            a: format!("usbench-ra-{cc}-{id}"),
+            b: format!("usbench-rb-{cc}-{id}"),
             relay: None,
             cc: Some(cc.to_string()),
         };

@@ -291,24 +291,30 @@ pub fn run(o: &Options) -> Value {
         // moves a quarter of that.
         let lossy_bytes: u64 = if o.quick { 1 << 20 } else { 16 << 20 };
         let smol_lossy: u64 = if o.quick { 1 << 20 } else { 4 << 20 };
-        let mut seed = 0u64;
-        cases.push(Case {
-            name: "lossy_1pct_10ms",
-            unit: "Mbit/s goodput",
-            systems: vec![
-                (
-                    "usnet",
-                    Ok(Box::new(move || {
-                        seed += 1;
-                        Ok(usn::lossy(
-                            lossy_bytes,
-                            0.01,
-                            std::time::Duration::from_millis(5),
-                            seed,
-                        ))
-                    }) as Measure),
-                ),
-                (
+        let impaired = || usnet::link::Netem {
+            delay: std::time::Duration::from_millis(5),
+            loss: usnet::link::Loss::Random(0.01),
+            ..Default::default()
+        };
+        // The same impairment under each congestion control usnet and Linux share.
+        for (name, cc) in [("lossy_1pct_10ms", "cubic"), ("lossy_1pct_10ms_bbr", "bbr")] {
+            let mut seed = 0u64;
+            let mut systems: Vec<(&'static str, Result<Measure, String>)> = vec![(
+                "usnet",
+                Ok(Box::new(move || {
+                    seed += 1;
+                    Ok(usn::lossy(
+                        lossy_bytes,
+                        0.01,
+                        std::time::Duration::from_millis(5),
+                        seed,
+                        cc,
+                    ))
+                }) as Measure),
+            )];
+            if cc == "cubic" {
+                // smoltcp has no BBR.
+                systems.push((
                     "smoltcp",
                     Ok(Box::new(move || {
                         let mut p = smol::Pair::impaired(
@@ -320,17 +326,11 @@ pub fn run(o: &Options) -> Value {
                         p.bulk(smol_lossy)
                             .map(|secs| smol_lossy as f64 * 8.0 / secs / 1e6)
                     }) as Measure),
-                ),
-                (
-                    "kernel",
-                    kernel::Veth::relayed(
-                        usnet::link::Netem {
-                            delay: std::time::Duration::from_millis(5),
-                            loss: usnet::link::Loss::Random(0.01),
-                            ..Default::default()
-                        },
-                        "cubic",
-                    )
+                ));
+            }
+            systems.push((
+                "kernel",
+                kernel::Veth::relayed(impaired(), cc)
                     .map(|v| {
                         let exe = o.exe.clone();
                         Box::new(move || {
@@ -339,9 +339,13 @@ pub fn run(o: &Options) -> Value {
                         }) as Measure
                     })
                     .map_err(|e| format!("TAPs joined by the relay unavailable: {e}")),
-                ),
-            ],
-        });
+            ));
+            cases.push(Case {
+                name,
+                unit: "Mbit/s goodput",
+                systems,
+            });
+        }
     }
     cases.push(Case {
         name: "conn_setup",

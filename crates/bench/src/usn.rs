@@ -167,7 +167,7 @@ pub fn rr_threads(n: u32) -> Result<f64, String> {
 
 /// Goodput in Mbit/s of `bytes` over a path with `loss` (probability) both ways and
 /// `one_way` delay, in the simulator's virtual time.
-pub fn lossy(bytes: u64, loss: f64, one_way: Duration, seed: u64) -> f64 {
+pub fn lossy(bytes: u64, loss: f64, one_way: Duration, seed: u64, cc: &str) -> f64 {
     let netem = usnet::link::Netem {
         delay: one_way,
         loss: usnet::link::Loss::Random(loss),
@@ -175,6 +175,8 @@ pub fn lossy(bytes: u64, loss: f64, one_way: Duration, seed: u64) -> f64 {
         ..Default::default()
     };
     let p = Pair::with_netem(1500, seed, Some(netem));
+    p.c.set_opt(usnet::tcp::SockOpt::Congestion(cc.to_string()))
+        .expect("a known congestion control");
     let v0 = p.h.sim.now();
     p.bulk(bytes);
     let secs = p.h.sim.now().saturating_duration_since(v0).as_secs_f64();
