@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kernel;
+pub mod lifecycle;
 
 use std::net::SocketAddrV4;
 use std::sync::Arc;
@@ -91,37 +92,56 @@ pub fn craft_tcp(
     payload: &[u8],
     to_a: bool,
 ) -> usnet::skb::Skb {
+    craft_tcp_opts(src, dst, seq, ack, flags, window, &[], payload, to_a)
+}
+
+/// As [`craft_tcp`], with TCP options `opts` (a multiple of 4 bytes).
+#[allow(clippy::too_many_arguments)]
+pub fn craft_tcp_opts(
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    opts: &[u8],
+    payload: &[u8],
+    to_a: bool,
+) -> usnet::skb::Skb {
     use usnet::testutil::mac;
     use usnet_wire::checksum;
+    assert_eq!(opts.len() % 4, 0);
     let (smac, dmac) = if to_a {
         (mac(2), mac(1))
     } else {
         (mac(1), mac(2))
     };
-    let tcp_len = 20 + payload.len();
+    let hlen = 20 + opts.len();
+    let tcp_len = hlen + payload.len();
     let mut f = vec![0u8; 14 + 20 + tcp_len];
     f[0..6].copy_from_slice(dmac.as_bytes());
     f[6..12].copy_from_slice(smac.as_bytes());
     f[12..14].copy_from_slice(&[0x08, 0x00]);
-    let ip = &mut f[14..34];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
-    ip[6] = 0x40;
-    ip[8] = 64;
-    ip[9] = 6;
-    ip[12..16].copy_from_slice(&src.ip().octets());
-    ip[16..20].copy_from_slice(&dst.ip().octets());
-    let c = checksum::checksum(ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let iph = &mut f[14..34];
+    iph[0] = 0x45;
+    iph[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+    iph[6] = 0x40;
+    iph[8] = 64;
+    iph[9] = 6;
+    iph[12..16].copy_from_slice(&src.ip().octets());
+    iph[16..20].copy_from_slice(&dst.ip().octets());
+    let c = checksum::checksum(iph);
+    iph[10..12].copy_from_slice(&c.to_be_bytes());
     let t = &mut f[34..];
     t[0..2].copy_from_slice(&src.port().to_be_bytes());
     t[2..4].copy_from_slice(&dst.port().to_be_bytes());
     t[4..8].copy_from_slice(&seq.to_be_bytes());
     t[8..12].copy_from_slice(&ack.to_be_bytes());
-    t[12] = 5 << 4;
+    t[12] = ((hlen / 4) as u8) << 4;
     t[13] = flags;
     t[14..16].copy_from_slice(&window.to_be_bytes());
-    t[20..].copy_from_slice(payload);
+    t[20..hlen].copy_from_slice(opts);
+    t[hlen..].copy_from_slice(payload);
     let mut acc = checksum::Accumulator::with_initial(checksum::pseudo_header_v4(
         src.ip(),
         dst.ip(),
@@ -132,6 +152,16 @@ pub fn craft_tcp(
     let c = acc.finish();
     t[16..18].copy_from_slice(&c.to_be_bytes());
     usnet::skb::Skb::from_slice(&f, 64)
+}
+
+/// The timestamps option (NOP, NOP, TS) — RFC 7323 § 3.2 wants it on every non-RST
+/// segment of a connection that negotiated it, so injected non-RST segments carry one
+/// whose TSval (the receiver's `ts_recent`) passes PAWS.
+pub fn ts_opt(val: u32, ecr: u32) -> [u8; 12] {
+    let mut o = [1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0];
+    o[4..8].copy_from_slice(&val.to_be_bytes());
+    o[8..12].copy_from_slice(&ecr.to_be_bytes());
+    o
 }
 
 /// Put a crafted frame on the wire towards b (or a).
