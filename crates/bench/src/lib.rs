@@ -312,8 +312,9 @@ pub fn run(o: &Options) -> Value {
                     ))
                 }) as Measure),
             )];
-            if cc == "cubic" {
-                // smoltcp has no BBR.
+            if cc != "cubic" {
+                systems.push(("smoltcp", Err(format!("smoltcp has no {cc}"))));
+            } else {
                 systems.push((
                     "smoltcp",
                     Ok(Box::new(move || {
