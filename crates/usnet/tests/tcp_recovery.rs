@@ -124,6 +124,8 @@ fn sack_repairs_three_holes_in_one_round_trip() {
 #[test]
 fn dsack_on_a_spurious_retransmission_undoes_the_reduction() {
     let k = Conn::new(42, |_| {});
+    // A receive window that fills up, so the loss probe has nothing new to send.
+    k.s.set_opt(usnet::tcp::SockOpt::RcvBuf(64 << 10)).unwrap();
     let cut = Arc::new(AtomicBool::new(false));
     let c2 = cut.clone();
     // Frames to a (port 0): ACKs are lost while `cut` is set.

@@ -1144,8 +1144,9 @@ pub(crate) fn tcp_initialize_rcv_mss(t: &mut Tcb) {
         .clamp(super::TCP_MIN_MSS, TCP_MSS_DEFAULT);
 }
 
-/// `tcp_event_data_recv`: ATO estimation, quick-ack, receive MSS and window growth.
-fn event_data_recv(stack: &Stack, t: &mut Tcb, len: u32, flags: u8) {
+/// `tcp_event_data_recv`: ATO estimation, quick-ack, receive MSS (from one segment's
+/// length `len`) and window growth (from the whole skb's, `skb_len`).
+fn event_data_recv(stack: &Stack, t: &mut Tcb, len: u32, skb_len: u32, flags: u8) {
     let now = stack.now();
     t.ack.pending |= ack::SCHED;
     tcp_measure_rcv_mss(t, len, flags);
@@ -1163,13 +1164,24 @@ fn event_data_recv(stack: &Stack, t: &mut Tcb, len: u32, flags: u8) {
         }
     }
     t.ack.lrcvtime = now;
-    // tcp_grow_window.
-    if len >= 128 && t.rcv_ssthresh < t.window_clamp {
-        let space = output::win_from_space(stack, t.rcvbuf.saturating_sub(t.rmem_alloc));
-        if t.rcv_ssthresh < space {
-            t.rcv_ssthresh = (t.rcv_ssthresh + 2 * t.advmss).min(t.window_clamp);
-        }
+    tcp_grow_window(stack, t, skb_len);
+}
+
+/// `tcp_grow_window`: open `rcv_ssthresh` (the window we may advertise) as data
+/// arrives, by at least twice the skb's length — a GRO skb of many segments opens it
+/// as much as its segments would one by one — up to what the buffer and the window
+/// clamp allow. Tiny segments (whose overhead would not fit the buffer) do not grow it.
+fn tcp_grow_window(stack: &Stack, t: &mut Tcb, len: u32) {
+    let space = output::win_from_space(stack, t.rcvbuf.saturating_sub(t.rmem_alloc));
+    let room = t.window_clamp.min(space).saturating_sub(t.rcv_ssthresh);
+    if room == 0 || len < 128 {
+        return;
     }
+    let incr = (2 * t.advmss).max(2 * len);
+    t.rcv_ssthresh += room.min(incr);
+    // Linux also asks for a quick ACK here (`icsk_ack.quick |= 1`) so the opened
+    // window is announced at once; not yet: with it, slow start's exact doubling
+    // (tcp_sendpath) comes out one segment short in the fourth round — to explain first.
 }
 
 /// Queue a DSACK for `[seq, end)` (`tcp_dsack_set`).
@@ -1255,7 +1267,7 @@ fn tcp_data_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, mut 
         } else {
             seg.len
         };
-        event_data_recv(stack, t, seg_len, seg.flags);
+        event_data_recv(stack, t, seg_len, len, seg.flags);
         t.rmem_alloc += skb.len();
         t.rcv_nxt = t.rcv_nxt.wrapping_add(len);
         t.stats.bytes_received += u64::from(len);
@@ -1306,9 +1318,15 @@ fn tcp_data_queue_ofo(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, 
         .iter()
         .position(|o| after(o.cb.tcp.seq, seq))
         .unwrap_or(t.ofo_queue.len());
+    let len = skb.len() as u32;
     t.rmem_alloc += skb.len();
     t.ofo_queue.insert(pos, skb);
     sack_add(t, seq, end);
+    // Data behind a hole opens the window too (with SACK; without, the window stays
+    // put so the duplicate ACKs that signal the loss keep coming).
+    if t.sack_ok {
+        tcp_grow_window(stack, t, len);
+    }
     // Out-of-order data: ACK at once (with SACK), and go into quick-ack mode.
     enter_quickack_mode(t, TCP_MAX_QUICKACKS);
     output::tcp_send_ack(stack, sk, t);
