@@ -42,10 +42,10 @@
 //! 32-bit words in a cache-line-aligned arena: a node of up to four children is half a
 //! line, of eight one line. A slot word names an empty slot's fallback, a leaf, or a
 //! child node's header. The fields only updates need (parent, empty and full counts,
-//! suffix lengths) live apart, in per-node records. [`FibTrie::lookup_many`] walks
-//! sixteen addresses at once, touching every walk's next line before using any, so the
-//! cache misses of independent lookups overlap (as packet-vector forwarders batch
-//! route lookups).
+//! suffix lengths) live apart, in per-node records. [`FibTrie::lookup_many`] looks
+//! up 64 addresses in stages — all their top-node slots, then all the leaves reached —
+//! so the cache misses of independent lookups overlap (as packet-vector forwarders
+//! batch route lookups).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -390,15 +390,6 @@ impl<V: Default> FibTrie<V> {
             self.leaf(n).slen
         } else {
             self.tn(n).slen
-        }
-    }
-
-    #[allow(dead_code)]
-    fn set_parent(&mut self, n: u32, p: u32) {
-        if is_leaf(n) {
-            self.leaf_parent[(n & !LEAF) as usize] = p;
-        } else {
-            self.tn_mut(n).parent = p;
         }
     }
 

@@ -2,8 +2,9 @@
 //!
 //! A walk advances one memory read at a time: [`Walk::need`] names the word it reads
 //! next and [`Walk::step`] reads it and runs until the following read. A single lookup
-//! steps one walk to the end; [`FibTrie::lookup_many`] keeps sixteen walks in flight,
-//! touching every walk's next line before stepping any, so their cache misses overlap.
+//! steps one walk to the end; [`FibTrie::lookup_many`] runs 64 in stages and finishes
+//! the few that go deeper in rounds, touching every walk's next line before stepping
+//! any, so their cache misses overlap.
 //!
 //! The walk never backtracks (see the module docs on fallbacks):
 //!
