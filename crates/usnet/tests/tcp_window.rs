@@ -287,7 +287,8 @@ fn receive_window_bounds_bytes_in_flight_and_updates_restart_the_sender() {
 
 /// Run a bulk transfer a → b (the reader always reading) with `loss` each way on a
 /// 10 ms RTT path with no rate limit, the sender on BBR so that the receive window,
-/// not loss, limits it; b's `rcv_ssthresh` (the window it may advertise) at `at`.
+/// not loss, limits it; b's `rcv_ssthresh` (the window it may advertise) at `at`,
+/// checked never to pass its window clamp on the way.
 fn rcv_ssthresh_after(seed: u64, loss: f64, at: Duration) -> u32 {
     use usnet::link::{Loss, Netem};
     let k = common::Conn::with_nic(
@@ -319,6 +320,11 @@ fn rcv_ssthresh_after(seed: u64, loss: f64, at: Duration) -> u32 {
         || {
             while k.c.send(&chunk).is_ok() {}
             while matches!(k.s.recv(&mut buf), Ok(n) if n > 0) {}
+            let (w, clamp) = k.s.with_tcb(|t| (t.rcv_ssthresh, t.window_clamp));
+            assert!(
+                w <= clamp,
+                "rcv_ssthresh {w} above the window clamp {clamp}"
+            );
             k.h.sim.now().saturating_duration_since(t0) < at
         },
         at + Duration::from_secs(1),
