@@ -26,7 +26,7 @@ use common::lifecycle::{
     accept_for, connect, cut_tcp, drain, hosts, listen, ms, pattern, push, secs, server, ACK, SYN,
     TO_B,
 };
-use common::{craft_tcp, inject, D, RTT};
+use common::{craft_tcp, inject, ping_pong, D, RTT};
 
 // ---------------------------------------------------------------------------------
 // SYN retries.
@@ -410,14 +410,7 @@ fn simultaneous_open_passes_through_syn_recv_to_established() {
         assert_eq!(st.tcp.snmp.get(Tcp::PassiveOpens), 0);
         assert_eq!(st.tcp.snmp.get(Tcp::OutRsts), 0);
     }
-    a.send(b"ping").unwrap();
-    b.send(b"pong").unwrap();
-    h.sim.run_for(RTT);
-    let mut buf = [0u8; 8];
-    let n = b.recv(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"ping");
-    let n = a.recv(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"pong");
+    ping_pong(&h, &a, &b);
 }
 
 /// In SYN_RECV after a simultaneous open, the peer's SYN-ACK (seq + 1 == rcv_nxt,

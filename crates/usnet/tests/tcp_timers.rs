@@ -9,7 +9,7 @@ use std::net::SocketAddrV4;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Conn, RTT};
+use common::{ping_pong, Conn, RTT};
 use usnet::sock::errno;
 use usnet::tcp::{SockOpt, Tcp, TcpExt, TcpSock, TcpState};
 use usnet::testutil::{ip, tcp_segment, SegLog, TwoHosts};
@@ -332,14 +332,7 @@ fn simultaneous_open_reaches_established_on_both_sides() {
     h.sim.run_for(Duration::from_millis(100));
     assert_eq!(a.state(), TcpState::Established);
     assert_eq!(b.state(), TcpState::Established);
-    a.send(b"ping").unwrap();
-    b.send(b"pong").unwrap();
-    h.sim.run_for(Duration::from_millis(10));
-    let mut buf = [0u8; 8];
-    let n = b.recv(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"ping");
-    let n = a.recv(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"pong");
+    ping_pong(&h, &a, &b);
 }
 
 #[test]

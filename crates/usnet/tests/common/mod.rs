@@ -295,3 +295,16 @@ pub fn burstiest(log: &SegLog, skip: usize, window: Duration) -> usize {
     }
     worst
 }
+
+/// Data both ways on an established pair: "ping" a → b and "pong" b → a, each
+/// received within one RTT.
+pub fn ping_pong(h: &TwoHosts, a: &Arc<TcpSock>, b: &Arc<TcpSock>) {
+    a.send(b"ping").unwrap();
+    b.send(b"pong").unwrap();
+    h.sim.run_for(RTT);
+    let mut buf = [0u8; 8];
+    let n = b.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    let n = a.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"pong");
+}
