@@ -64,6 +64,9 @@ pub struct Softnet {
     /// Threads busy-polling this stack (`sk_busy_loop`): while any spins, raised work
     /// is theirs and ksoftirqd is not woken (as busy polling defers the NIC's IRQ).
     busy_pollers: AtomicU32,
+    /// A wake-up of ksoftirqd was held back for a busy poller; the last poller to stop
+    /// delivers it.
+    wake_held: std::sync::atomic::AtomicBool,
     /// The stack this softirq state belongs to (for running it inline).
     owner: OnceLock<WeakStack>,
 }
@@ -91,6 +94,7 @@ impl Default for Softnet {
             wake_cv: Condvar::new(),
             sleeping: std::sync::atomic::AtomicBool::new(false),
             busy_pollers: AtomicU32::new(0),
+            wake_held: std::sync::atomic::AtomicBool::new(false),
             owner: OnceLock::new(),
         }
     }
@@ -153,9 +157,20 @@ impl Softnet {
     /// when no thread sleeps (the simulator's case).
     #[inline]
     pub fn wake(&self) {
-        if !self.sleeping.load(Ordering::Acquire) || self.busy_pollers.load(Ordering::Acquire) > 0 {
+        if !self.sleeping.load(Ordering::Acquire) {
             return;
         }
+        if self.busy_pollers.load(Ordering::SeqCst) > 0 {
+            // Held for the poller; if it stopped in between, wake after all.
+            self.wake_held.store(true, Ordering::SeqCst);
+            if self.busy_pollers.load(Ordering::SeqCst) > 0 {
+                return;
+            }
+        }
+        self.wake_thread();
+    }
+
+    fn wake_thread(&self) {
         let mut w = self.wake_lock.lock();
         *w = true;
         self.stats.wakeups.fetch_add(1, Ordering::Relaxed);
@@ -167,10 +182,14 @@ impl Softnet {
         self.busy_pollers.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The busy-polling thread stops: anything raised meanwhile goes to ksoftirqd.
+    /// The busy-polling thread stops: anything raised meanwhile goes to ksoftirqd —
+    /// woken only if a wake-up was held back (work raised, or a timer armed earlier
+    /// than it sleeps for), not after every poll: a request/response flow busy-polls
+    /// once per transaction.
     pub fn busy_poll_end(&self) {
-        // Always hand back: work or an earlier timer may have been raised meanwhile.
-        if self.busy_pollers.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.busy_pollers.fetch_sub(1, Ordering::SeqCst) == 1
+            && (self.wake_held.swap(false, Ordering::SeqCst) || self.pending() != 0)
+        {
             self.wake();
         }
     }
@@ -313,5 +332,41 @@ fn run_deferred() {
         if let Some(stack) = w.upgrade() {
             stack.softnet.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wakeups(s: &Softnet) -> u64 {
+        s.stats.wakeups.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_busy_poller_holds_wakeups_and_delivers_them_when_it_stops() {
+        let s = Softnet::default();
+        s.sleeping.store(true, Ordering::SeqCst);
+        // A poll during which nothing needed ksoftirqd: it stays asleep.
+        s.busy_poll_begin();
+        s.busy_poll_end();
+        assert_eq!(wakeups(&s), 0);
+        // A wake-up (an earlier timer armed) while a thread polls is held for it...
+        s.busy_poll_begin();
+        s.wake();
+        assert_eq!(wakeups(&s), 0);
+        // ...and delivered when the last poller stops.
+        s.busy_poll_begin();
+        s.busy_poll_end();
+        assert_eq!(wakeups(&s), 0, "another poller still spins");
+        s.busy_poll_end();
+        assert_eq!(wakeups(&s), 1);
+        // Delivered once.
+        s.busy_poll_begin();
+        s.busy_poll_end();
+        assert_eq!(wakeups(&s), 1);
+        // Without pollers a wake-up goes straight through.
+        s.wake();
+        assert_eq!(wakeups(&s), 2);
     }
 }
