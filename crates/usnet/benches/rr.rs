@@ -83,16 +83,25 @@ fn run_same_thread(n: u64) -> f64 {
 }
 
 fn main() {
-    let same = run_same_thread(200_000);
-    println!("rr: {same:.0} transactions/s (both stacks on one thread, poll loop)");
+    // `USNET_RR_ONLY=same|sleep|busy` runs one of the three cases (for profiling).
+    let only = std::env::var("USNET_RR_ONLY").unwrap_or_default();
+    let want = |case: &str| only.is_empty() || only == case;
+    if want("same") {
+        let same = run_same_thread(200_000);
+        println!("rr: {same:.0} transactions/s (both stacks on one thread, poll loop)");
+    }
     let secs: u64 = std::env::var("USNET_RR_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let sleeping = run(secs, 0);
-    println!("rr: {sleeping:.0} transactions/s (1 byte each way, blocking API, threads sleep on wait queues)");
-    let busy = run(secs, 50);
-    println!(
-        "rr: {busy:.0} transactions/s (same, SO_BUSY_POLL 50 us: the waiting thread polls the NIC)"
-    );
+    if want("sleep") {
+        let sleeping = run(secs, 0);
+        println!("rr: {sleeping:.0} transactions/s (1 byte each way, blocking API, threads sleep on wait queues)");
+    }
+    if want("busy") {
+        let busy = run(secs, 50);
+        println!(
+            "rr: {busy:.0} transactions/s (same, SO_BUSY_POLL 50 us: the waiting thread polls the NIC)"
+        );
+    }
 }

@@ -127,6 +127,9 @@ sysctls! {
     tcp_rmem_max = "net.ipv4.tcp_rmem_max", 6_291_456, 1, 1i64 << 31;
     /// `net.ipv4.tcp_limit_output_bytes`: TCP small queues limit (1 MiB).
     tcp_limit_output_bytes = "net.ipv4.tcp_limit_output_bytes", 1_048_576, 0, 1i64 << 31;
+    /// `net.ipv4.tcp_pingpong_thresh` (1): replies sent within the ATO of a request
+    /// before a connection counts as interactive and delays its ACKs to ride on them.
+    tcp_pingpong_thresh = "net.ipv4.tcp_pingpong_thresh", 1, 1, 255;
     /// `net.ipv4.tcp_autocorking` (1).
     tcp_autocorking = "net.ipv4.tcp_autocorking", 1, 0, 1;
     /// `net.ipv4.tcp_syn_retries` (6).

@@ -239,26 +239,31 @@ fn blocking_std_sockets_across_threads_in_real_time() {
     assert!(t0.elapsed() >= Duration::from_millis(50));
 }
 
-#[cfg(feature = "tokio")]
-/// A send that raises NET_RX on a peer whose softirq thread sleeps runs that softirq
-/// itself when it releases the socket (`local_bh_enable` → `do_softirq`, as a
-/// `veth_xmit` in Linux), so a request/response exchange costs two thread wake-ups
-/// (one per application), not four.
-#[test]
-fn the_senders_thread_runs_the_peers_receive_softirq() {
-    let h = RealTwoHosts::start(9);
-    let l = std_api::TcpListener::bind(&h.b, addr(2, 7300)).unwrap();
+/// Softirq bookkeeping of a request/response run: how often each stack's softirq ran
+/// inline in an application thread, and how often the ksoftirqd threads were woken.
+struct RrStats {
+    inline_a: u64,
+    inline_b: u64,
+    wakeups: u64,
+}
+
+/// `n` one-byte request/response exchanges between a client and a server thread over
+/// the blocking std API, both sockets with `SO_BUSY_POLL` = `busy_us`.
+fn request_response(seed: u64, port: u16, busy_us: u32, n: u64) -> RrStats {
+    let h = RealTwoHosts::start(seed);
+    let l = std_api::TcpListener::bind(&h.b, addr(2, port)).unwrap();
     let server = std::thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
         s.set_nodelay(true).unwrap();
+        s.set_busy_poll(busy_us).unwrap();
         let mut b = [0u8; 1];
         while s.read(&mut b).unwrap_or(0) == 1 {
             s.write_all(&b).unwrap();
         }
     });
-    let mut c = std_api::TcpStream::connect(&h.a, addr(2, 7300)).unwrap();
+    let mut c = std_api::TcpStream::connect(&h.a, addr(2, port)).unwrap();
     c.set_nodelay(true).unwrap();
-    let n = 2000u64;
+    c.set_busy_poll(busy_us).unwrap();
     let stat = |s: &usnet::Stack| {
         let st = &s.softnet.stats;
         (
@@ -269,31 +274,64 @@ fn the_senders_thread_runs_the_peers_receive_softirq() {
     let (ia0, wa0) = stat(&h.a);
     let (ib0, wb0) = stat(&h.b);
     let mut b = [1u8; 1];
-    for _ in 0..n {
+    for i in 0..n {
+        b[0] = i as u8;
         c.write_all(&b).unwrap();
         c.read_exact(&mut b).unwrap();
+        assert_eq!(b[0], i as u8, "the echo of request {i}");
     }
     let (ia, wa) = stat(&h.a);
     let (ib, wb) = stat(&h.b);
     drop(c);
     server.join().unwrap();
+    RrStats {
+        inline_a: ia - ia0,
+        inline_b: ib - ib0,
+        wakeups: (wa - wa0) + (wb - wb0),
+    }
+}
+
+/// A send that raises NET_RX on a peer whose softirq thread sleeps runs that softirq
+/// itself when it releases the socket (`local_bh_enable` → `do_softirq`, as a
+/// `veth_xmit` in Linux), so a request/response exchange costs two thread wake-ups
+/// (one per application), not four.
+#[test]
+fn the_senders_thread_runs_the_peers_receive_softirq() {
+    let n = 2000;
+    let r = request_response(9, 7300, 0, n);
     assert!(
-        ib - ib0 >= n / 2,
+        r.inline_b >= n / 2,
         "b's softirq ran in the client's thread: {}",
-        ib - ib0
+        r.inline_b
     );
     assert!(
-        ia - ia0 >= n / 2,
+        r.inline_a >= n / 2,
         "a's softirq ran in the server's thread: {}",
-        ia - ia0
+        r.inline_a
     );
-    let wakes = (wa - wa0) + (wb - wb0);
     assert!(
-        wakes < n / 2,
-        "ksoftirqd was rarely woken: {wakes} for {n} exchanges"
+        r.wakeups < n / 2,
+        "ksoftirqd was rarely woken: {} for {n} exchanges",
+        r.wakeups
     );
 }
 
+/// `SO_BUSY_POLL`: the waiting thread polls the stack instead of sleeping, and while
+/// it does, ksoftirqd is left asleep (as busy polling keeps the NIC's interrupt
+/// masked); when the poll ends it is woken only if work or an earlier timer was
+/// raised meanwhile, not once per poll.
+#[test]
+fn busy_polling_leaves_ksoftirqd_asleep() {
+    let n = 2000;
+    let r = request_response(10, 7301, 200, n);
+    assert!(
+        r.wakeups < n / 4,
+        "ksoftirqd woken {} times in {n} busy-polled exchanges",
+        r.wakeups
+    );
+}
+
+#[cfg(feature = "tokio")]
 #[test]
 fn tokio_sockets_in_real_time() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1101,12 +1101,12 @@ fn incr_quickack(t: &mut Tcb, max: u32) {
 /// `tcp_enter_quickack_mode`.
 pub fn enter_quickack_mode(t: &mut Tcb, max: u32) {
     incr_quickack(t, max);
-    t.ack.pingpong = false;
+    t.ack.exit_pingpong_mode();
     t.ack.ato = TCP_ATO_MIN;
 }
 
-fn in_quickack_mode(t: &Tcb) -> bool {
-    t.ack.quick > 0 && !t.ack.pingpong
+fn in_quickack_mode(stack: &Stack, t: &Tcb) -> bool {
+    t.ack.quick > 0 && !t.ack.in_pingpong_mode(super::pingpong_thresh(stack))
 }
 
 /// `tcp_measure_rcv_mss`: estimate the peer's segment size from `len` (one segment's
@@ -1376,7 +1376,7 @@ fn tcp_fin(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     match t.state {
         TcpState::SynRecv | TcpState::Established => {
             t.state = TcpState::CloseWait;
-            t.ack.pingpong = true;
+            t.ack.enter_pingpong_mode(super::pingpong_thresh(stack));
         }
         TcpState::FinWait1 => {
             // Simultaneous close.
@@ -1403,7 +1403,7 @@ fn ack_snd_check(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, _ofo_possible: b
         return;
     }
     let two_full = t.rcv_nxt.wrapping_sub(t.rcv_wup) > t.ack.rcv_mss;
-    if two_full || in_quickack_mode(t) || t.ack.pending & ack::NOW != 0 {
+    if two_full || in_quickack_mode(stack, t) || t.ack.pending & ack::NOW != 0 {
         output::tcp_send_ack(stack, sk, t);
         return;
     }

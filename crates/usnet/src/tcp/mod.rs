@@ -200,8 +200,10 @@ pub struct AckState {
     pub pending: u8,
     /// Quick ACKs left.
     pub quick: u32,
-    /// Interactive (pingpong) mode: delay ACKs to piggyback on replies.
-    pub pingpong: bool,
+    /// Interactive (pingpong) count: replies sent within the ATO of received data. At
+    /// `net.ipv4.tcp_pingpong_thresh` the connection is interactive and delays its
+    /// ACKs to ride on the replies.
+    pub pingpong: u8,
     /// Predicted inter-arrival time (ATO).
     pub ato: Duration,
     /// When the delayed ACK is due.
@@ -212,6 +214,33 @@ pub struct AckState {
     pub last_seg_size: u32,
     /// Estimated peer MSS (for "two full segments" and ATO decisions).
     pub rcv_mss: u32,
+}
+
+impl AckState {
+    /// `inet_csk_in_pingpong_mode`.
+    pub fn in_pingpong_mode(&self, thresh: u8) -> bool {
+        self.pingpong >= thresh
+    }
+
+    /// `inet_csk_enter_pingpong_mode`.
+    pub fn enter_pingpong_mode(&mut self, thresh: u8) {
+        self.pingpong = thresh;
+    }
+
+    /// `inet_csk_exit_pingpong_mode`.
+    pub fn exit_pingpong_mode(&mut self) {
+        self.pingpong = 0;
+    }
+
+    /// `inet_csk_inc_pingpong_cnt`.
+    pub fn inc_pingpong_cnt(&mut self) {
+        self.pingpong = self.pingpong.saturating_add(1);
+    }
+}
+
+/// `net.ipv4.tcp_pingpong_thresh` of `stack`.
+pub(crate) fn pingpong_thresh(stack: &Stack) -> u8 {
+    stack.sysctl.tcp_pingpong_thresh().clamp(1, 255) as u8
 }
 
 /// Counters for `TCP_INFO` and `ss -i`.
@@ -859,7 +888,7 @@ impl Tcb {
             ack: AckState {
                 pending: 0,
                 quick: 0,
-                pingpong: false,
+                pingpong: 0,
                 ato: TCP_ATO_MIN,
                 timeout: Instant::ZERO,
                 lrcvtime: now,

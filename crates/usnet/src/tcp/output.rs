@@ -936,6 +936,13 @@ pub fn tcp_transmit_skb(
     if payload > 0 {
         t.stats.data_segs_out += u64::from(pcount);
         t.stats.bytes_sent += payload as u64;
+        // tcp_event_data_sent: the first data sent after data arrived, within the
+        // ATO, is a reply; enough of them make the connection interactive
+        // (pingpong), whose ACKs then wait to ride on the replies.
+        if t.lsndtime < t.ack.lrcvtime && now.saturating_duration_since(t.ack.lrcvtime) < t.ack.ato
+        {
+            t.ack.inc_pingpong_cnt();
+        }
         t.lsndtime = now;
         pacing_after_send(t, sk.wmem.pacing.status(), prior_wstamp, payload);
     }
@@ -1020,7 +1027,9 @@ pub fn tcp_send_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
 pub fn tcp_send_delayed_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     let now = stack.now();
     let mut ato = t.ack.ato;
-    let max_ato = if t.ack.pingpong || t.ack.pending & ack::PUSHED != 0 {
+    let max_ato = if t.ack.in_pingpong_mode(super::pingpong_thresh(stack))
+        || t.ack.pending & ack::PUSHED != 0
+    {
         super::TCP_DELACK_MAX
     } else {
         Duration::from_millis(500).min(super::TCP_DELACK_MAX)

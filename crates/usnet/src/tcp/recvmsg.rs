@@ -123,7 +123,8 @@ fn cleanup_rbuf(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, copied: usize) {
     let mut time_to_ack = false;
     if t.ack.pending & ack::SCHED != 0 {
         let pushed = t.ack.pending & ack::PUSHED2 != 0
-            || (t.ack.pending & ack::PUSHED != 0 && !t.ack.pingpong);
+            || (t.ack.pending & ack::PUSHED != 0
+                && !t.ack.in_pingpong_mode(super::pingpong_thresh(stack)));
         if t.rcv_nxt.wrapping_sub(t.rcv_wup) > t.ack.rcv_mss
             || (copied > 0 && pushed && t.rmem_alloc == 0)
         {

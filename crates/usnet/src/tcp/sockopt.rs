@@ -91,12 +91,12 @@ impl SockOpt {
             }
             SockOpt::QuickAck(on) => {
                 if on {
-                    t.ack.pingpong = false;
+                    t.ack.exit_pingpong_mode();
                     if t.ack.pending & ack::SCHED != 0 {
                         output::tcp_send_ack(stack, sk, t);
                     }
                 } else {
-                    t.ack.pingpong = true;
+                    t.ack.enter_pingpong_mode(super::pingpong_thresh(stack));
                 }
             }
             SockOpt::SndBuf(b) => {

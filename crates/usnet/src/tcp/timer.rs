@@ -409,10 +409,11 @@ fn delack_timer(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     }
     t.ack.pending &= !ack::TIMER;
     if t.ack.pending & ack::SCHED != 0 {
-        if !t.ack.pingpong {
+        if !t.ack.in_pingpong_mode(super::pingpong_thresh(stack)) {
             t.ack.ato = (t.ack.ato * 2).min(t.rto);
         } else {
-            t.ack.pingpong = false;
+            // Delayed ACK missed: leave interactive mode.
+            t.ack.exit_pingpong_mode();
             t.ack.ato = super::TCP_ATO_MIN;
         }
         output::tcp_send_ack(stack, sk, t);

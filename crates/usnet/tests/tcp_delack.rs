@@ -1,0 +1,97 @@
+//! Delayed ACKs in request/response traffic, as Linux decides them: a reply sent
+//! within the ATO of the request it answers counts toward interactive ("pingpong")
+//! mode (`tcp_event_data_sent` → `inet_csk_inc_pingpong_cnt`); at
+//! `net.ipv4.tcp_pingpong_thresh` the receiver stops acknowledging requests at once
+//! (quick ACKs and the read-side ACK of `tcp_cleanup_rbuf` are off) and its ACK rides
+//! on the reply; a delayed ACK that fires leaves the mode.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Conn, RTT};
+use usnet::tcp::TcpExt;
+use usnet::testutil::SegRecord;
+
+/// `n` one-byte requests from the client, each answered by one byte from the server
+/// as soon as it is read; the client waits for each reply (pause `think` before each
+/// reply). Returns the segments host b sent during the exchange.
+fn exchange(k: &Conn, n: usize, think: Duration) -> Vec<SegRecord> {
+    k.log.clear();
+    let mut b = [0u8; 1];
+    for i in 0..n {
+        k.c.send(&[i as u8]).unwrap();
+        assert!(
+            k.h.sim.run_while(|| k.s.recv(&mut b).is_err(), 4 * RTT),
+            "request {i} did not arrive"
+        );
+        assert_eq!(b[0], i as u8);
+        if !think.is_zero() {
+            k.h.sim.run_for(think);
+        }
+        k.s.send(&b).unwrap();
+        assert!(
+            k.h.sim.run_while(|| k.c.recv(&mut b).is_err(), 4 * RTT),
+            "reply {i} did not arrive"
+        );
+    }
+    // Settle any ACK still owed.
+    k.h.sim.run_for(Duration::from_millis(300));
+    // Host a's log sees what b sent as incoming segments.
+    k.log.all().into_iter().filter(|s| !s.outgoing).collect()
+}
+
+fn pure_acks(segs: &[SegRecord]) -> usize {
+    segs.iter().filter(|s| s.len == 0).count()
+}
+
+#[test]
+fn request_response_acks_ride_on_the_replies() {
+    let k = Conn::new(1, |_| {});
+    let from_b = exchange(&k, 40, Duration::ZERO);
+    let replies = from_b.iter().filter(|s| s.len == 1).count();
+    assert_eq!(replies, 40);
+    // Only the first request is acknowledged on its own (quick-ACK mode, before any
+    // reply made the connection interactive); every later ACK rides on a reply.
+    assert_eq!(
+        pure_acks(&from_b),
+        1,
+        "b sent pure ACKs beside its replies: {from_b:?}"
+    );
+    // The client too: its ACKs of the replies ride on the next request (only the
+    // last reply, with no request after it, gets a delayed ACK of its own).
+    let from_a: Vec<_> = k.log.out();
+    assert_eq!(from_a.iter().filter(|s| s.len == 1).count(), 40);
+    assert!(
+        pure_acks(&from_a) <= 2,
+        "a sent {} pure ACKs: {from_a:?}",
+        pure_acks(&from_a)
+    );
+}
+
+#[test]
+fn pingpong_threshold_counts_replies_before_acks_are_delayed() {
+    let k = Conn::new(2, |h| {
+        h.b.sysctl.set("net.ipv4.tcp_pingpong_thresh", 3).unwrap();
+    });
+    let from_b = exchange(&k, 40, Duration::ZERO);
+    // Three replies before the mode starts: the first three requests are each
+    // acknowledged at once.
+    assert_eq!(pure_acks(&from_b), 3, "{from_b:?}");
+}
+
+#[test]
+fn a_delayed_ack_that_fires_leaves_interactive_mode() {
+    let k = Conn::new(3, |_| {});
+    exchange(&k, 10, Duration::ZERO);
+    let fired = k.h.b.tcp.mib.get(TcpExt::DelayedACKs);
+    // The server now thinks longer than the delayed-ACK timeout before replying: the
+    // ACK cannot wait for the reply, and the timer sends it.
+    let from_b = exchange(&k, 1, Duration::from_millis(250));
+    assert_eq!(k.h.b.tcp.mib.get(TcpExt::DelayedACKs), fired + 1);
+    assert_eq!(pure_acks(&from_b), 1, "{from_b:?}");
+    // Having left the mode, the next request is acknowledged when read (the
+    // pushed one-byte segment; `tcp_cleanup_rbuf`) and the reply re-enters it.
+    let from_b = exchange(&k, 3, Duration::ZERO);
+    assert_eq!(pure_acks(&from_b), 1, "{from_b:?}");
+}
