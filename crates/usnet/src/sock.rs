@@ -18,6 +18,9 @@ use crate::skb::SkbOwner;
 #[derive(Default)]
 pub struct WaitQueue {
     gen: Mutex<u64>,
+    /// Wake-ups so far, readable without the lock (a busy poller re-checks readiness
+    /// only when it moves).
+    seq: AtomicU64,
     cv: Condvar,
     wakers: Mutex<Vec<Waker>>,
     /// poll/epoll sets watching this socket (Linux's `ep_poll_callback` entries).
@@ -85,6 +88,7 @@ impl WaitQueue {
         {
             let mut g = self.gen.lock();
             *g += 1;
+            self.seq.store(*g, Ordering::Release);
         }
         self.cv.notify_all();
         let wakers = std::mem::take(&mut *self.wakers.lock());
@@ -117,6 +121,12 @@ impl WaitQueue {
         self.pollers
             .lock()
             .retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(n)));
+    }
+
+    /// Wake-ups so far (lock-free; changes whenever [`WaitQueue::wake_all`] runs).
+    #[inline]
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
     }
 
     /// Register an async waker for the next wake-up.

@@ -67,11 +67,31 @@ impl SockGuard<'_> {
             let softnet = self.stack.softnet.clone();
             softnet.busy_poll_begin();
             let mut got = false;
-            while std::time::Instant::now() < until {
-                self.stack.do_softirq();
-                if ready(&sk.tcb.lock()) {
-                    got = true;
-                    break;
+            // Readiness is re-checked (under the control block's lock) only when the
+            // wait queue was woken, raised softirqs are run as they appear, and the
+            // clock (and due timers) are looked at every few spins: the loop itself
+            // touches only a few shared atomics (sk_busy_loop_end reads the receive
+            // queue locklessly too).
+            let mut seen = !sk.wq.seq();
+            let mut spins = 0u32;
+            loop {
+                if softnet.pending() != 0 {
+                    self.stack.do_softirq();
+                }
+                let seq = sk.wq.seq();
+                if seq != seen {
+                    seen = seq;
+                    if ready(&sk.tcb.lock()) {
+                        got = true;
+                        break;
+                    }
+                }
+                spins = spins.wrapping_add(1);
+                if spins % 64 == 0 {
+                    if std::time::Instant::now() >= until {
+                        break;
+                    }
+                    self.stack.do_softirq();
                 }
                 std::hint::spin_loop();
             }
