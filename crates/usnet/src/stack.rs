@@ -196,9 +196,24 @@ impl Stack {
     }
 
     /// The stack's current time.
+    /// Inside a [`crate::time::TimeScope`] on this thread this is the scope's
+    /// reading (one clock read per packet or per transmit burst, not per timestamp).
     #[inline]
     pub fn now(&self) -> Instant {
-        self.clock.now()
+        crate::time::now(&self.clock)
+    }
+
+    /// Open a [`crate::time::TimeScope`] over this stack's clock: until it drops,
+    /// [`Stack::now`] on this thread returns one reading taken here.
+    #[inline]
+    pub fn time_scope(&self) -> crate::time::TimeScope {
+        crate::time::TimeScope::enter(&self.clock)
+    }
+
+    /// Read the clock afresh, updating an open scope's reading (`tcp_mstamp_refresh`).
+    #[inline]
+    pub fn refresh_now(&self) -> Instant {
+        crate::time::refresh(&self.clock)
     }
 
     /// A weak handle.
@@ -287,6 +302,7 @@ impl Stack {
     /// The simulator runs hosts a pass at a time so that hosts, which would run in
     /// parallel on their own CPUs, interleave finely. Returns whether work was done.
     pub fn do_softirq_once(&self) -> bool {
+        let _time = self.time_scope();
         let now = self.now();
         let fired = if self.timers.next_expiry().is_some_and(|t| t <= now) {
             self.timers.run(self, now)

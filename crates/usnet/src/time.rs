@@ -178,6 +178,105 @@ impl Clock for VirtualClock {
     }
 }
 
+/// Which clock a thread's cached reading came from (its address), the reading, and
+/// how many [`TimeScope`]s are open.
+#[derive(Clone, Copy)]
+struct Cached {
+    clock: usize,
+    nanos: u64,
+    depth: u32,
+}
+
+thread_local! {
+    static CACHED: std::cell::Cell<Cached> = const {
+        std::cell::Cell::new(Cached { clock: 0, nanos: 0, depth: 0 })
+    };
+}
+
+fn clock_key(clock: &Arc<dyn Clock>) -> usize {
+    Arc::as_ptr(clock) as *const () as usize
+}
+
+/// A stretch of work that reads the time once and uses that reading throughout, as
+/// Linux's TCP uses `tp->tcp_mstamp`, refreshed by `tcp_mstamp_refresh` once per
+/// `tcp_write_xmit` and per received segment rather than at every timestamp: while a
+/// scope is open on this thread, [`now`] for the same clock returns the cached
+/// reading. Opening a scope inside another refreshes the reading. Scopes are only
+/// taken over real clocks and never across a sleep (a wait refreshes with [`refresh`]
+/// when it returns); a virtual clock is read directly, since reading it is free.
+#[must_use = "the scope ends when the guard drops"]
+pub struct TimeScope {
+    active: bool,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl TimeScope {
+    /// Open a scope over `clock` (reading it once).
+    pub fn enter(clock: &Arc<dyn Clock>) -> TimeScope {
+        let inactive = TimeScope {
+            active: false,
+            _not_send: std::marker::PhantomData,
+        };
+        if clock.is_virtual() {
+            return inactive;
+        }
+        let key = clock_key(clock);
+        let c = CACHED.with(|c| c.get());
+        if c.depth > 0 && c.clock != key {
+            // Inside another clock's scope (stacks on different clocks): read directly.
+            return inactive;
+        }
+        let nanos = clock.now().0;
+        CACHED.with(|cell| {
+            cell.set(Cached {
+                clock: key,
+                nanos,
+                depth: c.depth + 1,
+            })
+        });
+        TimeScope {
+            active: true,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for TimeScope {
+    fn drop(&mut self) {
+        if self.active {
+            CACHED.with(|cell| {
+                let mut c = cell.get();
+                c.depth -= 1;
+                cell.set(c);
+            });
+        }
+    }
+}
+
+/// The time on `clock`: the open scope's reading, or a fresh one outside scopes.
+#[inline]
+pub fn now(clock: &Arc<dyn Clock>) -> Instant {
+    let c = CACHED.with(|c| c.get());
+    if c.depth > 0 && c.clock == clock_key(clock) {
+        return Instant(c.nanos);
+    }
+    clock.now()
+}
+
+/// Read `clock` afresh and, inside a scope over it, make that the scope's reading
+/// (after a sleep, or per received packet).
+pub fn refresh(clock: &Arc<dyn Clock>) -> Instant {
+    let t = clock.now();
+    CACHED.with(|cell| {
+        let mut c = cell.get();
+        if c.depth > 0 && c.clock == clock_key(clock) {
+            c.nanos = c.nanos.max(t.0);
+            cell.set(c);
+        }
+    });
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +306,86 @@ mod tests {
         let a = c.now();
         std::thread::sleep(Duration::from_millis(2));
         assert!(c.now() > a);
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    /// A real (non-virtual) clock that moves 1 µs at every read and counts reads.
+    #[derive(Debug, Default)]
+    struct Counting {
+        reads: AtomicU64,
+    }
+
+    impl Clock for Counting {
+        fn now(&self) -> Instant {
+            Instant::from_nanos((self.reads.fetch_add(1, Ordering::Relaxed) + 1) * 1_000)
+        }
+    }
+
+    fn counting() -> (Arc<Counting>, Arc<dyn Clock>) {
+        let c = Arc::new(Counting::default());
+        let d: Arc<dyn Clock> = c.clone();
+        (c, d)
+    }
+
+    #[test]
+    fn a_scope_reads_the_clock_once_and_refreshes_on_request() {
+        let (c, clock) = counting();
+        assert_ne!(now(&clock), now(&clock), "outside a scope every call reads");
+        assert_eq!(c.reads.load(Ordering::Relaxed), 2);
+        {
+            let _s = TimeScope::enter(&clock);
+            let t = now(&clock);
+            for _ in 0..10 {
+                assert_eq!(now(&clock), t);
+            }
+            assert_eq!(c.reads.load(Ordering::Relaxed), 3, "one read for the scope");
+            let r = refresh(&clock);
+            assert!(r > t);
+            assert_eq!(now(&clock), r, "refresh updates the scope's reading");
+            {
+                let _inner = TimeScope::enter(&clock);
+                let u = now(&clock);
+                assert!(u > r, "a nested scope takes a fresh reading");
+            }
+            assert!(now(&clock) > r, "and the outer scope keeps the newer one");
+        }
+        let before = c.reads.load(Ordering::Relaxed);
+        let _ = now(&clock);
+        assert_eq!(c.reads.load(Ordering::Relaxed), before + 1, "scope closed");
+    }
+
+    #[test]
+    fn other_clocks_and_virtual_clocks_are_read_directly() {
+        let (_, a) = counting();
+        let (b_count, b) = counting();
+        let _s = TimeScope::enter(&a);
+        let _t = TimeScope::enter(&b);
+        assert_ne!(now(&b), now(&b), "b is not a's scope");
+        assert_eq!(b_count.reads.load(Ordering::Relaxed), 2);
+        let v = VirtualClock::new();
+        let vd: Arc<dyn Clock> = v.clone();
+        drop(_t);
+        drop(_s);
+        let _vs = TimeScope::enter(&vd);
+        v.advance(Duration::from_millis(1));
+        assert_eq!(
+            now(&vd),
+            Instant::from_millis(1),
+            "virtual time is never cached"
+        );
+    }
+
+    #[test]
+    fn scopes_are_per_thread() {
+        let (_, clock) = counting();
+        let _s = TimeScope::enter(&clock);
+        let t = now(&clock);
+        let c2 = clock.clone();
+        let other = std::thread::spawn(move || now(&c2)).join().unwrap();
+        assert!(other > t, "another thread reads the clock itself");
     }
 }

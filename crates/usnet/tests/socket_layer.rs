@@ -645,3 +645,30 @@ fn data_behind_the_last_handshake_ack_on_a_busy_listener_reaches_the_new_socket(
     assert_eq!(c.state(), TcpState::Established, "no RST");
     assert_eq!(h.b.tcp.snmp.get(usnet::tcp::Tcp::OutRsts), 0);
 }
+
+/// A socket call reads the clock once and works with that reading (as TCP's
+/// `tcp_mstamp`), but a call that slept sees the time that passed meanwhile.
+#[test]
+fn a_locked_socket_uses_one_reading_until_it_waits() {
+    let h = RealTwoHosts::start(11);
+    let s = usnet::tcp::TcpSock::new(&h.a);
+    let mut g = s.lock_sock().unwrap();
+    let t0 = h.a.now();
+    std::thread::sleep(Duration::from_millis(2));
+    assert_eq!(h.a.now(), t0, "one reading while the socket is held");
+    let woke = g.wait(Some(Duration::from_millis(20)), |_| false);
+    assert!(!woke);
+    assert!(
+        h.a.now() >= t0 + Duration::from_millis(20),
+        "the wait refreshed the reading: {:?} after {:?}",
+        h.a.now(),
+        t0
+    );
+    drop(g);
+    let t1 = h.a.now();
+    std::thread::sleep(Duration::from_millis(1));
+    assert!(
+        h.a.now() > t1,
+        "outside a socket call the clock is read afresh"
+    );
+}

@@ -90,9 +90,12 @@ pub fn deliver_taps(stack: &Stack, dev: &NetDevice, skb: &Skb, dir: TapDir) {
 
 /// `__netif_receive_skb`: taps, then the protocol handler for `skb.protocol`.
 pub fn netif_receive_skb(stack: &Stack, dev: &Arc<NetDevice>, skb: Skb) {
+    // One clock reading per packet up the stack (the softirq pass's time scope takes
+    // it for everything this packet causes).
+    let now = stack.refresh_now();
     stack
         .trace
-        .hit(Stage::NetifReceiveSkb, skb.trace_id, skb.len(), stack.now());
+        .hit(Stage::NetifReceiveSkb, skb.trace_id, skb.len(), now);
     deliver_taps(stack, dev, &skb, TapDir::Incoming);
     match stack.ptype_handler(skb.protocol) {
         Some(h) => h.rcv(stack, dev, skb),

@@ -512,7 +512,8 @@ pub fn tcp_write_xmit(
     nonagle: u8,
     push_one: u8,
 ) -> bool {
-    let now = stack.now();
+    // tcp_mstamp_refresh: one reading for the burst.
+    let now = stack.refresh_now();
     let mut sent_pkts = 0u32;
     if push_one == 0 {
         match super::mtup::tcp_mtu_probe(stack, sk, t) {

@@ -19,6 +19,9 @@ pub struct SockGuard<'a> {
     sk: &'a Arc<TcpSock>,
     stack: Stack,
     tcb: Option<MutexGuard<'a, Tcb>>,
+    /// One clock reading for the call (refreshed by each transmit burst and after a
+    /// wait), dropped before the softirqs `_bh` runs.
+    _time: crate::time::TimeScope,
     /// Process context: NET_RX this call raises on a sleeping stack runs here once the
     /// socket is released (dropped after `tcb`).
     _bh: crate::dev::softnet::BhSection,
@@ -98,6 +101,7 @@ impl SockGuard<'_> {
             softnet.busy_poll_end();
             if got {
                 self.tcb = Some(sk.lock_owned());
+                self.stack.refresh_now();
                 return true;
             }
         }
@@ -106,6 +110,8 @@ impl SockGuard<'_> {
             ready(&t)
         });
         self.tcb = Some(sk.lock_owned());
+        // Time passed while waiting.
+        self.stack.refresh_now();
         ok
     }
 
@@ -185,10 +191,13 @@ impl TcpSock {
     pub fn lock_sock<'a>(self: &'a Arc<Self>) -> io::Result<SockGuard<'a>> {
         let stack = self.stack()?;
         let bh = crate::dev::softnet::local_bh_disable();
+        let tcb = Some(self.lock_owned());
+        let time = stack.time_scope();
         Ok(SockGuard {
             sk: self,
             stack,
-            tcb: Some(self.lock_owned()),
+            tcb,
+            _time: time,
             _bh: bh,
         })
     }
