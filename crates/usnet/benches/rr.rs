@@ -83,11 +83,16 @@ fn run_same_thread(n: u64) -> f64 {
 }
 
 fn main() {
-    // `USNET_RR_ONLY=same|sleep|busy` runs one of the three cases (for profiling).
+    // `USNET_RR_ONLY=same|sleep|busy` runs one of the three cases (for profiling);
+    // `USNET_RR_SAME_N` sets the one-thread case's transactions (default 200,000).
     let only = std::env::var("USNET_RR_ONLY").unwrap_or_default();
     let want = |case: &str| only.is_empty() || only == case;
     if want("same") {
-        let same = run_same_thread(200_000);
+        let n = std::env::var("USNET_RR_SAME_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200_000);
+        let same = run_same_thread(n);
         println!("rr: {same:.0} transactions/s (both stacks on one thread, poll loop)");
     }
     let secs: u64 = std::env::var("USNET_RR_SECS")

@@ -19,6 +19,7 @@
 pub mod dev;
 pub mod drivers;
 pub mod fuzz;
+pub mod hash;
 pub mod ipv4;
 pub mod link;
 pub mod mib;

@@ -16,7 +16,9 @@
 //! * `ipfrag_max_dist` (64): a queue that saw this many other fragments from the same
 //!   source since it started is presumed stale and restarted (`ip_frag_too_far`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hash::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -156,11 +158,11 @@ impl IpFrags {
         IpFrags {
             cfg: Mutex::new(cfg),
             inner: Mutex::new(Inner {
-                queues: HashMap::new(),
+                queues: HashMap::default(),
                 lru: VecDeque::new(),
                 mem: 0,
                 stats: DefragStats::default(),
-                peers: HashMap::new(),
+                peers: HashMap::default(),
             }),
         }
     }

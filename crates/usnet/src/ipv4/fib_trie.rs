@@ -47,7 +47,7 @@
 //! so the cache misses of independent lookups overlap (as packet-vector forwarders
 //! batch route lookups).
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::fmt;
 
 mod backtrack;
@@ -247,12 +247,12 @@ impl<V: Default> FibTrie<V> {
         let mut t = FibTrie {
             lines: Vec::new(),
             top: 0,
-            free_units: HashMap::new(),
+            free_units: HashMap::default(),
             tnodes: Vec::new(),
             free_tnodes: Vec::new(),
             leaves: Vec::new(),
             leaf_parent: Vec::new(),
-            more: HashMap::new(),
+            more: HashMap::default(),
             free_leaves: Vec::new(),
             values: Vec::new(),
             free_values: Vec::new(),

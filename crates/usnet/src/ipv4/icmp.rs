@@ -8,7 +8,7 @@
 //! unreachable, source quench, time exceeded, parameter problem) — except
 //! fragmentation-needed, which path MTU discovery depends on, and errors to this host.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 

@@ -2,7 +2,9 @@
 //! IPPROTO_ICMP)`): what `ping` uses without raw sockets. Each socket owns an echo
 //! identifier; replies carrying it are queued to the socket.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hash::HashMap;
 use std::io;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};

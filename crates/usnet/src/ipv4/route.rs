@@ -14,7 +14,7 @@
 //! * Learned path MTUs (`ip_rt_update_pmtu`, from ICMP fragmentation-needed) are kept per
 //!   destination with an expiry (`mtu_expires`, 600 s) and never below `min_pmtu` (552).
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::fmt;
 use std::io;
 use std::net::Ipv4Addr;
@@ -279,8 +279,8 @@ impl Default for Fib {
                 main: FibTrie::new(),
             }),
             genid: AtomicU32::new(1),
-            pmtu: Mutex::new(HashMap::new()),
-            cache: Mutex::new(HashMap::new()),
+            pmtu: Mutex::new(HashMap::default()),
+            cache: Mutex::new(HashMap::default()),
         }
     }
 }

@@ -6,7 +6,9 @@
 //!
 //! [`UdpSocket`] is the protocol-level socket; the BSD socket layer wraps it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hash::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicUsize, Ordering};

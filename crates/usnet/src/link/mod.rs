@@ -14,7 +14,9 @@
 
 pub mod netem;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hash::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -184,7 +186,7 @@ impl Wire {
                 clock,
                 ports,
                 attached: AtomicUsize::new(0),
-                fdb: Mutex::new(HashMap::new()),
+                fdb: Mutex::new(HashMap::default()),
             }),
         }
     }

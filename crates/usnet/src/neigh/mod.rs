@@ -26,7 +26,9 @@
 //! randomised to 15–45 s, `delay_first_probe_time` 5 s, 3 unicast and 3 multicast probes,
 //! `gc_stale_time` 60 s, `gc_thresh1/2/3` 128/512/1024, `unres_qlen_bytes` 212992.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hash::HashMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -421,7 +423,7 @@ impl NeighTable {
         let rt = parms.base_reachable_time.as_nanos() as u64;
         NeighTable {
             parms: RwLock::new(parms),
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(HashMap::default()),
             stats: NeighStats::default(),
             gc_thresh1: 128,
             gc_thresh2: 512,

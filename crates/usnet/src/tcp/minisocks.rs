@@ -10,7 +10,9 @@
 //!   FINs and letting a new SYN with a higher sequence number reuse the pair;
 //! * ISNs and timestamp offsets from a keyed hash of the connection (RFC 6528).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hash::HashMap;
 use std::net::SocketAddrV4;
 use std::sync::Arc;
 use std::time::Duration;

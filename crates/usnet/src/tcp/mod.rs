@@ -33,7 +33,9 @@ pub mod sockopt;
 pub use sock_lock::SockGuard;
 pub mod timer;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hash::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -1039,9 +1041,9 @@ impl TcpTables {
         snmp.set(Tcp::RtoMax, TCP_RTO_MAX.as_millis() as u64);
         snmp.set(Tcp::MaxConn, u64::MAX);
         TcpTables {
-            ehash: RwLock::new(HashMap::new()),
-            lhash: RwLock::new(HashMap::new()),
-            bhash: Mutex::new(HashMap::new()),
+            ehash: RwLock::new(HashMap::default()),
+            lhash: RwLock::new(HashMap::default()),
+            bhash: Mutex::new(HashMap::default()),
             tw: minisocks::TimeWaitTable::default(),
             snmp,
             mib: TcpExtMib::default(),
@@ -1220,7 +1222,7 @@ impl TcpSock {
         t.state = TcpState::Listen;
         t.listen = Some(Box::new(ListenQueue {
             max_ack_backlog: backlog.min(stack.sysctl.somaxconn().max(0) as usize),
-            syn_queue: HashMap::new(),
+            syn_queue: HashMap::default(),
             cookies_sent: 0,
             last_overflow: None,
         }));
