@@ -64,7 +64,7 @@ pub(crate) mod flag {
 }
 
 /// A parsed segment (what Linux keeps in `TCP_SKB_CB` and `tp->rx_opt` for it).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seg {
     /// Sequence number.
     pub seq: u32,
@@ -102,10 +102,19 @@ impl Seg {
 
 fn parse(skb: &Skb, saddr: Ipv4Addr, daddr: Ipv4Addr) -> Option<(Seg, usize)> {
     let d = skb.data();
+    if let Some(fast) = parse_fast(d, skb.len(), saddr, daddr) {
+        return Some(fast);
+    }
+    parse_general(d, skb.len(), saddr, daddr)
+}
+
+/// `tcp_parse_options` over whatever options the header carries.
+/// `d` is the linear part of a segment `total` bytes long.
+fn parse_general(d: &[u8], total: usize, saddr: Ipv4Addr, daddr: Ipv4Addr) -> Option<(Seg, usize)> {
     let pkt = TcpPacket::new_checked(d).ok()?;
     let hlen = usize::from(pkt.header_len());
     let repr = TcpRepr::parse(&pkt, &saddr, &daddr, ChecksumCheck::Ignore).ok()?;
-    let len = (skb.len() - hlen) as u32;
+    let len = total.saturating_sub(hlen) as u32;
     let mut flags = (repr.flags.bits() & 0xff) as u8;
     if repr.ack_number.is_some() {
         flags |= tcphdr::ACK;
@@ -130,6 +139,49 @@ fn parse(skb: &Skb, saddr: Ipv4Addr, daddr: Ipv4Addr) -> Option<(Seg, usize)> {
             sacks: repr.sack_ranges,
             src: SocketAddrV4::new(saddr, repr.src_port),
             dst: SocketAddrV4::new(daddr, repr.dst_port),
+        },
+        hlen,
+    ))
+}
+
+/// `tcp_fast_parse_options`: a header with no options, or with only the aligned
+/// timestamp option (`NOP, NOP, TS, 10`) every established Linux segment carries, is
+/// read in place (`tcp_parse_aligned_timestamp`); anything else goes through the
+/// general option parser.
+fn parse_fast(d: &[u8], total: usize, saddr: Ipv4Addr, daddr: Ipv4Addr) -> Option<(Seg, usize)> {
+    let be16 = |i: usize| u16::from_be_bytes([d[i], d[i + 1]]);
+    let be32 = |i: usize| u32::from_be_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+    if d.len() < 20 {
+        return None;
+    }
+    let hlen = usize::from(d[12] >> 4) * 4;
+    let ts = match hlen {
+        20 => None,
+        32 if d.len() >= 32 && d[20..24] == [1, 1, 8, 10] => Some((be32(24), be32(28))),
+        _ => return None,
+    };
+    let flags = d[13];
+    let seq = be32(4);
+    let len = total.saturating_sub(hlen) as u32;
+    let end_seq = seq
+        .wrapping_add(len)
+        .wrapping_add(u32::from(flags & tcphdr::SYN != 0))
+        .wrapping_add(u32::from(flags & tcphdr::FIN != 0));
+    Some((
+        Seg {
+            seq,
+            end_seq,
+            ack_seq: if flags & tcphdr::ACK != 0 { be32(8) } else { 0 },
+            flags,
+            window: be16(14),
+            len,
+            mss: None,
+            wscale: None,
+            sack_perm: false,
+            ts,
+            sacks: [None; 4],
+            src: SocketAddrV4::new(saddr, be16(0)),
+            dst: SocketAddrV4::new(daddr, be16(2)),
         },
         hlen,
     ))
@@ -1477,4 +1529,36 @@ pub fn is_pure_ack(seg: &Seg) -> bool {
 #[allow(dead_code)]
 fn unused(_: &Seg) -> bool {
     between(0, 0, 0)
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The in-place parse of option-less and timestamp-only headers reads exactly
+        /// what the general parser reads, and leaves every other header to it.
+        #[test]
+        fn fast_parse_agrees_with_the_general_parser(
+            mut hdr in proptest::collection::vec(any::<u8>(), 20..80),
+            doff in prop_oneof![Just(5u8), Just(8u8), 0u8..16],
+            aligned_ts in any::<bool>(),
+            extra in prop_oneof![Just(0usize), 0usize..70_000],
+        ) {
+            hdr[12] = (doff << 4) | (hdr[12] & 0x0f);
+            if aligned_ts && hdr.len() >= 24 {
+                hdr[20..24].copy_from_slice(&[1, 1, 8, 10]);
+            }
+            let (s, d) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+            // The segment may continue past its linear part (paged data).
+            let total = hdr.len() + extra;
+            let general = parse_general(&hdr, total, s, d);
+            if let Some(fast) = parse_fast(&hdr, total, s, d) {
+                prop_assert_eq!(Some(fast), general);
+            } else {
+                prop_assert!(!(doff == 5 || (doff == 8 && aligned_ts && hdr.len() >= 32)));
+            }
+        }
+    }
 }
