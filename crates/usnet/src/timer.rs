@@ -115,6 +115,9 @@ struct Wheel {
     /// Entries already due at insertion (expiry at or before `now_tick`).
     due: Vec<Entry>,
     count: usize,
+    /// What a cascade moves out of a slot, kept between cascades (slots keep their
+    /// capacity too, so a steady timer load allocates nothing).
+    spare: Vec<Entry>,
 }
 
 fn level_width(level: usize) -> u64 {
@@ -125,12 +128,15 @@ impl Wheel {
     fn new() -> Wheel {
         Wheel {
             now_tick: 0,
+            // Room for a couple of timers in every slot from the start (18 KiB), so a
+            // steady load does not allocate the first time it reaches a slot.
             levels: (0..LEVELS)
-                .map(|_| std::array::from_fn(|_| Vec::new()))
+                .map(|_| std::array::from_fn(|_| Vec::with_capacity(2)))
                 .collect(),
             occupied: [0; LEVELS],
             due: Vec::new(),
             count: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -217,11 +223,13 @@ impl Wheel {
             return;
         }
         self.occupied[level] &= !(1 << slot);
-        let entries = std::mem::take(&mut self.levels[level][slot]);
+        let mut entries = std::mem::take(&mut self.spare);
+        entries.append(&mut self.levels[level][slot]);
         self.count -= entries.len();
-        for e in entries {
+        for e in entries.drain(..) {
             self.insert(e);
         }
+        self.spare = entries;
     }
 
     /// The exact earliest tick holding an entry.

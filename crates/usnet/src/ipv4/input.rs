@@ -168,11 +168,14 @@ pub fn ip_local_deliver(stack: &Stack, skb: Skb, broadcast: bool) {
     } else {
         skb
     };
-    let dev_name = stack
-        .devs
-        .by_index(skb.cb.ip.iif)
-        .map(|d| d.name().to_string());
-    match nf(stack, NfHook::LocalIn, &skb, dev_name.as_deref(), None) {
+    let in_dev = stack.devs.by_index(skb.cb.ip.iif);
+    match nf(
+        stack,
+        NfHook::LocalIn,
+        &skb,
+        in_dev.as_ref().map(|d| d.name()),
+        None,
+    ) {
         Verdict::Accept => {}
         Verdict::Reject(with) => {
             super::reject(stack, &skb, with);
