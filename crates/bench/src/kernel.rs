@@ -110,15 +110,35 @@ impl Veth {
 impl Veth {
     /// `n` one-byte request/response exchanges from a to b (TCP_NODELAY, each side a
     /// process in its namespace); transactions per second as the client measured.
-    pub fn rr(&self, exe: &Path, n: u32) -> Result<f64, String> {
-        let (mut server, _) = spawn_ready(&self.b, exe, &["rr-server", "10.77.0.2:5202"])?;
-        let client = Command::new("ip")
-            .args(["netns", "exec", &self.a])
-            .arg(exe)
-            .args(["bench-peer", "rr-client", "10.77.0.2:5202", &n.to_string()])
-            .output()
-            .map_err(|e| format!("rr-client: {e}"))?;
-        let _ = server.wait();
+    /// With `busy_us` > 0 both sockets set `SO_BUSY_POLL` and the veth ends run NAPI
+    /// (GRO on), which busy polling needs; GRO is set back off afterwards.
+    pub fn rr(&self, exe: &Path, n: u32, busy_us: u32) -> Result<f64, String> {
+        if busy_us > 0 {
+            self.set_gro(true)?;
+        }
+        let busy = busy_us.to_string();
+        let r = (|| {
+            let (mut server, _) =
+                spawn_ready(&self.b, exe, &["rr-server", "10.77.0.2:5202", &busy])?;
+            let client = Command::new("ip")
+                .args(["netns", "exec", &self.a])
+                .arg(exe)
+                .args([
+                    "bench-peer",
+                    "rr-client",
+                    "10.77.0.2:5202",
+                    &n.to_string(),
+                    &busy,
+                ])
+                .output()
+                .map_err(|e| format!("rr-client: {e}"))?;
+            let _ = server.wait();
+            Ok::<_, String>(client)
+        })();
+        if busy_us > 0 {
+            self.set_gro(false)?;
+        }
+        let client = r?;
         String::from_utf8_lossy(&client.stdout)
             .trim()
             .parse()
@@ -128,6 +148,27 @@ impl Veth {
                     String::from_utf8_lossy(&client.stdout)
                 )
             })
+    }
+}
+
+impl Veth {
+    /// `ethtool -K eth0 gro on|off` in both namespaces (veth polls with NAPI while GRO
+    /// is on).
+    fn set_gro(&self, on: bool) -> Result<(), String> {
+        for ns in [&self.a, &self.b] {
+            let out = Command::new("ip")
+                .args(["netns", "exec", ns, "ethtool", "-K", "eth0", "gro"])
+                .arg(if on { "on" } else { "off" })
+                .output()
+                .map_err(|e| format!("ethtool: {e} (install ethtool)"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "ethtool -K eth0 gro: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -224,8 +265,9 @@ impl Drop for Veth {
 
 /// The peer processes: `sink ADDR` (prints `ready`, accepts one connection, reads to
 /// EOF, prints `bytes seconds`), `source ADDR BYTES [CC]` (writes BYTES with
-/// congestion control CC, closes), `rr-server ADDR` (prints `ready`, echoes one
-/// connection's bytes) and `rr-client ADDR N` (N one-byte exchanges, prints the rate).
+/// congestion control CC, closes), `rr-server ADDR [BUSY_US]` (prints `ready`, echoes
+/// one connection's bytes) and `rr-client ADDR N [BUSY_US]` (N one-byte exchanges,
+/// prints the rate); BUSY_US sets `SO_BUSY_POLL`.
 pub fn peer_main(args: &[String]) -> i32 {
     let run = || -> std::io::Result<()> {
         match args {
@@ -268,23 +310,28 @@ pub fn peer_main(args: &[String]) -> i32 {
                 let _ = s.read(&mut [0u8; 1]);
                 Ok(())
             }
-            [mode, addr] if mode == "rr-server" => {
+            [mode, addr, busy @ ..] if mode == "rr-server" && busy.len() <= 1 => {
                 let addr: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+                let busy = busy_arg(busy)?;
                 let l = TcpListener::bind(addr)?;
                 println!("ready");
                 std::io::stdout().flush()?;
-                echo_one_byte(l.accept()?.0)
+                let s = l.accept()?.0;
+                set_busy_poll(&s, busy)?;
+                echo_one_byte(s)
             }
-            [mode, addr, n] if mode == "rr-client" => {
+            [mode, addr, n, busy @ ..] if mode == "rr-client" && busy.len() <= 1 => {
                 let addr: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
                 let n: u32 = n.parse().map_err(std::io::Error::other)?;
+                let busy = busy_arg(busy)?;
                 let c = TcpStream::connect(addr)?;
                 c.set_nodelay(true)?;
+                set_busy_poll(&c, busy)?;
                 println!("{}", crate::rr_client(&c, n)?);
                 Ok(())
             }
             _ => Err(std::io::Error::other(
-                "usage: usnet bench-peer sink ADDR | source ADDR BYTES [CC] | rr-server ADDR | rr-client ADDR N",
+                "usage: usnet bench-peer sink ADDR | source ADDR BYTES [CC] | rr-server ADDR [BUSY_US] | rr-client ADDR N [BUSY_US]",
             )),
         }
     };
@@ -303,6 +350,41 @@ fn echo_one_byte(mut s: TcpStream) -> std::io::Result<()> {
     let mut b = [0u8; 1];
     while s.read(&mut b)? == 1 {
         s.write_all(&b)?;
+    }
+    Ok(())
+}
+
+fn busy_arg(a: &[String]) -> std::io::Result<u32> {
+    a.first()
+        .map_or(Ok(0), |b| b.parse().map_err(std::io::Error::other))
+}
+
+/// `setsockopt(SO_BUSY_POLL, us)` (0 leaves the socket as it is); raising it needs
+/// CAP_NET_ADMIN.
+#[allow(unsafe_code)]
+fn set_busy_poll(s: &TcpStream, us: u32) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if us == 0 {
+        return Ok(());
+    }
+    let v = libc::c_int::try_from(us).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the option value points at `v`, alive across the call, with its size;
+    // the descriptor is the stream's own.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BUSY_POLL,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(std::io::Error::new(
+            e.kind(),
+            format!("SO_BUSY_POLL {us}: {e}"),
+        ));
     }
     Ok(())
 }

@@ -254,7 +254,7 @@ pub fn run(o: &Options) -> Value {
             systems: vec![
                 (
                     "usnet",
-                    Ok(Box::new(move || usn::rr_threads(rr_n / 4)) as Measure),
+                    Ok(Box::new(move || usn::rr_threads(rr_n / 4, 0)) as Measure),
                 ),
                 ("smoltcp", Err("smoltcp has no blocking API".into())),
                 (
@@ -262,7 +262,35 @@ pub fn run(o: &Options) -> Value {
                     match v.as_ref() {
                         Ok(_) => Ok(Box::new(move || {
                             let v = v.as_ref().as_ref().map_err(|e| e.clone())?;
-                            v.rr(&exe, rr_n / 2)
+                            v.rr(&exe, rr_n / 2, 0)
+                        }) as Measure),
+                        Err(e) => Err(format!("veth pair between namespaces unavailable: {e}")),
+                    },
+                ),
+            ],
+        });
+    }
+    {
+        // Busy polling (SO_BUSY_POLL 50 µs on both sockets): the waiting thread polls
+        // the device instead of sleeping. The kernel's veth polls with NAPI for it
+        // (GRO on for this case).
+        let v = veth1500.clone();
+        let exe = o.exe.clone();
+        cases.push(Case {
+            name: "rr_1byte_veth_busy_poll",
+            unit: "transactions/s",
+            systems: vec![
+                (
+                    "usnet",
+                    Ok(Box::new(move || usn::rr_threads(rr_n / 2, 50)) as Measure),
+                ),
+                ("smoltcp", Err("smoltcp has no blocking API".into())),
+                (
+                    "kernel",
+                    match v.as_ref() {
+                        Ok(_) => Ok(Box::new(move || {
+                            let v = v.as_ref().as_ref().map_err(|e| e.clone())?;
+                            v.rr(&exe, rr_n / 2, 50)
                         }) as Measure),
                         Err(e) => Err(format!("veth pair between namespaces unavailable: {e}")),
                     },
@@ -276,7 +304,7 @@ pub fn run(o: &Options) -> Value {
         systems: vec![
             (
                 "usnet",
-                Ok(Box::new(move || usn::rr_threads(rr_n / 4)) as Measure),
+                Ok(Box::new(move || usn::rr_threads(rr_n / 4, 0)) as Measure),
             ),
             ("smoltcp", Err("smoltcp has no blocking API".into())),
             (

@@ -142,14 +142,15 @@ pub fn conn_rate(n: u32) -> f64 {
 
 /// `n` one-byte request/response exchanges between two application threads with the
 /// blocking API, each stack's softirq on its own thread (as ksoftirqd); transactions per
-/// second.
-pub fn rr_threads(n: u32) -> Result<f64, String> {
+/// second. `busy_us` > 0 sets `SO_BUSY_POLL` on both sockets.
+pub fn rr_threads(n: u32, busy_us: u32) -> Result<f64, String> {
     let h = RealTwoHosts::start(3);
     let addr = SocketAddrV4::new(ip(10, 0, 0, 2), 5003);
     let l = std_api::TcpListener::bind(&h.b, addr).map_err(|e| e.to_string())?;
     let server = std::thread::spawn(move || {
         let Ok((mut s, _)) = l.accept() else { return };
         let _ = s.set_nodelay(true);
+        let _ = s.set_busy_poll(busy_us);
         let mut b = [0u8; 1];
         while s.read(&mut b).unwrap_or(0) == 1 {
             if s.write(&b).is_err() {
@@ -159,6 +160,7 @@ pub fn rr_threads(n: u32) -> Result<f64, String> {
     });
     let c = std_api::TcpStream::connect(&h.a, addr).map_err(|e| e.to_string())?;
     c.set_nodelay(true).map_err(|e| e.to_string())?;
+    c.set_busy_poll(busy_us).map_err(|e| e.to_string())?;
     let rate = crate::rr_client(&c, n).map_err(|e| e.to_string())?;
     drop(c);
     let _ = server.join();

@@ -361,6 +361,7 @@ fn bench_quick_json_reports_every_case_side_by_side() {
         "bulk_mtu9000",
         "rr_1byte_one_thread",
         "rr_1byte_threads",
+        "rr_1byte_veth_busy_poll",
         "lossy_1pct_10ms",
         "conn_setup",
         "idle_conn_memory",
