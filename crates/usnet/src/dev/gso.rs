@@ -188,7 +188,8 @@ pub fn segment(mut skb: Skb, hw_csum: bool, out: &mut Vec<Skb>) -> Result<(), (S
     let nsegs = payload.div_ceil(mss);
     // Payload source: bytes of the linear area after the headers, then the fragments.
     let lin_payload = skb.headlen().saturating_sub(lay.hdr_len);
-    let mut frag_rest: Vec<bytes::Bytes> = skb.take_frags().collect();
+    let mut frag_rest = crate::skb::take_frag_scratch();
+    frag_rest.extend(skb.take_frags());
     let mut frag_idx = 0usize;
     let mut lin_pos = lay.hdr_len;
     let headroom = skb.headroom();
@@ -259,6 +260,7 @@ pub fn segment(mut skb: Skb, hw_csum: bool, out: &mut Vec<Skb>) -> Result<(), (S
         }
         out.push(seg);
     }
+    crate::skb::put_frag_scratch(frag_rest);
     if out.len() > start {
         if let (Some(o), Some(last)) = (owner, out.last_mut()) {
             last.put_owner(o);

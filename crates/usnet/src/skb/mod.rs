@@ -43,6 +43,36 @@ use crate::time::Instant;
 /// A page fragment: a refcounted, immutable byte range (Linux's `skb_frag_t`).
 pub type Frag = Bytes;
 
+thread_local! {
+    static FRAG_SCRATCH: std::cell::RefCell<Vec<Frag>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty vector of fragments from this thread's scratch, for moving fragments
+/// between skbs (TSO splits, GSO, trimming acknowledged bytes) without allocating in
+/// steady state. Give it back with [`put_frag_scratch`]; a second taker while it is out
+/// gets a new vector.
+pub fn take_frag_scratch() -> Vec<Frag> {
+    FRAG_SCRATCH
+        .try_with(|c| {
+            c.try_borrow_mut()
+                .map(|mut v| std::mem::take(&mut *v))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+}
+
+/// Return a vector from [`take_frag_scratch`] (emptied; its capacity is kept).
+pub fn put_frag_scratch(mut v: Vec<Frag>) {
+    v.clear();
+    let _ = FRAG_SCRATCH.try_with(|c| {
+        if let Ok(mut s) = c.try_borrow_mut() {
+            if s.capacity() < v.capacity() {
+                *s = v;
+            }
+        }
+    });
+}
+
 /// At most this many fragments per skb (Linux's `MAX_SKB_FRAGS`).
 pub const MAX_SKB_FRAGS: usize = 17;
 

@@ -371,8 +371,8 @@ pub struct Tcb {
     pub rx_head_off: usize,
     /// Out-of-order segments, ordered by sequence.
     pub ofo_queue: VecDeque<Skb>,
-    /// The page fragment `tcp_sendmsg` copies into (`sk_page_frag`).
-    pub page_frag: BytesMut,
+    /// The page fragment `tcp_sendmsg` copies into (`sk_page_frag`), once it has one.
+    pub page_frag: Option<BytesMut>,
     /// Bytes of the tail skb's payload still in `page_frag` (not yet a fragment).
     pub frag_pending: usize,
 
@@ -842,7 +842,7 @@ impl Tcb {
             rx_queue: VecDeque::new(),
             rx_head_off: 0,
             ofo_queue: VecDeque::new(),
-            page_frag: BytesMut::new(),
+            page_frag: None,
             frag_pending: 0,
             snd_cwnd: TCP_INIT_CWND,
             snd_ssthresh: u32::MAX >> 1,
@@ -1006,6 +1006,9 @@ pub struct TcpTables {
     pub secret: [u64; 2],
     /// Sockets TSQ wants to run (the per-CPU TSQ tasklet list).
     pub tsq_list: Mutex<Vec<Arc<TcpSock>>>,
+    /// Page fragments `tcp_sendmsg` filled, kept to be refilled once every skb using
+    /// them is freed (the page allocator's role for `sk_page_frag`).
+    pub page_pool: sendmsg::PagePool,
 }
 
 impl fmt::Debug for TcpTables {
@@ -1049,6 +1052,7 @@ impl TcpTables {
             mib: TcpExtMib::default(),
             default_cc: RwLock::new("cubic".to_string()),
             secret,
+            page_pool: sendmsg::PagePool::default(),
             tsq_list: Mutex::new(Vec::new()),
         }
     }

@@ -456,14 +456,15 @@ fn split_off(skb: &mut Skb, len: u32) -> Option<Skb> {
     let head = skb.headlen() as u32;
     let mut rest = Skb::alloc(0, MAX_TCP_HEADER);
     if len >= head {
-        let mut frags = Vec::with_capacity(4);
+        let mut frags = crate::skb::take_frag_scratch();
         skb.split_frags_at((len - head) as usize, &mut frags);
-        for f in frags {
+        for f in frags.drain(..) {
             if let Err(f) = rest.push_frag(f) {
                 rest.linearize();
                 rest.put_slice(&f);
             }
         }
+        crate::skb::put_frag_scratch(frags);
     } else {
         // Linear payload (rare: only when frags ran out): copy the tail.
         let mut tail = vec![0u8; (total - len) as usize];
@@ -1448,12 +1449,13 @@ pub fn trim_head(skb: &mut Skb, n: usize) {
         skb.pull(n);
     } else {
         skb.pull(head);
-        let mut rest = Vec::with_capacity(4);
+        let mut rest = crate::skb::take_frag_scratch();
         skb.split_frags_at(n - head, &mut rest);
         let _ = skb.take_frags().count();
-        for f in rest {
+        for f in rest.drain(..) {
             let _ = skb.push_frag(f);
         }
+        crate::skb::put_frag_scratch(rest);
     }
     skb.cb.tcp.seq = skb.cb.tcp.seq.wrapping_add(n as u32);
 }

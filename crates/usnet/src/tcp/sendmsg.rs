@@ -4,11 +4,13 @@
 //! `tcp_push` with Nagle, corking, `MSG_MORE` and autocorking deciding whether
 //! `tcp_write_xmit` (in [`super::output`]) runs now.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use parking_lot::Mutex;
 
 use super::output::{
     tcp_current_mss, tcp_send_mss, tcp_write_xmit, tcphdr, PAGE_FRAG_SIZE, SKB_TRUESIZE_BASE,
@@ -47,7 +49,10 @@ pub(crate) fn commit_frag(t: &mut Tcb) {
     }
     let n = t.frag_pending;
     t.frag_pending = 0;
-    let bytes = t.page_frag.split_to(n).freeze();
+    let Some(page) = t.page_frag.as_mut() else {
+        return;
+    };
+    let bytes = page.split_to(n).freeze();
     if let Some(skb) = t.write_queue.back_mut() {
         if let Err(b) = skb.push_frag(bytes) {
             // Out of fragment slots: linearize what is there, then append.
@@ -75,28 +80,81 @@ fn new_data_skb(stack: &Stack, t: &Tcb) -> Skb {
     skb
 }
 
+/// Filled page fragments waiting for their skbs to be freed, oldest first, shared by a
+/// stack's sockets: a sender refills the oldest one whose bytes have all been
+/// acknowledged instead of allocating a new page. Without it each 32 KiB page went back
+/// to malloc when its last skb was freed, often on another thread, and a fresh one came
+/// from newly mapped memory (page faults and zeroing on the copy into it).
+#[derive(Debug, Default)]
+pub struct PagePool {
+    pages: Mutex<VecDeque<BytesMut>>,
+}
+
+/// Pages a pool keeps at most (8 MiB): beyond that the oldest is let go.
+const PAGE_POOL_MAX: usize = 256;
+/// Pages at the head of the pool looked at for one that is free again.
+const PAGE_POOL_SCAN: usize = 4;
+
+impl PagePool {
+    /// Retire the filled page `full` (if there is one) and hand out a page to fill.
+    pub fn exchange(&self, full: Option<BytesMut>) -> BytesMut {
+        let mut q = self.pages.lock();
+        if let Some(full) = full {
+            q.push_back(full);
+        }
+        for i in 0..q.len().min(PAGE_POOL_SCAN) {
+            if q[i].try_reclaim(PAGE_FRAG_SIZE) {
+                if let Some(page) = q.remove(i) {
+                    return page;
+                }
+            }
+        }
+        while q.len() > PAGE_POOL_MAX {
+            q.pop_front();
+        }
+        drop(q);
+        BytesMut::with_capacity(PAGE_FRAG_SIZE)
+    }
+
+    /// Pages held (in use by skbs or free).
+    pub fn len(&self) -> usize {
+        self.pages.lock().len()
+    }
+
+    /// Whether the pool holds no page.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Copy `data` into the tail skb through the page fragment (one copy), returning bytes
 /// taken (it may stop early when the skb runs out of fragment slots).
-fn copy_to_tail(t: &mut Tcb, data: &[u8]) -> usize {
+fn copy_to_tail(stack: &Stack, t: &mut Tcb, data: &[u8]) -> usize {
     let mut done = 0;
     while done < data.len() {
-        if t.page_frag.capacity() - t.page_frag.len() == 0 {
+        let room = t.page_frag.as_ref().map_or(0, |p| p.capacity() - p.len());
+        if room == 0 {
             commit_frag(t);
             let nfrags = t.write_queue.back().map(|s| s.frags().len()).unwrap_or(0);
             if nfrags >= MAX_SKB_FRAGS {
                 break;
             }
-            // A fresh page: reuse the old allocation if every reference is gone.
-            let old = std::mem::take(&mut t.page_frag);
-            let mut page = old;
-            if !page.try_reclaim(PAGE_FRAG_SIZE) {
-                page = BytesMut::with_capacity(PAGE_FRAG_SIZE);
+            // A fresh page: the old one if every reference is gone already, else one
+            // from the stack's pool whose skbs have all been freed.
+            let mut old = t.page_frag.take();
+            let page = match old.as_mut().map(|p| p.try_reclaim(PAGE_FRAG_SIZE)) {
+                Some(true) => old.take(),
+                _ => None,
             }
-            t.page_frag = page;
+            .unwrap_or_else(|| stack.tcp.page_pool.exchange(old));
+            t.page_frag = Some(page);
         }
-        let room = t.page_frag.capacity() - t.page_frag.len();
+        let Some(page) = t.page_frag.as_mut() else {
+            break;
+        };
+        let room = page.capacity() - page.len();
         let n = room.min(data.len() - done);
-        t.page_frag.extend_from_slice(&data[done..done + n]);
+        page.extend_from_slice(&data[done..done + n]);
         t.frag_pending += n;
         done += n;
     }
@@ -203,7 +261,7 @@ pub fn tcp_sendmsg(
             copy = size_goal as usize;
         }
         let want = copy.min(iov[seg].len() - off);
-        let n = copy_to_tail(t, &iov[seg][off..off + want]);
+        let n = copy_to_tail(&stack, t, &iov[seg][off..off + want]);
         if n == 0 {
             // The tail skb is out of fragment slots: start a new one.
             commit_frag(t);
@@ -330,4 +388,48 @@ pub fn tcp_push_pending_frames_nagle(stack: &Stack, sk: &Arc<TcpSock>, t: &mut T
 /// `tcp_push_one`.
 fn tcp_push_one(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, mss_now: u32) {
     tcp_write_xmit(stack, sk, t, mss_now, nagle::PUSH, 1);
+}
+
+#[cfg(test)]
+mod page_pool_tests {
+    use super::*;
+
+    fn fill(page: &mut BytesMut) -> bytes::Bytes {
+        let n = page.capacity() - page.len();
+        page.extend_from_slice(&vec![7u8; n]);
+        page.split_to(n).freeze()
+    }
+
+    #[test]
+    fn a_page_is_refilled_once_its_skbs_are_freed_and_not_before() {
+        let pool = PagePool::default();
+        let mut a = pool.exchange(None);
+        let in_flight = fill(&mut a);
+        let a_ptr = in_flight.as_ptr();
+        // `a` is full and its bytes are still referenced (an skb not yet acknowledged):
+        // the next page must be a different one.
+        let mut b = pool.exchange(Some(a));
+        assert_eq!(pool.len(), 1);
+        let b_bytes = fill(&mut b);
+        assert_ne!(b_bytes.as_ptr(), a_ptr);
+        // The skb using `a` is freed: `a` comes back.
+        drop(in_flight);
+        let mut c = pool.exchange(Some(b));
+        assert_eq!(c.capacity(), PAGE_FRAG_SIZE);
+        let c_bytes = fill(&mut c);
+        assert_eq!(c_bytes.as_ptr(), a_ptr, "the freed page is reused");
+        drop((b_bytes, c_bytes));
+    }
+
+    #[test]
+    fn the_pool_is_bounded() {
+        let pool = PagePool::default();
+        let mut held = Vec::new();
+        let mut page = pool.exchange(None);
+        for _ in 0..PAGE_POOL_MAX + 50 {
+            held.push(fill(&mut page));
+            page = pool.exchange(Some(page));
+        }
+        assert_eq!(pool.len(), PAGE_POOL_MAX);
+    }
 }

@@ -511,9 +511,14 @@ pub fn tsq_schedule(sk: &Arc<TcpSock>) {
 
 /// Run the sockets TSQ scheduled (from `do_softirq`).
 pub fn tsq_run(stack: &Stack) {
-    let list = std::mem::take(&mut *stack.tcp.tsq_list.lock());
-    for sk in list {
+    let mut list = std::mem::take(&mut *stack.tcp.tsq_list.lock());
+    for sk in list.drain(..) {
         sk.bh_run(stack, deferred::TSQ);
+    }
+    // Give the list's capacity back (nothing allocates for the next round).
+    let mut l = stack.tcp.tsq_list.lock();
+    if l.is_empty() && l.capacity() < list.capacity() {
+        *l = list;
     }
 }
 
