@@ -52,23 +52,10 @@ fn run(secs: u64, busy_poll_us: u32) -> f64 {
 /// The same exchange with both stacks stepped by one thread (the simulator's poll
 /// loop, no thread hand-offs): the CPU cost of the stacks themselves.
 fn run_same_thread(n: u64) -> f64 {
-    use usnet::tcp::{SockOpt, TcpSock, TcpState};
+    use usnet::tcp::TcpState;
     let h = usnet::testutil::TwoHosts::new(1, |c| c.line_rate_bps = 0).with_ip();
-    let addr = SocketAddrV4::new(ip(10, 0, 0, 2), 5000);
-    let l = TcpSock::new(&h.b);
-    l.set_nonblocking(true);
-    l.bind(addr).unwrap();
-    l.listen(8).unwrap();
-    let c = TcpSock::new(&h.a);
-    c.set_nonblocking(true);
-    let _ = c.connect(addr);
-    h.sim.run_for(Duration::from_millis(10));
+    let (c, s) = h.tcp_pair(5000);
     assert_eq!(c.state(), TcpState::Established);
-    let s = l.accept().unwrap();
-    s.set_nonblocking(true);
-    for k in [&c, &s] {
-        k.set_opt(SockOpt::NoDelay(true)).unwrap();
-    }
     let mut b = [1u8; 1];
     let t0 = Instant::now();
     for _ in 0..n {

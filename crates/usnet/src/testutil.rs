@@ -206,6 +206,34 @@ impl TwoHosts {
         self
     }
 
+    /// An established TCP connection from a to b's `port` (addresses from
+    /// [`TwoHosts::with_ip`]), both ends non-blocking with `TCP_NODELAY`: (client on a,
+    /// server on b).
+    pub fn tcp_pair(
+        &self,
+        port: u16,
+    ) -> (
+        std::sync::Arc<crate::tcp::TcpSock>,
+        std::sync::Arc<crate::tcp::TcpSock>,
+    ) {
+        use crate::tcp::{SockOpt, TcpSock};
+        let addr = std::net::SocketAddrV4::new(ip(10, 0, 0, 2), port);
+        let l = TcpSock::new(&self.b);
+        l.set_nonblocking(true);
+        l.bind(addr).expect("bind");
+        l.listen(8).expect("listen");
+        let c = TcpSock::new(&self.a);
+        c.set_nonblocking(true);
+        let _ = c.connect(addr);
+        self.sim.run_for(std::time::Duration::from_millis(10));
+        let s = l.accept().expect("accept");
+        s.set_nonblocking(true);
+        for k in [&c, &s] {
+            k.set_opt(SockOpt::NoDelay(true)).expect("TCP_NODELAY");
+        }
+        (c, s)
+    }
+
     /// Build with `cfg` applied to both NICs' configurations.
     pub fn new(seed: u64, cfg: impl Fn(&mut VnicConfig)) -> TwoHosts {
         let mut sim = Sim::new(seed);

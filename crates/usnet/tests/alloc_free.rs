@@ -94,25 +94,9 @@ fn steady_state_through_fq_allocates_nothing() {
 /// transaction allocates nothing.
 #[test]
 fn steady_state_tcp_request_response_allocates_nothing() {
-    use std::net::SocketAddrV4;
-    use usnet::tcp::{SockOpt, TcpSock};
-    use usnet::testutil::ip;
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let h = TwoHosts::new(6, |_| {}).with_ip();
-    let addr = SocketAddrV4::new(ip(10, 0, 0, 2), 5000);
-    let l = TcpSock::new(&h.b);
-    l.set_nonblocking(true);
-    l.bind(addr).unwrap();
-    l.listen(8).unwrap();
-    let c = TcpSock::new(&h.a);
-    c.set_nonblocking(true);
-    let _ = c.connect(addr);
-    h.sim.run_for(Duration::from_millis(10));
-    let s = l.accept().unwrap();
-    s.set_nonblocking(true);
-    for k in [&c, &s] {
-        k.set_opt(SockOpt::NoDelay(true)).unwrap();
-    }
+    let (c, s) = h.tcp_pair(5000);
     let exchange = |n: usize| {
         let mut b = [1u8; 64];
         for _ in 0..n {
@@ -147,22 +131,9 @@ fn steady_state_tcp_request_response_allocates_nothing() {
 /// no allocation.
 #[test]
 fn steady_state_tcp_bulk_allocates_nothing() {
-    use std::net::SocketAddrV4;
-    use usnet::tcp::TcpSock;
-    use usnet::testutil::ip;
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let h = TwoHosts::new(7, |_| {}).with_ip();
-    let addr = SocketAddrV4::new(ip(10, 0, 0, 2), 5001);
-    let l = TcpSock::new(&h.b);
-    l.set_nonblocking(true);
-    l.bind(addr).unwrap();
-    l.listen(8).unwrap();
-    let c = TcpSock::new(&h.a);
-    c.set_nonblocking(true);
-    let _ = c.connect(addr);
-    h.sim.run_for(Duration::from_millis(10));
-    let s = l.accept().unwrap();
-    s.set_nonblocking(true);
+    let (c, s) = h.tcp_pair(5001);
     let chunk = vec![0x5au8; 64 << 10];
     let mut buf = vec![0u8; 256 << 10];
     let mut move_bytes = |total: u64| {

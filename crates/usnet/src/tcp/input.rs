@@ -120,14 +120,10 @@ fn parse_general(d: &[u8], total: usize, saddr: Ipv4Addr, daddr: Ipv4Addr) -> Op
         flags |= tcphdr::ACK;
     }
     let seq = repr.seq_number.0;
-    let end_seq = seq
-        .wrapping_add(len)
-        .wrapping_add(u32::from(flags & tcphdr::SYN != 0))
-        .wrapping_add(u32::from(flags & tcphdr::FIN != 0));
     Some((
         Seg {
             seq,
-            end_seq,
+            end_seq: end_seq(seq, len, flags),
             ack_seq: repr.ack_number.map(|a| a.0).unwrap_or(0),
             flags,
             window: repr.window_len,
@@ -142,6 +138,13 @@ fn parse_general(d: &[u8], total: usize, saddr: Ipv4Addr, daddr: Ipv4Addr) -> Op
         },
         hlen,
     ))
+}
+
+/// `TCP_SKB_CB(skb)->end_seq`: past the payload, SYN and FIN each taking one.
+fn end_seq(seq: u32, len: u32, flags: u8) -> u32 {
+    seq.wrapping_add(len)
+        .wrapping_add(u32::from(flags & tcphdr::SYN != 0))
+        .wrapping_add(u32::from(flags & tcphdr::FIN != 0))
 }
 
 /// `tcp_fast_parse_options`: a header with no options, or with only the aligned
@@ -163,14 +166,10 @@ fn parse_fast(d: &[u8], total: usize, saddr: Ipv4Addr, daddr: Ipv4Addr) -> Optio
     let flags = d[13];
     let seq = be32(4);
     let len = total.saturating_sub(hlen) as u32;
-    let end_seq = seq
-        .wrapping_add(len)
-        .wrapping_add(u32::from(flags & tcphdr::SYN != 0))
-        .wrapping_add(u32::from(flags & tcphdr::FIN != 0));
     Some((
         Seg {
             seq,
-            end_seq,
+            end_seq: end_seq(seq, len, flags),
             ack_seq: if flags & tcphdr::ACK != 0 { be32(8) } else { 0 },
             flags,
             window: be16(14),
