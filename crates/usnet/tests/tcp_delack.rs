@@ -3,7 +3,9 @@
 //! mode (`tcp_event_data_sent` → `inet_csk_inc_pingpong_cnt`); at
 //! `net.ipv4.tcp_pingpong_thresh` the receiver stops acknowledging requests at once
 //! (quick ACKs and the read-side ACK of `tcp_cleanup_rbuf` are off) and its ACK rides
-//! on the reply; a delayed ACK that fires leaves the mode.
+//! on the reply; a delayed ACK that fires leaves the mode. And the other way: a
+//! segment that opens the receive window is acknowledged at once
+//! (`tcp_grow_window` → `icsk_ack.quick |= 1`).
 
 mod common;
 
@@ -94,4 +96,61 @@ fn a_delayed_ack_that_fires_leaves_interactive_mode() {
     // pushed one-byte segment; `tcp_cleanup_rbuf`) and the reply re-enters it.
     let from_b = exchange(&k, 3, Duration::ZERO);
     assert_eq!(pure_acks(&from_b), 1, "{from_b:?}");
+}
+
+/// While the receive window is opening, `tcp_grow_window` asks for a quick ACK for the
+/// segment that opened it (`icsk_ack.quick |= 1`), so the sender hears of the larger
+/// window at once: well past the connection's initial quick ACKs (at most 16), a bulk
+/// flow's segments are still acknowledged one by one while the window grows, and two
+/// at a time once it has stopped growing.
+#[test]
+fn a_growing_window_is_acknowledged_segment_by_segment() {
+    use usnet::tcp::SockOpt;
+    let k = Conn::new(4, |h| {
+        h.b.sysctl
+            .set("net.ipv4.tcp_rmem_default", 4 << 20)
+            .unwrap();
+        // One ACK decision per segment (GRO would merge a burst into one skb).
+        h.db.set_features(h.db.features() - usnet::dev::Features::GRO);
+    });
+    k.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
+    k.s.set_opt(SockOpt::RcvBuf(8 << 20)).unwrap();
+    k.log.clear();
+    let data = vec![7u8; 1 << 20];
+    let mut sent = 0;
+    k.h.sim.run_while(
+        || {
+            while sent < data.len() {
+                match k.c.send(&data[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(_) => break,
+                }
+            }
+            k.drain();
+            true
+        },
+        5 * RTT,
+    );
+    let mss = k.c.info().snd_mss;
+    let acks: Vec<u32> = k
+        .log
+        .all()
+        .iter()
+        .filter(|s| !s.outgoing && s.len == 0)
+        .map(|s| s.ack)
+        .collect();
+    let steps: Vec<u32> = acks
+        .windows(2)
+        .map(|w| w[1].wrapping_sub(w[0]) / mss)
+        .collect();
+    assert!(steps.len() > 60, "{steps:?}");
+    assert!(
+        steps[16..40].iter().all(|&s| s == 1),
+        "one ACK per segment while the window grows: {steps:?}"
+    );
+    assert!(
+        steps[40..].contains(&2),
+        "two segments per ACK once it stops: {steps:?}"
+    );
+    assert!(k.h.b.tcp.mib.get(TcpExt::DelayedACKs) <= 2);
 }

@@ -195,8 +195,17 @@ fn slow_start_doubles_cwnd_every_rtt() {
     k.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
     k.s.set_opt(SockOpt::RcvBuf(8 << 20)).unwrap();
     let w = cwnd_per_rtt(&k, 4, 4 << 20);
-    // IW10, then +1 per acknowledged segment (tcp_slow_start): x2 per RTT.
-    assert_eq!(w, vec![10, 20, 40, 80], "cwnd per RTT");
+    // IW10, then +1 per acknowledged segment (tcp_slow_start): x2 per RTT. While the
+    // receiver's window grows it ACKs every segment (`tcp_grow_window` asks for a quick
+    // ACK); once it stops growing it ACKs every second one, and a round's odd last
+    // segment then waits for the delayed ACK: that round shows one short of double.
+    assert_eq!(w[0], 10, "IW10: {w:?}");
+    for r in w.windows(2) {
+        assert!(
+            r[1] <= 2 * r[0] && r[1] + 1 >= 2 * r[0],
+            "cwnd per RTT doubles: {w:?}"
+        );
+    }
 }
 
 /// Drop the data segments of a→b whose sequence numbers (relative to the first data
