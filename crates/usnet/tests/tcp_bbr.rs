@@ -431,3 +431,25 @@ fn an_accepted_socket_runs_and_paces_with_its_listeners_bbr() {
     assert!(pps > 1000, "BBR bandwidth estimate {pps} packets/s");
     assert_ne!(get("mode"), "STARTUP", "BBR left STARTUP: {info:?}");
 }
+
+/// On a steady path nothing beats the first min RTT, so PROBE_RTT comes 10 s after it
+/// was measured (`bbr_min_rtt_win_sec`); only a strictly smaller sample renews the
+/// filter (`rs->rtt_us < bbr->min_rtt_us`, unit test in `bbr.rs`).
+#[test]
+fn probe_rtt_comes_ten_seconds_in_on_a_steady_path() {
+    let k = conn(75, "bbr", 20_000_000, 1000, 0.0);
+    let start = k.h.sim.now();
+    let mut entered = None;
+    run_bulk(&k, Duration::from_secs(12), || {
+        if cc(&k, "mode") == "PROBE_RTT" {
+            entered.get_or_insert(k.h.sim.now());
+        }
+        entered.is_none()
+    });
+    let entered = entered.expect("PROBE_RTT entered on a steady path");
+    let after = entered.saturating_duration_since(start);
+    assert!(
+        after >= Duration::from_secs(10) && after <= Duration::from_millis(10_500),
+        "PROBE_RTT {after:?} after the start"
+    );
+}

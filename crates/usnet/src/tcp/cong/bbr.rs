@@ -523,7 +523,7 @@ impl Bbr {
     /// `bbr_update_min_rtt`: the 10 s min-RTT filter and PROBE_RTT.
     fn update_min_rtt(&mut self, ctx: &mut CcCtx<'_>, rs: &RateSample) {
         let expired = ctx.now > self.min_rtt_stamp + MIN_RTT_WIN;
-        if rs.rtt_us >= 0 && (rs.rtt_us <= i64::from(self.min_rtt_us) || expired) {
+        if rs.rtt_us >= 0 && (rs.rtt_us < i64::from(self.min_rtt_us) || expired) {
             self.min_rtt_us = rs.rtt_us.min(i64::from(u32::MAX - 1)) as u32;
             self.min_rtt_stamp = ctx.now;
         }
@@ -680,6 +680,64 @@ mod tests {
         assert_eq!(f.get(), 70);
         f.update(10, 30, 10);
         assert_eq!(f.get(), 10);
+    }
+
+    /// `bbr_update_min_rtt` renews the 10 s filter only on a strictly smaller sample
+    /// (`rs->rtt_us < bbr->min_rtt_us`): a sample equal to the minimum five seconds in
+    /// does not postpone PROBE_RTT past ten.
+    #[test]
+    fn an_equal_rtt_sample_does_not_renew_the_min_rtt_filter() {
+        let (mut cwnd, mut cnt, mut ssthresh, mut pacing, mut app) = (10, 0, u32::MAX, 0, 0);
+        let mut run = |bbr: &mut Bbr, at_ms: u64, rtt_us: i64| {
+            let mut ctx = CcCtx {
+                cwnd: &mut cwnd,
+                cwnd_cnt: &mut cnt,
+                ssthresh: &mut ssthresh,
+                clamp: u32::MAX,
+                prior_cwnd: 10,
+                srtt_us: 8 * 10_000,
+                min_rtt_us: 10_000,
+                now: Instant::from_millis(at_ms),
+                mss: 1448,
+                is_cwnd_limited: true,
+                in_flight: 10,
+                snd_nxt: 0,
+                snd_una: 0,
+                pacing_rate: &mut pacing,
+                max_pacing_rate: u64::MAX,
+                delivered: 100,
+                delivered_mstamp: Instant::from_millis(at_ms),
+                app_limited: &mut app,
+                ca_state: CaState::Open,
+                wstamp: Instant::from_millis(at_ms),
+            };
+            let mut rs = RateSample::new(10);
+            rs.rtt_us = rtt_us;
+            bbr.update_min_rtt(&mut ctx, &rs);
+        };
+        let mut bbr = Bbr {
+            mode: Mode::ProbeBw,
+            min_rtt_us: u32::MAX,
+            ..Bbr::default()
+        };
+        run(&mut bbr, 1_000, 10_000);
+        assert_eq!(bbr.min_rtt_us, 10_000);
+        run(&mut bbr, 6_000, 10_000);
+        assert_eq!(
+            bbr.min_rtt_stamp,
+            Instant::from_millis(1_000),
+            "not renewed"
+        );
+        run(&mut bbr, 11_001, 12_000);
+        assert_eq!(
+            bbr.mode,
+            Mode::ProbeRtt,
+            "10 s after the minimum was measured"
+        );
+        assert_eq!(
+            bbr.min_rtt_us, 12_000,
+            "the expired filter takes the new sample"
+        );
     }
 
     #[test]
