@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use usnet::link::{Loss, Netem};
-use usnet::tcp::{SockOpt, TcpSock};
+use usnet::tcp::{SockOpt, TcpExt, TcpSock};
 use usnet::testutil::TwoHosts;
 
 mod common;
@@ -451,5 +451,35 @@ fn probe_rtt_comes_ten_seconds_in_on_a_steady_path() {
     assert!(
         after >= Duration::from_secs(10) && after <= Duration::from_millis(10_500),
         "PROBE_RTT {after:?} after the start"
+    );
+}
+
+/// A lone small packet acknowledged alone is likely acknowledged late, by the
+/// receiver's delayed-ACK timer (`FLAG_ACK_MAYBE_DELAYED`); BBR does not let such a
+/// sample replace an expired min RTT (`!rs->is_ack_delayed`). A sender that only
+/// trickles single bytes to a receiver that does not read keeps its 10 ms min RTT past
+/// the filter's 10 s, where the delayed ACKs would have made it 50 ms.
+#[test]
+fn delayed_ack_samples_do_not_replace_an_expired_min_rtt() {
+    let k = conn(76, "bbr", 20_000_000, 1000, 0.0);
+    run_bulk(&k, Duration::from_secs(1), || true);
+    let mrtt0: f64 = cc(&k, "mrtt").parse().unwrap();
+    assert!(mrtt0 < 12.0, "min RTT {mrtt0} ms");
+    // Drain what is in flight, then one byte every 200 ms with nobody reading.
+    k.h.sim.run_for(Duration::from_millis(500));
+    let mut buf = vec![0u8; 1 << 20];
+    while k.s.recv(&mut buf).is_ok_and(|n| n > 0) {}
+    for _ in 0..60 {
+        k.c.send(&[1]).unwrap();
+        k.h.sim.run_for(Duration::from_millis(200));
+    }
+    assert!(
+        k.h.b.tcp.mib.get(TcpExt::DelayedACKs) >= 40,
+        "ACKs were delayed"
+    );
+    let mrtt: f64 = cc(&k, "mrtt").parse().unwrap();
+    assert!(
+        mrtt < 12.0,
+        "min RTT {mrtt} ms after 13 s of delayed-ACK samples"
     );
 }

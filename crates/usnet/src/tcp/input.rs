@@ -448,7 +448,7 @@ fn rcv_synsent(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, skb: Sk
             t.window_clamp = t.window_clamp.min(65535);
         }
         // The SYN's RTT (Karn: only if it was not retransmitted) sets the first RTO.
-        let (_, rtt, _, _) =
+        let (_, rtt, _, _, _) =
             tcp_clean_rtx_queue_to(stack, sk, t, seg.ack_seq, now, &mut RateSample::new(0));
         if let Some(rtt) = rtt {
             tcp_rtt_estimator(t, rtt.max(1) as u32);
@@ -878,8 +878,20 @@ fn tcp_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg) -> bool {
     let mut rs = sack.rate;
     rs.prior_in_flight = prior_in_flight;
     let prior_lost = t.rate.lost;
-    let (acked_pkts, rtt_us, retrans_acked, reord) =
+    let prior_sacked = t.sacked_out;
+    let (acked_pkts, rtt_us, retrans_acked, reord, fully_acked) =
         tcp_clean_rtx_queue_to(stack, sk, t, ackn, now, &mut rs);
+    // FLAG_ACK_MAYBE_DELAYED: one small packet acknowledged alone, nothing SACKed or
+    // DSACKed — typically a lone runt ACKed by the receiver's delayed-ACK timer.
+    rs.is_ack_delayed = acked_pkts == 1
+        && fully_acked
+        && prior_sacked == 0
+        && rtt_us.is_some()
+        && !retrans_acked
+        && ackn.wrapping_sub(prior_snd_una) < t.mss_cache
+        && rs.prior_delivered.wrapping_add(1) == t.stats.delivered
+        && fl & (flag::DATA_SACKED | flag::SYN_ACKED) == 0
+        && !sack.dsack;
     if acked_pkts > 0 {
         fl |= flag::DATA_ACKED;
         // A hole below the highest SACK filled by a packet never retransmitted: the
@@ -993,8 +1005,10 @@ fn tcp_clean_rtx_queue_to(
     ackn: u32,
     now: Instant,
     rs: &mut RateSample,
-) -> (u32, Option<i64>, bool, u32) {
+) -> (u32, Option<i64>, bool, u32, bool) {
     let mut pkts = 0u32;
+    // Whether everything acknowledged was acknowledged whole (no TSO head trimmed).
+    let mut fully_acked = true;
     let mut rtt: Option<i64> = None;
     let mut retrans = false;
     let mss = t.mss_cache.max(1);
@@ -1012,6 +1026,7 @@ fn tcp_clean_rtx_queue_to(
                 let after_pc = (skb.len() as u32).div_ceil(mss).max(1);
                 skb.gso_segs = after_pc as u16;
                 let done = before_pc.saturating_sub(after_pc);
+                fully_acked = false;
                 if done > 0 {
                     super::rate::skb_delivered(&mut t.rate, &mut skb.cb.tcp, rs);
                 }
@@ -1083,7 +1098,7 @@ fn tcp_clean_rtx_queue_to(
     if retrans && t.retrans_out == 0 {
         t.retrans_stamp = None;
     }
-    (pkts, rtt, retrans, reord)
+    (pkts, rtt, retrans, reord, fully_acked)
 }
 
 /// `tcp_rtt_estimator` (RFC 6298 as Linux computes it, in µs).

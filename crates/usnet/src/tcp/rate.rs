@@ -78,6 +78,9 @@ pub struct RateSample {
     pub is_app_limited: bool,
     /// Whether the reference skb was a retransmission.
     pub is_retrans: bool,
+    /// The ACK may have been delayed by the receiver (`FLAG_ACK_MAYBE_DELAYED`: one
+    /// small packet acknowledged alone), so its RTT may be inflated.
+    pub is_ack_delayed: bool,
     /// Reference skb's send time and end sequence, to find the most recently sent.
     last_tx: Option<(Instant, u32, u32)>,
 }

@@ -25,9 +25,8 @@
 //!
 //! Left out of Linux's BBR v1: long-term bandwidth sampling for token-bucket policers
 //! (`lt_bw`, `bbr_lt_bw_sampling`), the `min_tso_segs` hook (TSO sizing keeps TCP's own
-//! autosizing; [`Bbr`] only uses the same goal for its cwnd budget), `is_ack_delayed`
-//! in the min_rtt filter (no delayed-ACK flag in rate samples), and the idle-restart
-//! pacing adjustment (`CA_EVENT_TX_START` is not raised by the sender).
+//! autosizing; [`Bbr`] only uses the same goal for its cwnd budget), and the
+//! idle-restart pacing adjustment (`CA_EVENT_TX_START` is not raised by the sender).
 
 use super::{CaEvent, CaState, CcCtx, CongestionOps};
 use crate::tcp::rate::RateSample;
@@ -523,7 +522,11 @@ impl Bbr {
     /// `bbr_update_min_rtt`: the 10 s min-RTT filter and PROBE_RTT.
     fn update_min_rtt(&mut self, ctx: &mut CcCtx<'_>, rs: &RateSample) {
         let expired = ctx.now > self.min_rtt_stamp + MIN_RTT_WIN;
-        if rs.rtt_us >= 0 && (rs.rtt_us < i64::from(self.min_rtt_us) || expired) {
+        // A sample from an ACK that may have been delayed does not replace an expired
+        // minimum (it may be inflated by the receiver's delayed-ACK timer).
+        if rs.rtt_us >= 0
+            && (rs.rtt_us < i64::from(self.min_rtt_us) || (expired && !rs.is_ack_delayed))
+        {
             self.min_rtt_us = rs.rtt_us.min(i64::from(u32::MAX - 1)) as u32;
             self.min_rtt_stamp = ctx.now;
         }
