@@ -483,3 +483,23 @@ fn delayed_ack_samples_do_not_replace_an_expired_min_rtt() {
         "min RTT {mrtt} ms after 13 s of delayed-ACK samples"
     );
 }
+
+/// TSO autosizing asks the congestion control for its floor (`min_tso_segs`): BBR
+/// sends one segment per skb once its pacing rate is below 1.2 Mbit/s
+/// (`bbr_min_tso_segs`), where TCP's own floor (`tcp_min_tso_segs`, 2) — CUBIC's —
+/// still bundles two.
+#[test]
+fn bbr_sends_single_segment_skbs_below_its_min_tso_rate() {
+    let multi_segment_skbs = |cc: &str| {
+        let k = conn(77, cc, 500_000, 1000, 0.0);
+        run_bulk(&k, Duration::from_secs(4), || true);
+        k.log.clear();
+        run_bulk(&k, Duration::from_secs(2), || true);
+        let mss = k.c.info().snd_mss;
+        let out = k.log.data_out();
+        assert!(out.len() > 20, "{cc}: {} skbs", out.len());
+        out.iter().filter(|s| s.len > mss).count()
+    };
+    assert_eq!(multi_segment_skbs("bbr"), 0, "BBR below 1.2 Mbit/s");
+    assert!(multi_segment_skbs("cubic") > 0, "CUBIC keeps two per skb");
+}

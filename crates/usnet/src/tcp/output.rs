@@ -243,7 +243,9 @@ pub fn tcp_tso_segs(stack: &Stack, t: &Tcb, mss: u32) -> u32 {
         bytes = bytes.saturating_add(u64::from(gso_max) >> shift);
     }
     let bytes = bytes.min(u64::from(gso_max)) as u32;
-    let min_segs = stack.sysctl.tcp_min_tso_segs().max(1) as u32;
+    let min_segs =
+        t.cc.min_tso_segs(t.pacing_rate)
+            .unwrap_or_else(|| stack.sysctl.tcp_min_tso_segs().max(1) as u32);
     (bytes / mss.max(1)).max(min_segs)
 }
 

@@ -24,9 +24,8 @@
 //! not reduce the model — that is why BBR keeps its rate on a randomly lossy path.
 //!
 //! Left out of Linux's BBR v1: long-term bandwidth sampling for token-bucket policers
-//! (`lt_bw`, `bbr_lt_bw_sampling`), the `min_tso_segs` hook (TSO sizing keeps TCP's own
-//! autosizing; [`Bbr`] only uses the same goal for its cwnd budget), and the
-//! idle-restart pacing adjustment (`CA_EVENT_TX_START` is not raised by the sender).
+//! (`lt_bw`, `bbr_lt_bw_sampling`) and the idle-restart pacing adjustment
+//! (`CA_EVENT_TX_START` is not raised by the sender).
 
 use super::{CaEvent, CaState, CcCtx, CongestionOps};
 use crate::tcp::rate::RateSample;
@@ -271,11 +270,7 @@ impl Bbr {
     /// `bbr_tso_segs_goal`: about 1 ms of the pacing rate, in packets.
     fn tso_segs_goal(&self, ctx: &CcCtx<'_>) -> u32 {
         let bytes = (*ctx.pacing_rate >> 10).min(65536 - 1 - 160) as u32;
-        let min = if *ctx.pacing_rate < MIN_TSO_RATE >> 3 {
-            1
-        } else {
-            2
-        };
+        let min = self.min_tso_segs(*ctx.pacing_rate).unwrap_or(2);
         (bytes / ctx.mss.max(1)).max(min).min(0x7f)
     }
 
@@ -573,6 +568,15 @@ fn gain_str(g: u32) -> String {
 }
 
 impl CongestionOps for Bbr {
+    /// `bbr_min_tso_segs`: one segment per skb below 1.2 Mbit/s, else two.
+    fn min_tso_segs(&self, pacing_rate: u64) -> Option<u32> {
+        Some(if pacing_rate < MIN_TSO_RATE >> 3 {
+            1
+        } else {
+            2
+        })
+    }
+
     fn name(&self) -> &'static str {
         "bbr"
     }

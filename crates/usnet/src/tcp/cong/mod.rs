@@ -215,6 +215,11 @@ pub trait CongestionOps: Send + Sync {
     fn take_hystart_exit(&mut self) -> u8 {
         0
     }
+    /// `min_tso_segs`: the fewest segments TSO autosizing puts in an skb at
+    /// `pacing_rate` bytes per second (`None`: `net.ipv4.tcp_min_tso_segs`).
+    fn min_tso_segs(&self, _pacing_rate: u64) -> Option<u32> {
+        None
+    }
 }
 
 /// `tcp_slow_start`: grow by one per packet acknowledged, up to ssthresh. Returns the
