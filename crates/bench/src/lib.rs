@@ -90,22 +90,41 @@ fn memcpy_gbytes() -> f64 {
     best
 }
 
-/// The kernel's bulk transfer over a veth pair, `bytes` a run, in Gbit/s.
-fn kernel_bulk<'a>(
+/// A measurement on the kernels' veth pair, or why there is none.
+fn on_veth<'a>(
     veth: &Rc<Result<kernel::Veth, String>>,
-    exe: PathBuf,
-    bytes: u64,
+    mut f: impl FnMut(&kernel::Veth) -> Result<f64, String> + 'a,
 ) -> Result<Measure<'a>, String> {
     match veth.as_ref() {
         Ok(_) => {
             let v = veth.clone();
             Ok(Box::new(move || {
                 let v = v.as_ref().as_ref().map_err(|e| e.clone())?;
-                v.bulk(&exe, bytes).map(|s| gbit(bytes, s))
+                f(v)
             }) as Measure)
         }
         Err(e) => Err(format!("veth pair between namespaces unavailable: {e}")),
     }
+}
+
+/// Bulk through the kernels over the veth pair (Gbit/s).
+fn kernel_bulk<'a>(
+    veth: &Rc<Result<kernel::Veth, String>>,
+    exe: PathBuf,
+    bytes: u64,
+) -> Result<Measure<'a>, String> {
+    on_veth(veth, move |v| v.bulk(&exe, bytes).map(|s| gbit(bytes, s)))
+}
+
+/// The kernel's side of a request/response case over the veth pair (see
+/// [`kernel::Veth::rr`]).
+fn kernel_rr<'a>(
+    veth: &Rc<Result<kernel::Veth, String>>,
+    exe: PathBuf,
+    n: u32,
+    busy_us: u32,
+) -> Result<Measure<'a>, String> {
+    on_veth(veth, move |v| v.rr(&exe, n, busy_us))
 }
 
 /// Run the benchmark; prints progress and the table to stderr/stdout, returns the JSON
@@ -245,55 +264,25 @@ pub fn run(o: &Options) -> Value {
             ],
         });
     }
-    {
-        let v = veth1500.clone();
-        let exe = o.exe.clone();
+    // Request/response over veth between namespaces, and the same with busy polling
+    // (SO_BUSY_POLL 50 µs on both sockets: the waiting thread polls the device instead
+    // of sleeping; the kernel's veth polls with NAPI for it, GRO on for that case).
+    for (name, busy_us, usnet_n) in [
+        ("rr_1byte_veth", 0, rr_n / 4),
+        ("rr_1byte_veth_busy_poll", 50, rr_n / 2),
+    ] {
         cases.push(Case {
-            name: "rr_1byte_veth",
+            name,
             unit: "transactions/s",
             systems: vec![
                 (
                     "usnet",
-                    Ok(Box::new(move || usn::rr_threads(rr_n / 4, 0)) as Measure),
+                    Ok(Box::new(move || usn::rr_threads(usnet_n, busy_us)) as Measure),
                 ),
                 ("smoltcp", Err("smoltcp has no blocking API".into())),
                 (
                     "kernel",
-                    match v.as_ref() {
-                        Ok(_) => Ok(Box::new(move || {
-                            let v = v.as_ref().as_ref().map_err(|e| e.clone())?;
-                            v.rr(&exe, rr_n / 2, 0)
-                        }) as Measure),
-                        Err(e) => Err(format!("veth pair between namespaces unavailable: {e}")),
-                    },
-                ),
-            ],
-        });
-    }
-    {
-        // Busy polling (SO_BUSY_POLL 50 µs on both sockets): the waiting thread polls
-        // the device instead of sleeping. The kernel's veth polls with NAPI for it
-        // (GRO on for this case).
-        let v = veth1500.clone();
-        let exe = o.exe.clone();
-        cases.push(Case {
-            name: "rr_1byte_veth_busy_poll",
-            unit: "transactions/s",
-            systems: vec![
-                (
-                    "usnet",
-                    Ok(Box::new(move || usn::rr_threads(rr_n / 2, 50)) as Measure),
-                ),
-                ("smoltcp", Err("smoltcp has no blocking API".into())),
-                (
-                    "kernel",
-                    match v.as_ref() {
-                        Ok(_) => Ok(Box::new(move || {
-                            let v = v.as_ref().as_ref().map_err(|e| e.clone())?;
-                            v.rr(&exe, rr_n / 2, 50)
-                        }) as Measure),
-                        Err(e) => Err(format!("veth pair between namespaces unavailable: {e}")),
-                    },
+                    kernel_rr(&veth1500, o.exe.clone(), rr_n / 2, busy_us),
                 ),
             ],
         });

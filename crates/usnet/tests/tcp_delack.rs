@@ -120,12 +120,7 @@ fn a_growing_window_is_acknowledged_segment_by_segment() {
     let mut sent = 0;
     k.h.sim.run_while(
         || {
-            while sent < data.len() {
-                match k.c.send(&data[sent..]) {
-                    Ok(n) => sent += n,
-                    Err(_) => break,
-                }
-            }
+            common::lifecycle::push(&k.c, &data, &mut sent);
             k.drain();
             true
         },
