@@ -5,7 +5,7 @@
 //! Each side is a [`FramePort`]: a TAP descriptor ([`Tap`](super::tap::Tap)) whose
 //! interface carries a kernel's traffic, or an [`AF_PACKET` socket](super::packet)
 //! on an interface another program (such as usnet on a TAP) writes to. Frames read on
-//! one side are decided by the same [`NetemState`] as the emulated wire uses, held for
+//! one side are decided by the same `NetemState` as the emulated wire uses, held for
 //! their time to send, and written to the other side. So two kernels in two network
 //! namespaces, or usnet and a kernel, talk across a lossy, delayed path:
 //!

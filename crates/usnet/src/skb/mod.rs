@@ -11,7 +11,7 @@
 //!            ^ mac/network/transport header offsets point in here
 //! ```
 //!
-//! * [`Skb::clone_shared`] is `skb_clone`: a new skb that copies the (header-sized) linear
+//! * `Skb::clone_shared` is `skb_clone`: a new skb that copies the (header-sized) linear
 //!   area and shares every fragment. TCP keeps the original on its retransmit queue and
 //!   sends the clone, so payload bytes are never copied for transmission.
 //! * Skbs come from a [`pool`]: dropping one returns its body (metadata, linear buffer and

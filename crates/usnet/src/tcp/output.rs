@@ -1,7 +1,7 @@
 //! TCP output (Linux's `net/ipv4/tcp.c` `tcp_sendmsg_locked` and `tcp_output.c`), in
 //! the seeds' order:
 //!
-//! * [`tcp_sendmsg`]: `tcp_send_mss` gives the MSS and `size_goal` (many MSS per skb
+//! * [`tcp_sendmsg`](super::sendmsg::tcp_sendmsg): `tcp_send_mss` gives the MSS and `size_goal` (many MSS per skb
 //!   when the device does TSO); data goes into the tail skb while it has room, else a new
 //!   skb is allocated and `skb_entail`ed; bytes are copied once, into page fragments;
 //!   `write_seq` and `end_seq` advance; at the send buffer the caller waits (or gets

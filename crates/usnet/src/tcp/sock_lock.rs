@@ -187,7 +187,10 @@ impl TcpSock {
         self.tcb.lock()
     }
 
-    /// `lock_sock`.
+    /// `lock_sock`. Like the kernel's, the lock is for short stretches of protocol
+    /// work: on a real clock the guard also holds one time reading for the call
+    /// ([`crate::time::TimeScope`], refreshed by each transmit burst and after a wait),
+    /// so holding it across unrelated long work would date what follows.
     pub fn lock_sock<'a>(self: &'a Arc<Self>) -> io::Result<SockGuard<'a>> {
         let stack = self.stack()?;
         let bh = crate::dev::softnet::local_bh_disable();

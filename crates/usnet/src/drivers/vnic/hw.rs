@@ -1,14 +1,14 @@
 //! The emulated NIC hardware: what igb's silicon does between the doorbell and the
 //! interrupt.
 //!
-//! Transmit ([`VnicShared::hw_tx`]): on a tail write, walk descriptors from the
+//! Transmit (`VnicShared::hw_tx`): on a tail write, walk descriptors from the
 //! hardware head to the tail packet by packet (a context descriptor, then data
 //! descriptors up to EOP), segment TSO packets with the context's MSS, put the frames
 //! on the wire, write DD back into the EOP descriptor and raise the queue's interrupt.
 //! The driver keeps the socket's charge until it cleans the descriptor, exactly when
 //! igb would free the skb; the buffer itself travels on (the emulated DMA does not copy).
 //!
-//! Receive ([`VnicShared::hw_rx`]): when frames arrive at the port, verify their
+//! Receive (`VnicShared::hw_rx`): when frames arrive at the port, verify their
 //! checksums (RXCSUM), hash them (RSS, through a 128-entry indirection table) onto a
 //! queue, and write each into the next posted descriptor of that queue's ring — or drop
 //! it and count `rx_no_buffer_count` when the driver has not posted one — then raise the

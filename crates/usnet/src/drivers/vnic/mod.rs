@@ -5,7 +5,7 @@
 //!   descriptors, each with its descriptor array and buffer array
 //!   ([`ring::TxRing`], [`ring::RxRing`]), post receive buffers, register one
 //!   interrupt vector with a NAPI context per queue pair, start the queues.
-//! * **transmit** ([`Vnic::xmit_frame_ring`], `igb_xmit_frame_ring`): count the
+//! * **transmit** (`Vnic::xmit_frame_ring`, `igb_xmit_frame_ring`): count the
 //!   descriptors the skb needs (one per 32 KiB of head and of each fragment), stop the
 //!   queue and answer BUSY when too few are free (`igb_maybe_stop_tx`), write a context
 //!   descriptor for TSO/checksum offload and data descriptors with EOP|RS on the last,
