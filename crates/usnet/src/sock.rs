@@ -17,10 +17,10 @@ use crate::skb::SkbOwner;
 /// [`WaitQueue::wake_all`].
 #[derive(Default)]
 pub struct WaitQueue {
-    gen: Mutex<u64>,
-    /// Wake-ups so far, readable without the lock (a busy poller re-checks readiness
-    /// only when it moves).
-    seq: AtomicU64,
+    /// Wake-ups so far: changed under `lock` (so a sleeper cannot miss one), read
+    /// without it by a busy poller, which re-checks readiness only when it moves.
+    gen: AtomicU64,
+    lock: Mutex<()>,
     cv: Condvar,
     wakers: Mutex<Vec<Waker>>,
     /// poll/epoll sets watching this socket (Linux's `ep_poll_callback` entries).
@@ -78,7 +78,7 @@ impl Notify {
 
 impl std::fmt::Debug for WaitQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WaitQueue(gen {})", *self.gen.lock())
+        write!(f, "WaitQueue(gen {})", self.seq())
     }
 }
 
@@ -86,9 +86,8 @@ impl WaitQueue {
     /// Wake every sleeper and waker (`sk->sk_data_ready` / `sk_write_space`).
     pub fn wake_all(&self) {
         {
-            let mut g = self.gen.lock();
-            *g += 1;
-            self.seq.store(*g, Ordering::Release);
+            let _g = self.lock.lock();
+            self.gen.fetch_add(1, Ordering::AcqRel);
         }
         self.cv.notify_all();
         let wakers = std::mem::take(&mut *self.wakers.lock());
@@ -126,7 +125,7 @@ impl WaitQueue {
     /// Wake-ups so far (lock-free; changes whenever [`WaitQueue::wake_all`] runs).
     #[inline]
     pub fn seq(&self) -> u64 {
-        self.seq.load(Ordering::Acquire)
+        self.gen.load(Ordering::Acquire)
     }
 
     /// Register an async waker for the next wake-up.
@@ -145,12 +144,12 @@ impl WaitQueue {
     pub fn wait_until(&self, timeout: Option<Duration>, mut ready: impl FnMut() -> bool) -> bool {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {
-            let seen = *self.gen.lock();
+            let seen = self.seq();
             if ready() {
                 return true;
             }
-            let mut g = self.gen.lock();
-            if *g != seen {
+            let mut g = self.lock.lock();
+            if self.gen.load(Ordering::Acquire) != seen {
                 continue;
             }
             match deadline {
