@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use usnet::sock::errno;
+use usnet::tcp::minisocks::TimeWait;
 use usnet::tcp::{Tcp, TcpExt, TcpSock, TcpState};
 use usnet::testutil::{SegLog, SegRecord};
 
@@ -119,19 +120,24 @@ fn time_wait_lasts_60_s_and_a_retransmitted_fin_is_reacked_and_restarts_it() {
     assert_eq!(h.b.tcp.snmp.get(Tcp::OutRsts), 0);
 }
 
-/// The ACK answering a retransmitted FIN in TIME_WAIT is sent, not skipped: Linux
-/// counts TCPACKSkippedTimeWait only when `tcp_timewait_check_oow_rate_limit`
-/// suppresses an ACK (a FIN occupies sequence space, so it is never rate limited).
-#[test]
-
-fn time_wait_ack_of_a_retransmitted_fin_is_not_counted_as_skipped() {
-    let k = Conn::new(111);
+/// Close both ends (a first), so a's side of the connection sits in TIME_WAIT: its
+/// four-tuple and the entry.
+fn into_time_wait(k: &Conn) -> ((std::net::SocketAddrV4, std::net::SocketAddrV4), TimeWait) {
     k.c.close();
     k.h.sim.run_for(RTT + ms(1));
     k.s.close();
     k.h.sim.run_for(RTT + ms(1));
     let key = (k.c.local_addr(), server());
-    let tw = k.h.a.tcp.tw.entries()[0].2;
+    (key, k.h.a.tcp.tw.entries()[0].2)
+}
+
+/// The ACK answering a retransmitted FIN in TIME_WAIT is sent, not skipped: Linux
+/// counts TCPACKSkippedTimeWait only when `tcp_timewait_check_oow_rate_limit`
+/// suppresses an ACK (a FIN occupies sequence space, so it is never rate limited).
+#[test]
+fn time_wait_ack_of_a_retransmitted_fin_is_not_counted_as_skipped() {
+    let k = Conn::new(111);
+    let (key, tw) = into_time_wait(&k);
     cut_tcp(&k.h, TO_B, true);
     let t = k.h.sim.now();
     inject(
@@ -158,15 +164,9 @@ fn time_wait_ack_of_a_retransmitted_fin_is_not_counted_as_skipped() {
 /// exactly `tw_rcv_nxt` (TIME_WAIT assassination with tcp_rfc1337 = 0); any other
 /// RST is out of window and dropped, so a blind RST cannot end TIME_WAIT early.
 #[test]
-
 fn time_wait_is_killed_only_by_an_rst_at_rcv_nxt() {
     let k = Conn::new(112);
-    k.c.close();
-    k.h.sim.run_for(RTT + ms(1));
-    k.s.close();
-    k.h.sim.run_for(RTT + ms(1));
-    let key = (k.c.local_addr(), server());
-    let tw = k.h.a.tcp.tw.entries()[0].2;
+    let (key, tw) = into_time_wait(&k);
     for off in [1u32, 1000, 100_000] {
         inject(
             &k.h,
