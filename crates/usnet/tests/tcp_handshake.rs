@@ -111,7 +111,6 @@ fn syns_back_off_from_1_s_and_syncnt_bounds_the_connect() {
 /// `TCPSynRetrans` is counted in `__tcp_retransmit_skb` for each SYN actually
 /// retransmitted; the expiry that gives up retransmits nothing.
 #[test]
-
 fn syn_timeout_counts_only_real_syn_retransmissions() {
     let h = hosts(106);
     cut_tcp(&h, TO_B, true);
@@ -299,7 +298,6 @@ fn without_syn_cookies_a_full_syn_queue_drops_syns_until_requests_expire() {
 /// when `max_syn_backlog − queue_len < max_syn_backlog >> 2` (ListenDrops only). With
 /// tcp_max_syn_backlog = 8 and a large listen backlog, 7 requests are kept.
 #[test]
-
 fn tcp_max_syn_backlog_keeps_its_last_quarter_for_proven_peers() {
     let h = hosts(128);
     h.b.sysctl.set("net.ipv4.tcp_syncookies", 0).unwrap();
@@ -418,7 +416,6 @@ fn simultaneous_open_passes_through_syn_recv_to_established() {
 /// `TCP_SYN_RECV && sk->sk_socket && th->ack` case) and it establishes the connection
 /// one RTT after the SYNs crossed, without TCPSYNChallenge.
 #[test]
-
 fn simultaneous_open_synack_is_not_challenged() {
     let (h, a, b, _log) = simultaneous_open(131);
     let t0 = h.sim.now();

@@ -164,7 +164,6 @@ fn syn_on_an_established_connection_gets_a_challenge_ack() {
 /// 100 ms after the first gets no ACK and counts TCPACKSkippedChallenge; one 600 ms
 /// later is answered again.
 #[test]
-
 fn challenge_acks_are_rate_limited_per_socket() {
     let k = Conn::new(118);
     let (rcv_nxt, _) = k.server_seqs();
@@ -200,7 +199,6 @@ fn challenge_acks_are_rate_limited_per_socket() {
 /// suppressed ACK counts TCPACKSkippedSeq; an out-of-window RST is dropped silently
 /// and counts nothing.
 #[test]
-
 fn out_of_window_segments_get_dupacks_rate_limited_only_without_data() {
     let k = Conn::new(138);
     let (rcv_nxt, snd_nxt) = k.server_seqs();
@@ -263,7 +261,6 @@ fn out_of_window_segments_get_dupacks_rate_limited_only_without_data() {
 /// rcv_nxt − 1 (the peer's FIN) is accepted as exact too — stacks that send the RST
 /// with the FIN's sequence. `tcp_reset` in CLOSE_WAIT reports EPIPE.
 #[test]
-
 fn rst_at_the_fin_sequence_resets_a_close_wait_connection() {
     let k = Conn::new(119);
     k.c.shutdown(Shutdown::Write).unwrap();
@@ -365,7 +362,6 @@ fn close_with_unread_data_resets_and_later_data_finds_no_socket() {
 /// (`cookie_v4_check`: `tcp_synq_no_recent_overflow`), so a stray ACK without any
 /// flood does not count SyncookiesFailed.
 #[test]
-
 fn stray_ack_to_a_listener_is_reset_without_a_failed_cookie() {
     let h = hosts(136);
     let _l = listen(&h, 80, 16);
@@ -418,7 +414,6 @@ fn data_after_close_in_fin_wait2_is_answered_with_rst() {
 /// a received RST, but also our own abort by SO_LINGER 0 or by closing with unread
 /// data, and a timeout.
 #[test]
-
 fn estab_resets_counts_local_aborts_too() {
     let k = Conn::new(123);
     k.c.set_opt(SockOpt::Linger(Some(Duration::ZERO))).unwrap();

@@ -203,7 +203,6 @@ fn user_timeout_ends_the_connection_with_etimedout_after_about_5_s() {
 /// has restamped the skb with the retransmission's send time), so with an RTO of
 /// rto0 the user timeout of 5 s expires at rto0 + 5 s after the original send.
 #[test]
-
 fn user_timeout_counts_from_the_first_retransmission() {
     let k = Conn::new(104);
     k.c.set_opt(SockOpt::UserTimeout(Duration::from_secs(5)))

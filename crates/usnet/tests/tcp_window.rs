@@ -119,7 +119,6 @@ fn zero_window_probes_back_off_and_a_window_update_resumes_the_flow() {
 /// window: probes every 120 s (TCP_RTO_MAX), the connection alive, and the data flows
 /// when the reader finally reads.
 #[test]
-
 fn zero_window_persists_while_the_receiver_answers_probes() {
     let k = Conn::with(108, |_, l| {
         l.set_opt(SockOpt::RcvBuf(4096)).unwrap();
@@ -175,7 +174,6 @@ fn zero_window_persists_while_the_receiver_answers_probes() {
 /// TCP_KEEPINTVL 2 s and a live peer answering each probe (which restarts the idle
 /// time), 35 idle seconds give probes at 10, 20 and 30 s.
 #[test]
-
 fn keepalive_probes_are_not_counted_as_window_probes() {
     let k = Conn::new(139);
     k.c.set_opt(SockOpt::KeepAlive(true)).unwrap();
