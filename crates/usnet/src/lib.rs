@@ -13,7 +13,7 @@
 //! | `struct net` + `softnet_data` | [`Stack`] |
 //!
 //! [`sim::Sim`] steps several stacks on a virtual clock, deterministically.
-// `unsafe` only at OS boundaries (the TAP driver), each block with a SAFETY note.
+// `unsafe` only at OS boundaries (the TAP and AF_PACKET drivers, `madvise` in [`mem`]), each block with a SAFETY note.
 #![deny(unsafe_code)]
 
 pub mod dev;
@@ -22,6 +22,7 @@ pub mod fuzz;
 pub mod hash;
 pub mod ipv4;
 pub mod link;
+pub mod mem;
 pub mod mib;
 pub mod neigh;
 pub mod netfilter;

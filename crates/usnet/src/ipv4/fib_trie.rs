@@ -42,10 +42,12 @@
 //! 32-bit words in a cache-line-aligned arena: a node of up to four children is half a
 //! line, of eight one line. A slot word names an empty slot's fallback, a leaf, or a
 //! child node's header. The fields only updates need (parent, empty and full counts,
-//! suffix lengths) live apart, in per-node records. [`FibTrie::lookup_many`] looks
-//! up 64 addresses in stages — all their top-node slots, then all the leaves reached —
-//! so the cache misses of independent lookups overlap (as packet-vector forwarders
-//! batch route lookups).
+//! suffix lengths) live apart, in per-node records. Past a huge page, the arena and
+//! the leaves sit in memory advised for transparent huge pages ([`crate::mem`]), as
+//! the kernel's FIB sits in its huge-page direct map. [`FibTrie::lookup_many`]
+//! pipelines lookups: each step reads the next 64 addresses' top-node slots together
+//! with the next line of every lookup still going, so the cache misses of independent
+//! lookups overlap (as packet-vector forwarders batch route lookups).
 
 use crate::hash::HashMap;
 use std::fmt;
@@ -59,16 +61,16 @@ const LEAF: u32 = 1 << 31;
 /// Id of the pseudo-root (Linux's `trie` key vector: pos 32, bits 0, one child).
 const ROOT: u32 = 0;
 
+#[inline]
 fn is_leaf(n: u32) -> bool {
     n != NULL && n & LEAF != 0
 }
 
+/// The netmask of a prefix length (lengths past 32 count as 32).
+#[inline]
 fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len.min(32)))
-    }
+    // Shifting in 64 bits makes /0 (a shift by 32) come out 0 without a branch.
+    (u64::from(u32::MAX) << (32 - u32::from(len.min(32)))) as u32
 }
 
 // ----- arena words -----
@@ -88,7 +90,7 @@ const H_PB: u32 = 3;
 const HDR: u32 = 4;
 
 /// One cache line of the arena.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C, align(64))]
 struct Line([u32; 16]);
 
@@ -167,6 +169,15 @@ fn fb_slen(w: u32) -> u8 {
 fn reserve_quarter<T>(v: &mut Vec<T>, more: usize) {
     if v.len() + more > v.capacity() {
         v.reserve_exact((v.capacity() / 4).max(more).max(16));
+    }
+}
+
+/// [`reserve_quarter`] for the arrays lookups read at random (arena lines, leaves):
+/// once past a huge page, in memory backed by huge pages ([`crate::mem`]).
+fn reserve_quarter_huge<T: Copy>(v: &mut Vec<T>, more: usize) {
+    if v.len() + more > v.capacity() {
+        let cap = v.capacity() + (v.capacity() / 4).max(more).max(16);
+        crate::mem::grow_huge(v, cap);
     }
 }
 /// Trie statistics, as `/proc/net/fib_triestat` reports them.
@@ -278,7 +289,13 @@ impl<V: Default> FibTrie<V> {
 
     #[inline]
     fn word(&self, w: u32) -> u32 {
-        self.lines[(w >> 4) as usize].0[(w & 15) as usize]
+        self.words()[w as usize]
+    }
+
+    /// The arena as words.
+    #[inline]
+    fn words(&self) -> &[u32] {
+        bytemuck::cast_slice(&self.lines)
     }
 
     fn set_word(&mut self, w: u32, v: u32) {
@@ -313,7 +330,7 @@ impl<V: Default> FibTrie<V> {
         let lines = self.top.div_ceil(2) as usize;
         if lines > self.lines.len() {
             let more = lines - self.lines.len();
-            reserve_quarter(&mut self.lines, more);
+            reserve_quarter_huge(&mut self.lines, more);
             self.lines.resize(lines, Line::default());
         }
         x * 8
@@ -321,6 +338,7 @@ impl<V: Default> FibTrie<V> {
 
     // ----- node accessors -----
 
+    #[inline]
     fn leaf(&self, n: u32) -> &Leaf {
         &self.leaves[(n & !LEAF) as usize]
     }
@@ -542,7 +560,7 @@ impl<V: Default> FibTrie<V> {
                 i
             }
             None => {
-                reserve_quarter(&mut self.leaves, 1);
+                reserve_quarter_huge(&mut self.leaves, 1);
                 reserve_quarter(&mut self.leaf_parent, 1);
                 self.leaves.push(leaf);
                 self.leaf_parent.push(NULL);

@@ -2,8 +2,8 @@
 //!
 //! A walk advances one memory read at a time: [`Walk::need`] names the word it reads
 //! next and [`Walk::step`] reads it and runs until the following read. A single lookup
-//! steps one walk to the end; [`FibTrie::lookup_many`] runs 64 in stages and finishes
-//! the few that go deeper in rounds, touching every walk's next line before stepping
+//! steps one walk to the end; [`FibTrie::lookup_many`] keeps many in flight, touching
+//! every walk's next line (and the next 64 addresses' top-node slots) before stepping
 //! any, so their cache misses overlap.
 //!
 //! The walk never backtracks (see the module docs on fallbacks):
@@ -22,7 +22,7 @@ use std::hint::black_box;
 
 use super::{fb_decode, mask, FibTrie, HDR, H_FB, H_KEY, H_PB, LEAF, S_LOW};
 
-/// Addresses [`FibTrie::lookup_many`] handles per stage.
+/// Addresses [`FibTrie::lookup_many`] starts per step.
 const CHUNK: usize = 64;
 
 /// Marks a leaf index in [`Walk::need`] (arena word offsets stay below 2^30).
@@ -210,84 +210,112 @@ impl<V: Default> FibTrie<V> {
     }
 
     /// [`lookup`](Self::lookup) for every address in `keys`, results into `out`
-    /// (up to the shorter of the two), in stages over chunks of 64 addresses, as
-    /// packet-vector forwarders look routes up: first every address's slot in the
-    /// top node is read — 64 independent loads issued back to back, so their cache
-    /// misses overlap — then empty slots answer from their fallback words, then the
-    /// leaves reached are read together, and the few walks that go deeper advance in
-    /// rounds, each round touching every walk's next line before stepping any.
+    /// (up to the shorter of the two), as packet-vector forwarders look routes up:
+    /// software-pipelined over chunks of 64 addresses so that cache misses overlap.
+    /// Each step reads, in one burst of independent loads, every address of the next
+    /// chunk's slot in the top node and the next line of every walk still going from
+    /// earlier chunks; then it advances those walks by one read (their lines now in
+    /// cache) and sorts the new chunk: empty slots answer from their fallback words,
+    /// leaves and deeper nodes join the walks in flight. So every burst carries
+    /// dozens of misses, where stage-by-stage batches would end each chunk with a few
+    /// dependent reads, each paying the memory latency alone.
     pub fn lookup_many<'a>(&'a self, keys: &[u32], out: &mut [Found<'a, V>]) {
         let n = keys.len().min(out.len());
         let top = self.top();
+        // Every address has a slot in the top node (the usual case): slot addresses
+        // are a shift and an add.
+        let whole = top.bits != 0 && top.pos + top.bits == 32;
+        let mut at = [0u32; CHUNK];
         let mut words = [0u32; CHUNK];
-        let mut leaf_at = [0u8; CHUNK];
-        let mut leaf_id = [0u32; CHUNK];
-        let mut walks: [Walk; CHUNK] = std::array::from_fn(|_| Walk::at_top(0, top));
-        let mut walk_at = [0u8; CHUNK];
+        let mut fl = Flight::new(top);
         for start in (0..n).step_by(CHUNK) {
             let m = (n - start).min(CHUNK);
             let ks = &keys[start..start + m];
-            let os = &mut out[start..start + m];
-            for (w, &k) in words.iter_mut().zip(ks) {
-                *w = self.word(Walk::top_slot(k, top));
-            }
-            let (mut nl, mut nw) = (0, 0);
-            for (i, (&w, &k)) in words.iter().zip(ks).enumerate() {
-                match w >> 30 {
-                    0 => os[i] = self.fallback(k, w & S_LOW),
-                    1 => {
-                        leaf_at[nl] = i as u8;
-                        leaf_id[nl] = w & S_LOW;
-                        nl += 1;
-                    }
-                    _ => {
-                        walks[nw] = Walk {
-                            key: k,
-                            st: St::Hdr(w & S_LOW),
-                            fb: 0,
-                        };
-                        walk_at[nw] = i as u8;
-                        nw += 1;
-                    }
+            if whole {
+                for (a, &k) in at.iter_mut().zip(ks) {
+                    *a = top.base + HDR + ((k ^ top.key) >> top.pos);
+                }
+            } else {
+                for (a, &k) in at.iter_mut().zip(ks) {
+                    *a = Walk::top_slot(k, top);
                 }
             }
-            let mut acc = 0u32;
-            for &id in &leaf_id[..nl] {
-                acc ^= self.leaves[id as usize].key;
+            while fl.live > FLIGHT - CHUNK {
+                self.round(&mut fl, out);
             }
-            black_box(acc);
-            for (&i, &id) in leaf_at[..nl].iter().zip(&leaf_id[..nl]) {
-                os[i as usize] = self.leaf_answer(id, ks[i as usize], None);
+            // The burst: loads that do little else, so many misses fit in the
+            // core's window at once.
+            let arena = self.words();
+            for (w, &a) in words.iter_mut().zip(&at[..m]) {
+                *w = arena[a as usize];
             }
-            self.rounds(&mut walks[..nw], &mut walk_at[..nw], os);
+            self.round(&mut fl, out);
+            for (i, (&w, &k)) in words[..m].iter().zip(ks).enumerate() {
+                let st = match w >> 30 {
+                    0 => {
+                        out[start + i] = self.fallback(k, w & S_LOW);
+                        continue;
+                    }
+                    1 => St::Leaf {
+                        id: w & S_LOW,
+                        chain: false,
+                    },
+                    _ => St::Hdr(w & S_LOW),
+                };
+                fl.walks[fl.live] = Walk { key: k, st, fb: 0 };
+                fl.out_at[fl.live] = (start + i) as u32;
+                fl.live += 1;
+            }
+        }
+        while fl.live > 0 {
+            self.round(&mut fl, out);
         }
     }
 
-    /// Run `walks` (results to `os[at[i]]`) to the end in rounds: touch every walk's
-    /// next line, then advance each by one read.
-    fn rounds<'a>(&'a self, walks: &mut [Walk], at: &mut [u8], os: &mut [Found<'a, V>]) {
-        let mut live = walks.len();
-        while live > 0 {
-            let mut acc = 0u32;
-            for w in &walks[..live] {
-                let p = w.need();
-                acc ^= if p & NEED_LEAF != 0 {
-                    self.leaves[(p & !NEED_LEAF) as usize].key
-                } else {
-                    self.word(p)
-                };
+    /// Touch every walk's next line, then advance each by one read; finished walks
+    /// leave the flight.
+    fn round<'a>(&'a self, fl: &mut Flight, out: &mut [Found<'a, V>]) {
+        let mut acc = 0u32;
+        for w in &fl.walks[..fl.live] {
+            let p = w.need();
+            acc ^= if p & NEED_LEAF != 0 {
+                self.leaves[(p & !NEED_LEAF) as usize].key
+            } else {
+                self.word(p)
+            };
+        }
+        black_box(acc);
+        let mut k = 0;
+        while k < fl.live {
+            if fl.walks[k].step(self, &mut out[fl.out_at[k] as usize]) {
+                fl.live -= 1;
+                fl.walks.swap(k, fl.live);
+                fl.out_at.swap(k, fl.live);
+            } else {
+                k += 1;
             }
-            black_box(acc);
-            let mut k = 0;
-            while k < live {
-                if walks[k].step(self, &mut os[at[k] as usize]) {
-                    live -= 1;
-                    walks.swap(k, live);
-                    at.swap(k, live);
-                } else {
-                    k += 1;
-                }
-            }
+        }
+    }
+}
+
+/// Walks most a batch holds in flight (a chunk can add [`CHUNK`]); unit tests keep
+/// few, so the flight fills up and drains early.
+const FLIGHT: usize = if cfg!(test) { CHUNK + 8 } else { 4 * CHUNK };
+
+/// The walks of [`FibTrie::lookup_many`] past their top-node slot, with where each
+/// result goes.
+struct Flight {
+    walks: [Walk; FLIGHT],
+    out_at: [u32; FLIGHT],
+    live: usize,
+}
+
+impl Flight {
+    fn new(top: Top) -> Flight {
+        Flight {
+            walks: std::array::from_fn(|_| Walk::at_top(0, top)),
+            out_at: [0; FLIGHT],
+            live: 0,
         }
     }
 }

@@ -172,6 +172,38 @@ fn differential_against_a_naive_table() {
     assert_eq!(t.lookup(a("10.0.0.1")), None);
 }
 
+/// `lookup_many` over a table where most addresses go past the top node's slot (a
+/// dense cluster of host routes and /24s), so many walks are in flight at once, carry
+/// over from one chunk of addresses to the next and fill the flight up: every answer
+/// still matches a single lookup's.
+#[test]
+fn batched_lookups_with_many_deep_walks_match_single_ones() {
+    let mut rng = Rng(0xdee9_0000_0001);
+    let mut t = FibTrie::new();
+    t.insert(a("10.0.0.0"), 8, 0);
+    for i in 0..40_000u32 {
+        let r = rng.next();
+        let host = a("10.0.0.0") | (r as u32 & 0xffff);
+        let len = if r >> 40 & 7 == 0 { 24 } else { 32 };
+        t.insert(host, len, i + 1);
+    }
+    t.check_slots();
+    let probes: Vec<u32> = (0..20_000)
+        .map(|_| a("10.0.0.0") | (rng.next() as u32 & 0x1_ffff))
+        .collect();
+    let mut many = vec![None; probes.len()];
+    t.lookup_many(&probes, &mut many);
+    let mut deep = 0;
+    for (addr, got) in probes.iter().zip(&many) {
+        assert_eq!(*got, t.lookup(*addr), "lookup_many {addr:#x}");
+        deep += usize::from(got.is_some_and(|(_, l, _)| l > 8));
+    }
+    assert!(
+        deep > probes.len() / 4,
+        "{deep} answers came from the cluster"
+    );
+}
+
 #[test]
 fn dense_tables_inflate_into_wide_nodes() {
     let mut rng = Rng(99);
