@@ -23,9 +23,15 @@
 //! delivered) and restores the cwnd it had on leaving recovery. Losses themselves do
 //! not reduce the model — that is why BBR keeps its rate on a randomly lossy path.
 //!
-//! Left out of Linux's BBR v1: long-term bandwidth sampling for token-bucket policers
-//! (`lt_bw`, `bbr_lt_bw_sampling`) and the idle-restart pacing adjustment
-//! (`CA_EVENT_TX_START` is not raised by the sender).
+//! **Token-bucket policers** (`bbr_lt_bw_sampling`): after a loss BBR measures the
+//! delivery rate over intervals of 4–16 round trips that end in a loss; two intervals
+//! in a row with at least 20 % loss and rates within 1/8 (or 4 kbit/s) of each other
+//! say a policer is dropping what exceeds its rate. BBR then sends at their average
+//! (`lt_bw`) with pacing gain 1 instead of probing, for 48 round trips, and starts
+//! over.
+//!
+//! Left out of Linux's BBR v1: the idle-restart pacing adjustment (`CA_EVENT_TX_START`
+//! is not raised by the sender).
 
 use super::{CaEvent, CaState, CcCtx, CongestionOps};
 use crate::tcp::rate::RateSample;
@@ -82,6 +88,18 @@ const EXTRA_ACKED_MAX_US: u64 = 100_000;
 const ACK_EPOCH_ACKED_RESET: u32 = 1 << 20;
 /// `TCP_INFINITE_SSTHRESH`.
 const INFINITE_SSTHRESH: u32 = u32::MAX >> 1;
+/// Round trips a long-term sampling interval lasts at least (`bbr_lt_intvl_min_rtts`;
+/// at most four times as many).
+const LT_INTVL_MIN_RTTS: u32 = 4;
+/// Loss rate that ends an interval as policed: lost/delivered ≥ 50/256 ≈ 20 %
+/// (`bbr_lt_loss_thresh`).
+const LT_LOSS_THRESH: u32 = 50;
+/// Two intervals' rates agree within 1/8 (`bbr_lt_bw_ratio`)…
+const LT_BW_RATIO: u32 = BBR_UNIT / 8;
+/// …or within 4 kbit/s, in bytes per second (`bbr_lt_bw_diff`).
+const LT_BW_DIFF: u64 = 4000 / 8;
+/// Round trips BBR keeps the policed rate before probing again (`bbr_lt_bw_max_rtts`).
+const LT_BW_MAX_RTTS: u32 = 48;
 
 /// BBR's state machine (`enum bbr_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -205,6 +223,18 @@ pub struct Bbr {
     extra_acked_win_idx: usize,
     ack_epoch_mstamp: Instant,
     ack_epoch_acked: u32,
+    /// Long-term (policed) bandwidth, packets/µs << 24 (0: none).
+    lt_bw: u32,
+    /// Sending at `lt_bw`: a policer was detected.
+    lt_use_bw: bool,
+    /// A long-term interval is being measured (it starts at a loss).
+    lt_is_sampling: bool,
+    /// Round trips in the interval (or, while `lt_use_bw`, since it was set).
+    lt_rtt_cnt: u32,
+    /// The interval's start: `delivered_mstamp` in ms, `delivered` and `lost`.
+    lt_last_stamp: u32,
+    lt_last_delivered: u32,
+    lt_last_lost: u32,
     /// xorshift state for the PROBE_BW start phase (seeded from the ISN, so runs on
     /// the virtual clock repeat).
     rng: u32,
@@ -218,7 +248,7 @@ impl Bbr {
 
     /// The bandwidth estimate in bytes per second.
     pub fn bw_bytes_per_sec(&self, mss: u32) -> u64 {
-        ((u128::from(self.bw.get()) * u128::from(mss) * 1_000_000) >> BW_SCALE) as u64
+        ((u128::from(self.bw()) * u128::from(mss) * 1_000_000) >> BW_SCALE) as u64
     }
 
     fn rand(&mut self, n: u32) -> u32 {
@@ -234,14 +264,130 @@ impl Bbr {
         self.bw.get()
     }
 
-    /// `bbr_rate_bytes_per_sec` capped by `SO_MAX_PACING_RATE`: bw × gain less the
-    /// 1 % margin, in bytes per second.
-    fn pacing_rate_for(&self, ctx: &CcCtx<'_>, bw: u32, gain: u32) -> u64 {
+    /// `bbr_bw`: the rate BBR sends at — the policed rate when one was detected.
+    fn bw(&self) -> u32 {
+        if self.lt_use_bw {
+            self.lt_bw
+        } else {
+            self.max_bw()
+        }
+    }
+
+    /// Whether a token-bucket policer was detected (BBR sends at `lt_bw`).
+    pub fn policed(&self) -> bool {
+        self.lt_use_bw
+    }
+
+    /// `bbr_reset_lt_bw_sampling_interval`: start an interval now.
+    fn reset_lt_bw_sampling_interval(&mut self, ctx: &CcCtx<'_>) {
+        self.lt_last_stamp = ctx.delivered_mstamp.as_millis() as u32;
+        self.lt_last_delivered = ctx.delivered;
+        self.lt_last_lost = ctx.lost;
+        self.lt_rtt_cnt = 0;
+    }
+
+    /// `bbr_reset_lt_bw_sampling`: forget the policer estimate.
+    fn reset_lt_bw_sampling(&mut self, ctx: &CcCtx<'_>) {
+        self.lt_bw = 0;
+        self.lt_use_bw = false;
+        self.lt_is_sampling = false;
+        self.reset_lt_bw_sampling_interval(ctx);
+    }
+
+    /// `bbr_lt_bw_interval_done`: an interval measured `bw`; policed if it agrees
+    /// with the interval before.
+    fn lt_bw_interval_done(&mut self, ctx: &CcCtx<'_>, bw: u32) {
+        if self.lt_bw != 0 {
+            let diff = bw.abs_diff(self.lt_bw);
+            let close = u64::from(diff) * u64::from(BBR_UNIT)
+                <= u64::from(LT_BW_RATIO) * u64::from(self.lt_bw)
+                || self.pacing_rate_unclamped(ctx, diff, BBR_UNIT) <= LT_BW_DIFF;
+            if close {
+                self.lt_bw = ((u64::from(bw) + u64::from(self.lt_bw)) >> 1) as u32;
+                self.lt_use_bw = true;
+                self.pacing_gain = BBR_UNIT;
+                self.lt_rtt_cnt = 0;
+                return;
+            }
+        }
+        self.lt_bw = bw;
+        self.reset_lt_bw_sampling_interval(ctx);
+    }
+
+    /// `bbr_lt_bw_sampling`: measure the delivery rate over intervals that start and
+    /// end with a loss, and decide whether a policer caps it.
+    fn lt_bw_sampling(&mut self, ctx: &CcCtx<'_>, rs: &RateSample) {
+        if self.lt_use_bw {
+            if self.mode == Mode::ProbeBw && self.round_start {
+                self.lt_rtt_cnt += 1;
+                if self.lt_rtt_cnt >= LT_BW_MAX_RTTS {
+                    // Probe again: the policer may be gone.
+                    self.reset_lt_bw_sampling(ctx);
+                    self.reset_probe_bw_mode(ctx);
+                }
+            }
+            return;
+        }
+        // Wait for a first loss: the policer's bucket is then empty, and what gets
+        // through is its rate, not a burst.
+        if !self.lt_is_sampling {
+            if rs.losses == 0 {
+                return;
+            }
+            self.reset_lt_bw_sampling_interval(ctx);
+            self.lt_is_sampling = true;
+        }
+        // Running out of data would underestimate the rate.
+        if rs.is_app_limited {
+            self.reset_lt_bw_sampling(ctx);
+            return;
+        }
+        if self.round_start {
+            self.lt_rtt_cnt += 1;
+        }
+        if self.lt_rtt_cnt < LT_INTVL_MIN_RTTS {
+            return;
+        }
+        if self.lt_rtt_cnt > 4 * LT_INTVL_MIN_RTTS {
+            self.reset_lt_bw_sampling(ctx);
+            return;
+        }
+        // The interval ends at a loss: the bucket is empty again.
+        if rs.losses == 0 {
+            return;
+        }
+        let lost = ctx.lost.wrapping_sub(self.lt_last_lost);
+        let delivered = ctx.delivered.wrapping_sub(self.lt_last_delivered);
+        if delivered == 0
+            || u64::from(lost) << BBR_SCALE < u64::from(LT_LOSS_THRESH) * u64::from(delivered)
+        {
+            return;
+        }
+        let t = (ctx.delivered_mstamp.as_millis() as u32).wrapping_sub(self.lt_last_stamp);
+        if (t as i32) < 1 {
+            return;
+        }
+        if t >= u32::MAX / 1000 {
+            self.reset_lt_bw_sampling(ctx);
+            return;
+        }
+        let bw = u64::from(delivered) * BW_UNIT / (u64::from(t) * 1000);
+        self.lt_bw_interval_done(ctx, bw.min(u64::from(u32::MAX)) as u32);
+    }
+
+    /// `bbr_rate_bytes_per_sec`: bw × gain less the 1 % margin, in bytes per second.
+    fn pacing_rate_unclamped(&self, ctx: &CcCtx<'_>, bw: u32, gain: u32) -> u64 {
         let mut rate = u128::from(bw) * u128::from(ctx.mss);
         rate = (rate * u128::from(gain)) >> BBR_SCALE;
         rate *= u128::from(1_000_000 / 100 * (100 - PACING_MARGIN_PERCENT));
-        let rate = (rate >> BW_SCALE).min(u128::from(u64::MAX >> 1)) as u64;
-        rate.min(ctx.max_pacing_rate)
+        (rate >> BW_SCALE).min(u128::from(u64::MAX >> 1)) as u64
+    }
+
+    /// [`Self::pacing_rate_unclamped`] capped by `SO_MAX_PACING_RATE`
+    /// (`bbr_bw_to_pacing_rate`).
+    fn pacing_rate_for(&self, ctx: &CcCtx<'_>, bw: u32, gain: u32) -> u64 {
+        self.pacing_rate_unclamped(ctx, bw, gain)
+            .min(ctx.max_pacing_rate)
     }
 
     /// `bbr_init_pacing_rate_from_rtt`: high_gain × cwnd / RTT (1 ms without an RTT).
@@ -432,6 +578,7 @@ impl Bbr {
             self.round_start = true;
             self.packet_conservation = false;
         }
+        self.lt_bw_sampling(ctx, rs);
         let bw = (u64::from(rs.delivered as u32) * BW_UNIT / rs.interval_us as u64)
             .min(u64::from(u32::MAX)) as u32;
         // An application-limited sample can only underestimate: it counts only if it
@@ -459,7 +606,7 @@ impl Bbr {
             .delivered_mstamp
             .saturating_duration_since(self.ack_epoch_mstamp)
             .as_micros() as u64;
-        let mut expected = (u64::from(self.max_bw()) * epoch_us / BW_UNIT) as u32;
+        let mut expected = (u64::from(self.bw()) * epoch_us / BW_UNIT) as u32;
         if self.ack_epoch_acked <= expected
             || self.ack_epoch_acked + rs.acked_sacked >= ACK_EPOCH_ACKED_RESET
         {
@@ -556,6 +703,7 @@ impl Bbr {
         (self.pacing_gain, self.cwnd_gain) = match self.mode {
             Mode::Startup => (HIGH_GAIN, HIGH_GAIN),
             Mode::Drain => (DRAIN_GAIN, HIGH_GAIN),
+            Mode::ProbeBw if self.lt_use_bw => (BBR_UNIT, CWND_GAIN),
             Mode::ProbeBw => (PACING_GAIN[self.cycle_idx], CWND_GAIN),
             Mode::ProbeRtt => (BBR_UNIT, BBR_UNIT),
         };
@@ -594,6 +742,7 @@ impl CongestionOps for Bbr {
         };
         *ctx.ssthresh = INFINITE_SSTHRESH;
         self.bw.reset(0, 0);
+        self.reset_lt_bw_sampling(ctx);
         self.init_pacing_rate_from_rtt(ctx);
     }
 
@@ -604,21 +753,27 @@ impl CongestionOps for Bbr {
 
     fn cong_avoid(&mut self, _ctx: &mut CcCtx<'_>, _ack: u32, _acked: u32) {}
 
-    fn set_state(&mut self, _ctx: &mut CcCtx<'_>, new: CaState) {
+    fn set_state(&mut self, ctx: &mut CcCtx<'_>, new: CaState) {
         if new == CaState::Loss {
-            // An RTO ends the round; the pipe must be found full again.
+            // An RTO ends the round (and counts as a loss for the policer check);
+            // the pipe must be found full again.
             self.prev_ca_state = CaState::Loss;
             self.full_bw = 0;
             self.round_start = true;
+            let mut rs = RateSample::new(ctx.in_flight);
+            rs.losses = 1;
+            self.lt_bw_sampling(ctx, &rs);
         }
     }
 
     fn cwnd_event(&mut self, _ctx: &mut CcCtx<'_>, _ev: CaEvent) {}
 
     fn undo_cwnd(&mut self, ctx: &mut CcCtx<'_>) -> u32 {
-        // A spurious slow-down: look for the full pipe again.
+        // A spurious slow-down: look for the full pipe again, and the losses that
+        // suggested a policer were not losses.
         self.full_bw = 0;
         self.full_bw_cnt = 0;
+        self.reset_lt_bw_sampling(ctx);
         *ctx.cwnd
     }
 
@@ -637,7 +792,7 @@ impl CongestionOps for Bbr {
         self.check_drain(ctx);
         self.update_min_rtt(ctx, rs);
         self.update_gains();
-        let bw = self.max_bw();
+        let bw = self.bw();
         self.set_pacing_rate(ctx, bw, self.pacing_gain);
         self.set_cwnd(ctx, rs, rs.acked_sacked, bw, self.cwnd_gain);
     }
@@ -656,7 +811,7 @@ impl CongestionOps for Bbr {
         };
         vec![
             ("bw_pkts_per_sec", {
-                let pps = (u128::from(self.bw.get()) * 1_000_000) >> BW_SCALE;
+                let pps = (u128::from(self.bw()) * 1_000_000) >> BW_SCALE;
                 pps.to_string()
             }),
             ("mrtt", format!("{:.3}", f64::from(mrtt) / 1000.0)),
@@ -666,6 +821,7 @@ impl CongestionOps for Bbr {
             ("cycle_idx", self.cycle_idx.to_string()),
             ("rounds", self.rtt_cnt.to_string()),
             ("full_bw_cnt", self.full_bw_cnt.to_string()),
+            ("policed", self.lt_use_bw.to_string()),
         ]
     }
 }
@@ -714,6 +870,7 @@ mod tests {
                 max_pacing_rate: u64::MAX,
                 delivered: 100,
                 delivered_mstamp: Instant::from_millis(at_ms),
+                lost: 0,
                 app_limited: &mut app,
                 ca_state: CaState::Open,
                 wstamp: Instant::from_millis(at_ms),

@@ -51,6 +51,8 @@ pub struct CcCtx<'a> {
     pub delivered: u32,
     /// When the last packet was delivered (`tp->delivered_mstamp`).
     pub delivered_mstamp: Instant,
+    /// Packets marked lost over the connection's life (`tp->lost`).
+    pub lost: u32,
     /// Application-limited marker of rate sampling (`tp->app_limited`).
     pub app_limited: &'a mut u32,
     /// The congestion state.
@@ -82,6 +84,7 @@ impl CcCtx<'_> {
             max_pacing_rate: t.max_pacing_rate,
             delivered: t.stats.delivered,
             delivered_mstamp: t.rate.delivered_mstamp,
+            lost: t.rate.lost,
             app_limited: &mut t.rate.app_limited,
             ca_state: t.ca_state,
             wstamp: t.wstamp,
@@ -140,6 +143,7 @@ pub fn with_cc<R>(
         max_pacing_rate: *max_pacing_rate,
         delivered: stats.delivered,
         delivered_mstamp: rate.delivered_mstamp,
+        lost: rate.lost,
         app_limited: &mut rate.app_limited,
         ca_state: *ca_state,
         wstamp: *wstamp,
