@@ -598,3 +598,58 @@ fn bbr_detects_a_token_bucket_policer_and_sends_at_its_rate() {
         true
     });
 }
+
+/// `bbr_cwnd_event(CA_EVENT_TX_START)`: an application that pauses and writes again
+/// into an empty pipe is application-limited, so BBR paces the restart at its
+/// bandwidth estimate with gain 1 (not the cycle's 1.25 probe) and marks the idle
+/// restart, which lasts until the restart's data is ACKed.
+#[test]
+fn bbr_paces_a_restart_from_idle_at_its_bandwidth_estimate() {
+    let k = conn(79, "bbr", RATE, 1000, 0.0);
+    let start = k.h.sim.now();
+    run_bulk(&k, Duration::from_secs(3), || {
+        // Past start-up, stop in the probing phase (gain 1.25), where a restart
+        // would otherwise pace above the estimate.
+        k.h.sim.now().saturating_duration_since(start) < Duration::from_secs(2)
+            || cc(&k, "pacing_gain") != "1.25"
+    });
+    assert_eq!(cc(&k, "mode"), "PROBE_BW");
+    // Drain without writing, then a short pause.
+    let mut buf = vec![0u8; 1 << 16];
+    let mut drain = |d: Duration, until_acked: bool| {
+        k.h.sim.run_while(
+            || {
+                while let Ok(n) = k.s.recv(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                !until_acked || k.c.info().unacked > 0
+            },
+            d,
+        )
+    };
+    drain(Duration::from_secs(10), true);
+    drain(Duration::from_millis(50), false);
+    assert_eq!(cc(&k, "idle_restart"), "false");
+    // (No ACKs while idle, so the cycle has not moved on: this run restarts in
+    // the probing phase.)
+    assert_eq!(
+        cc(&k, "pacing_gain"),
+        "1.25",
+        "the premise: restarting while probing"
+    );
+    k.c.send(&[1u8; 4000]).unwrap();
+    assert_eq!(cc(&k, "idle_restart"), "true", "restart from idle noticed");
+    assert_eq!(cc(&k, "mode"), "PROBE_BW");
+    let bw_pps: f64 = cc(&k, "bw_pkts_per_sec").parse().unwrap();
+    let want = bw_pps * f64::from(k.c.info().snd_mss) * 0.99;
+    let pacing = k.c.info().pacing_rate as f64;
+    assert!(
+        (pacing - want).abs() <= 0.01 * want,
+        "pacing {pacing:.0} B/s on restart; the estimate at gain 1 is {want:.0} B/s"
+    );
+    // The restart's data ACKed: the restart is over.
+    drain(Duration::from_secs(1), true);
+    assert_eq!(cc(&k, "idle_restart"), "false");
+}

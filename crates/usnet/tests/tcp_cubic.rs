@@ -185,3 +185,77 @@ fn hystart_leaves_slow_start_near_the_path_capacity_before_any_loss() {
         u64::from(cwnd)
     );
 }
+
+/// One value of the sender's congestion-control diagnostics.
+fn cc_info(k: &Conn, key: &str) -> u64 {
+    k.c.with_tcb(|t| t.cc.info())
+        .into_iter()
+        .find(|(n, _)| *n == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in the cc info"))
+}
+
+/// `CA_EVENT_TX_START`: when the application pauses (nothing in flight) and writes
+/// again, the sender tells the congestion control before the first segment goes;
+/// CUBIC moves its epoch forward by the idle time, so the window resumes its curve
+/// instead of jumping ahead by where the curve would be after the pause.
+#[test]
+fn cubic_shifts_its_epoch_by_the_idle_time_when_sending_resumes() {
+    let k = Conn::new(52, |h| one_way(h, Duration::from_millis(10), 0));
+    let drop_next = Arc::new(AtomicBool::new(false));
+    let d2 = drop_next.clone();
+    k.h.wire.set_drop_filter(
+        1,
+        Some(Arc::new(move |f| {
+            matches!(usnet::testutil::tcp_segment(f), Some((_, len, _)) if len > 0)
+                && d2.swap(false, Ordering::Relaxed)
+        })),
+    );
+    // Into congestion avoidance by one loss, then a while on the curve.
+    let mut armed = false;
+    run_bulk(&k, Duration::from_secs(2), || {
+        if !armed && k.c.info().snd_cwnd >= 40 {
+            drop_next.store(true, Ordering::Relaxed);
+            armed = true;
+        }
+        true
+    });
+    assert!(armed && k.c.info().total_retrans >= 1);
+    let epoch = cc_info(&k, "epoch_start_ms");
+    assert_ne!(epoch, 0, "CUBIC is in an epoch");
+    // Pause: the send queue drains, everything is ACKed, then 100 ms pass (less
+    // than the RTO, so no cwnd restart).
+    let mut buf = vec![0u8; 1 << 16];
+    let mut drain = |d: Duration, until_acked: bool| {
+        k.h.sim.run_while(
+            || {
+                while let Ok(n) = k.s.recv(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                !until_acked || k.c.info().unacked > 0
+            },
+            d,
+        )
+    };
+    drain(Duration::from_secs(10), true);
+    drain(Duration::from_millis(100), false);
+    assert_eq!(k.c.info().unacked, 0, "nothing in flight");
+    let idle = k.c.info().last_data_sent_ms;
+    assert!(idle >= 100, "idle {idle} ms");
+    assert_eq!(
+        cc_info(&k, "epoch_start_ms"),
+        epoch,
+        "no epoch moves while idle"
+    );
+    let before = cc_info(&k, "epoch_start_ms");
+    k.c.send(&[7u8; 1000]).unwrap();
+    let after = cc_info(&k, "epoch_start_ms");
+    assert_eq!(
+        after - before,
+        idle,
+        "the epoch moved {} ms after {idle} ms idle",
+        after - before
+    );
+}

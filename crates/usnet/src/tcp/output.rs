@@ -28,7 +28,7 @@ mod window;
 
 pub use window::{select_initial_window, tcp_receive_window, tcp_select_window, win_from_space};
 
-use super::cong::with_cc;
+use super::cong::{with_cc, CaEvent};
 use super::sendmsg::{commit_frag, skb_entail, tcp_push_pending_frames_nagle};
 use super::seq::{after, before};
 use super::timer::{self, Pending};
@@ -838,6 +838,11 @@ pub fn tcp_transmit_skb(
         // tcp_event_data_sent: the first data sent after data arrived, within the
         // ATO, is a reply; enough of them make the connection interactive
         // (pingpong), whose ACKs then wait to ride on the replies.
+        // Sending into an empty pipe (after idle, or the first data): the congestion
+        // control hears CA_EVENT_TX_START before lsndtime moves.
+        if t.packets_in_flight() == 0 {
+            with_cc(t, now, |cc, ctx| cc.cwnd_event(ctx, CaEvent::TxStart));
+        }
         if t.lsndtime < t.ack.lrcvtime && now.saturating_duration_since(t.ack.lrcvtime) < t.ack.ato
         {
             t.ack.inc_pingpong_cnt();

@@ -30,8 +30,9 @@
 //! (`lt_bw`) with pacing gain 1 instead of probing, for 48 round trips, and starts
 //! over.
 //!
-//! Left out of Linux's BBR v1: the idle-restart pacing adjustment (`CA_EVENT_TX_START`
-//! is not raised by the sender).
+//! **Restart from idle** (`CA_EVENT_TX_START` while application-limited): pace at the
+//! estimated bandwidth with gain 1 rather than the cycle's probing gain, and hold off
+//! PROBE_RTT until the restart's data is ACKed.
 
 use super::{CaEvent, CaState, CcCtx, CongestionOps};
 use crate::tcp::rate::RateSample;
@@ -766,7 +767,23 @@ impl CongestionOps for Bbr {
         }
     }
 
-    fn cwnd_event(&mut self, _ctx: &mut CcCtx<'_>, _ev: CaEvent) {}
+    /// `bbr_cwnd_event`: restarting from idle while application-limited, BBR paces at
+    /// the estimated bandwidth (gain 1: no need to probe for more) and will not enter
+    /// PROBE_RTT before the restart's data is ACKed; a PROBE_RTT that lasted long
+    /// enough ends.
+    fn cwnd_event(&mut self, ctx: &mut CcCtx<'_>, ev: CaEvent) {
+        if ev != CaEvent::TxStart || *ctx.app_limited == 0 {
+            return;
+        }
+        self.idle_restart = true;
+        self.ack_epoch_mstamp = ctx.now;
+        self.ack_epoch_acked = 0;
+        match self.mode {
+            Mode::ProbeBw => self.set_pacing_rate(ctx, self.bw(), BBR_UNIT),
+            Mode::ProbeRtt => self.check_probe_rtt_done(ctx),
+            _ => {}
+        }
+    }
 
     fn undo_cwnd(&mut self, ctx: &mut CcCtx<'_>) -> u32 {
         // A spurious slow-down: look for the full pipe again, and the losses that
@@ -822,6 +839,7 @@ impl CongestionOps for Bbr {
             ("rounds", self.rtt_cnt.to_string()),
             ("full_bw_cnt", self.full_bw_cnt.to_string()),
             ("policed", self.lt_use_bw.to_string()),
+            ("idle_restart", self.idle_restart.to_string()),
         ]
     }
 }
@@ -871,6 +889,7 @@ mod tests {
                 delivered: 100,
                 delivered_mstamp: Instant::from_millis(at_ms),
                 lost: 0,
+                lsndtime: Instant::from_millis(at_ms),
                 app_limited: &mut app,
                 ca_state: CaState::Open,
                 wstamp: Instant::from_millis(at_ms),

@@ -252,12 +252,12 @@ impl CongestionOps for Cubic {
         }
     }
 
-    /// `cubictcp_cwnd_event`: restarting after idle shifts the epoch by the idle time, so
-    /// the curve does not jump.
+    /// `cubictcp_cwnd_event`: restarting after idle shifts the epoch by the idle time
+    /// (since the last send), so the curve does not jump.
     fn cwnd_event(&mut self, ctx: &mut CcCtx<'_>, ev: CaEvent) {
         if ev == CaEvent::TxStart && self.epoch_start_ms != 0 {
             let now = ms(ctx.now);
-            let delta = now.saturating_sub(self.last_time_ms);
+            let delta = now.saturating_sub(ms(ctx.lsndtime));
             if delta > 0 {
                 self.epoch_start_ms = (self.epoch_start_ms + delta).min(now);
             }
@@ -290,6 +290,8 @@ impl CongestionOps for Cubic {
             ("wmax", self.last_max_cwnd.to_string()),
             ("k_ms", (self.k * 1000 / 1024).to_string()),
             ("cnt", self.cnt.to_string()),
+            // When the current growth epoch began, on the stack's clock (0: none).
+            ("epoch_start_ms", self.epoch_start_ms.to_string()),
         ]
     }
 }

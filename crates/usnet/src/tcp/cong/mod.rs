@@ -53,6 +53,8 @@ pub struct CcCtx<'a> {
     pub delivered_mstamp: Instant,
     /// Packets marked lost over the connection's life (`tp->lost`).
     pub lost: u32,
+    /// When data was last sent (`tp->lsndtime`).
+    pub lsndtime: Instant,
     /// Application-limited marker of rate sampling (`tp->app_limited`).
     pub app_limited: &'a mut u32,
     /// The congestion state.
@@ -85,6 +87,7 @@ impl CcCtx<'_> {
             delivered: t.stats.delivered,
             delivered_mstamp: t.rate.delivered_mstamp,
             lost: t.rate.lost,
+            lsndtime: t.lsndtime,
             app_limited: &mut t.rate.app_limited,
             ca_state: t.ca_state,
             wstamp: t.wstamp,
@@ -120,6 +123,7 @@ pub fn with_cc<R>(
         pacing_rate,
         max_pacing_rate,
         stats,
+        lsndtime,
         rate,
         ca_state,
         wstamp,
@@ -144,6 +148,7 @@ pub fn with_cc<R>(
         delivered: stats.delivered,
         delivered_mstamp: rate.delivered_mstamp,
         lost: rate.lost,
+        lsndtime: *lsndtime,
         app_limited: &mut rate.app_limited,
         ca_state: *ca_state,
         wstamp: *wstamp,
