@@ -601,20 +601,13 @@ fn bbr_detects_a_token_bucket_policer_and_sends_at_its_rate() {
 
 /// `bbr_cwnd_event(CA_EVENT_TX_START)`: an application that pauses and writes again
 /// into an empty pipe is application-limited, so BBR paces the restart at its
-/// bandwidth estimate with gain 1 (not the cycle's 1.25 probe) and marks the idle
-/// restart, which lasts until the restart's data is ACKed.
+/// bandwidth estimate with gain 1 (not the cycle's 1.25 probe or 0.75 drain) and marks
+/// the idle restart, which lasts until the restart's data is ACKed.
 #[test]
 fn bbr_paces_a_restart_from_idle_at_its_bandwidth_estimate() {
     let k = conn(79, "bbr", RATE, 1000, 0.0);
-    let start = k.h.sim.now();
-    run_bulk(&k, Duration::from_secs(3), || {
-        // Past start-up, stop in the probing phase (gain 1.25), where a restart
-        // would otherwise pace above the estimate.
-        k.h.sim.now().saturating_duration_since(start) < Duration::from_secs(2)
-            || cc(&k, "pacing_gain") != "1.25"
-    });
+    run_bulk(&k, Duration::from_secs(2), || true);
     assert_eq!(cc(&k, "mode"), "PROBE_BW");
-    // Drain without writing, then a short pause.
     let mut buf = vec![0u8; 1 << 16];
     let mut drain = |d: Duration, until_acked: bool| {
         k.h.sim.run_while(
@@ -629,19 +622,33 @@ fn bbr_paces_a_restart_from_idle_at_its_bandwidth_estimate() {
             d,
         )
     };
-    drain(Duration::from_secs(10), true);
-    drain(Duration::from_millis(50), false);
-    assert_eq!(cc(&k, "idle_restart"), "false");
-    // (No ACKs while idle, so the cycle has not moved on: this run restarts in
-    // the probing phase.)
-    assert_eq!(
-        cc(&k, "pacing_gain"),
-        "1.25",
-        "the premise: restarting while probing"
-    );
+    // Drain, then bursts of a few BDPs until the gain cycle (which moves only with
+    // ACKs, so it holds through a pause) sits in a phase other than cruising: there
+    // a restart would otherwise pace away from the estimate.
+    let burst = vec![3u8; 400_000];
+    let mut tries = 0;
+    loop {
+        drain(Duration::from_secs(10), true);
+        drain(Duration::from_millis(20), false);
+        if cc(&k, "pacing_gain") != "1" {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 50, "the gain cycle never left 1 between bursts");
+        let mut off = 0;
+        while off < burst.len() {
+            match k.c.send(&burst[off..]) {
+                Ok(n) => off += n,
+                Err(_) => {
+                    drain(Duration::from_millis(1), false);
+                }
+            }
+        }
+    }
+    assert_eq!(cc(&k, "mode"), "PROBE_BW");
+    assert_eq!(k.c.info().unacked, 0);
     k.c.send(&[1u8; 4000]).unwrap();
     assert_eq!(cc(&k, "idle_restart"), "true", "restart from idle noticed");
-    assert_eq!(cc(&k, "mode"), "PROBE_BW");
     let bw_pps: f64 = cc(&k, "bw_pkts_per_sec").parse().unwrap();
     let want = bw_pps * f64::from(k.c.info().snd_mss) * 0.99;
     let pacing = k.c.info().pacing_rate as f64;

@@ -511,3 +511,70 @@ fn max_pacing_rate_spreads_a_transfer_at_that_rate() {
     let worst = burstiest(&k.log, 20, Duration::from_millis(10));
     assert!(worst < 25_000, "{worst} bytes within 10 ms");
 }
+
+/// `sk_stream_write_space` via `tcp_check_space`: a writer that found the send buffer
+/// full (`SOCK_NOSPACE`) is not woken by every ACK that frees a little; it is woken
+/// once the free space is at least half of what is still queued (a third of a full
+/// buffer), and until then the socket does not poll writable.
+#[test]
+fn a_writer_on_a_full_send_buffer_wakes_when_a_third_is_free() {
+    // A 100 Mbit/s bottleneck spaces the segments, so their ACKs come one by one.
+    let k = Conn::new(95, |h| {
+        gro_off(h);
+        h.wire.set_netem(
+            1,
+            usnet::link::Netem {
+                delay: Duration::from_millis(1),
+                rate_bps: 100_000_000,
+                limit: 10_000,
+                ..Default::default()
+            },
+        );
+    });
+    k.c.set_nonblocking(true);
+    let chunk = vec![0x11u8; 16 * 1024];
+    while k.c.send(&chunk).is_ok() {}
+    assert!(!k.c.writable(), "a full buffer does not poll writable");
+    let (queued0, sndbuf) = k.c.with_tcb(|t| (t.wmem_queued, t.sndbuf));
+    let seq0 = k.c.wq.seq();
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut freed_quietly, mut woke_at) = (0, None);
+    let mut last = queued0;
+    k.h.sim.run_while(
+        || {
+            while let Ok(n) = k.s.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+            let (queued, sndbuf) = k.c.with_tcb(|t| (t.wmem_queued, t.sndbuf));
+            if k.c.wq.seq() != seq0 {
+                woke_at = Some((queued, sndbuf));
+                return false;
+            }
+            if queued < last {
+                freed_quietly += 1;
+                assert!(
+                    sndbuf - queued < queued / 2,
+                    "{} free of {sndbuf} with {queued} queued, and no wake-up",
+                    sndbuf - queued
+                );
+                assert!(!k.c.writable());
+            }
+            last = queued;
+            true
+        },
+        Duration::from_secs(5),
+    );
+    let (queued, sndbuf_then) = woke_at.expect("the writer was never woken");
+    assert!(
+        sndbuf_then - queued >= queued / 2,
+        "woken with {} free and {queued} queued",
+        sndbuf_then - queued
+    );
+    assert!(
+        freed_quietly >= 3,
+        "{freed_quietly} ACKs freed space before the wake-up (buffer {sndbuf}, {queued0} queued)"
+    );
+    assert!(k.c.writable());
+}

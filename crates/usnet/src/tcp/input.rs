@@ -272,13 +272,22 @@ pub fn tcp_v4_do_rcv(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, skb: Skb) {
     if seg.len > 0 {
         t.stats.data_segs_in += 1;
     }
+    let before = (t.state, t.err, t.shutdown);
     match t.state {
         TcpState::Listen => super::minisocks::tcp_v4_conn_request(stack, sk, t, &seg, skb),
         TcpState::SynSent => rcv_synsent(stack, sk, t, &seg, skb),
         TcpState::Close => output::tcp_v4_send_reset(stack, &with_header(&seg), saddr, daddr),
         _ => rcv_state_process(stack, sk, t, &seg, skb),
     }
-    sk.wq.wake_all();
+    // sk_data_ready / sk_state_change: data, a FIN or RST, or a new state wake the
+    // socket's waiters. A pure ACK does not: the room it frees wakes writers through
+    // tcp_check_space, once there is enough of it (each ACK woke a blocked writer).
+    if seg.len > 0
+        || seg.flags & (tcphdr::SYN | tcphdr::FIN | tcphdr::RST) != 0
+        || before != (t.state, t.err, t.shutdown)
+    {
+        sk.wq.wake_all();
+    }
 }
 
 /// A minimal skb holding just a TCP header for `seg` (to answer it with a RST).
@@ -700,14 +709,26 @@ fn rcv_state_process(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, s
 /// `tcp_data_snd_check`: try to send more after an ACK; grow the send buffer.
 fn tcp_data_snd_check(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     super::sendmsg::tcp_push_pending_frames(stack, sk, t);
-    // tcp_check_space / tcp_new_space: wake writers when there is room again.
-    if super::sendmsg::stream_memory_free(t) {
-        if !t.sndbuf_locked
-            && t.packets_out < t.snd_cwnd
-            && !matches!(t.ca_state, CaState::Recovery | CaState::Loss)
-        {
-            sndbuf_expand(stack, t);
-        }
+    tcp_check_space(stack, sk, t);
+}
+
+/// `tcp_check_space` → `tcp_new_space` → `sk_stream_write_space`: only once a writer
+/// found the send buffer full (`SOCK_NOSPACE`), grow the buffer if the window could use
+/// more (`tcp_should_expand_sndbuf`), and wake the writers when a third of the buffer
+/// is free again — a writer sleeps through many ACKs instead of waking for each.
+fn tcp_check_space(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
+    use std::sync::atomic::Ordering;
+    if !sk.nospace.load(Ordering::Acquire) {
+        return;
+    }
+    if !t.sndbuf_locked
+        && t.packets_out < t.snd_cwnd
+        && !matches!(t.ca_state, CaState::Recovery | CaState::Loss)
+    {
+        sndbuf_expand(stack, t);
+    }
+    if super::sendmsg::stream_is_writeable(t) {
+        sk.nospace.store(false, Ordering::Release);
         sk.wq.wake_all();
     }
 }

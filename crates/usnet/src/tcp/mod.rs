@@ -681,6 +681,10 @@ pub struct TcpSock {
     /// `SO_BUSY_POLL` in µs (0: the `net.core.busy_read` default).
     busy_poll_us: std::sync::atomic::AtomicU32,
     rcvtimeo: Mutex<Option<Duration>>,
+    /// `SOCK_NOSPACE`: a writer (or a poll) found the send buffer full, so ACKs that
+    /// free space should wake it — once a third of the buffer is free
+    /// ([`sendmsg::stream_is_writeable`]), not on every ACK.
+    pub nospace: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for TcpSock {
@@ -729,6 +733,7 @@ impl TcpSock {
                 nonblocking: std::sync::atomic::AtomicBool::new(false),
                 sndtimeo: Mutex::new(None),
                 busy_poll_us: std::sync::atomic::AtomicU32::new(0),
+                nospace: std::sync::atomic::AtomicBool::new(false),
                 rcvtimeo: Mutex::new(None),
             }
         })
@@ -1279,12 +1284,23 @@ impl TcpSock {
         })
     }
 
-    /// Whether a write would not block (`sk_stream_is_writeable`).
+    /// Whether the socket polls writable (`tcp_poll`'s `EPOLLOUT`): at least a third
+    /// of the send buffer free (`sk_stream_is_writeable`). Not writable sets
+    /// `SOCK_NOSPACE`, so the ACK that frees enough space wakes the poller.
     pub fn writable(&self) -> bool {
+        use std::sync::atomic::Ordering;
         self.with_tcb(|t| {
-            t.err != 0
-                || t.shutdown & shutdown::SEND != 0
-                || (t.can_send() && sendmsg::stream_memory_free(t))
+            if t.err != 0 || t.shutdown & shutdown::SEND != 0 {
+                return true;
+            }
+            if !t.can_send() {
+                return false;
+            }
+            if sendmsg::stream_is_writeable(t) {
+                return true;
+            }
+            self.nospace.store(true, Ordering::Release);
+            sendmsg::stream_is_writeable(t)
         })
     }
 

@@ -28,6 +28,12 @@ pub fn stream_memory_free(t: &Tcb) -> bool {
     t.wmem_queued < t.sndbuf && t.notsent_bytes() < u32::MAX
 }
 
+/// `sk_stream_is_writeable`: the free space is at least half of what is queued (a
+/// third of the buffer when it is full), so a writer woken for it has room to fill.
+pub fn stream_is_writeable(t: &Tcb) -> bool {
+    t.sndbuf.saturating_sub(t.wmem_queued) >= t.wmem_queued >> 1 && stream_memory_free(t)
+}
+
 /// `forced_push`: more than half the largest window is unpushed.
 fn forced_push(t: &Tcb) -> bool {
     after(t.write_seq, t.pushed_seq.wrapping_add(t.max_window >> 1))
@@ -221,7 +227,9 @@ pub fn tcp_sendmsg(
         if copy == 0 {
             // new_segment
             if !stream_memory_free(t) {
-                // wait_for_space
+                // wait_for_space: sk_stream_wait_memory marks SOCK_NOSPACE first
+                // (also when it returns EAGAIN), so tcp_check_space wakes us.
+                sk.nospace.store(true, std::sync::atomic::Ordering::Release);
                 if copied > 0 {
                     tcp_push(
                         &stack,

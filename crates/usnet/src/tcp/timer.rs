@@ -101,6 +101,7 @@ impl TcpTimers {
 
 /// Run timer or TSQ work on the socket (softirq, or `release_sock` for deferred work).
 pub(crate) fn run_deferred(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, bits: u32) {
+    let before = (t.state, t.err, t.shutdown);
     if bits & deferred::TSQ != 0 {
         tsq_write(stack, sk, t);
     }
@@ -116,7 +117,11 @@ pub(crate) fn run_deferred(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, bits: 
     if bits & deferred::KEEPALIVE != 0 {
         keepalive_timer(stack, sk, t);
     }
-    sk.wq.wake_all();
+    // Waiters care about a new state or error (a timer that gave up); sending more
+    // (TSQ) or an ACK timer changes nothing they wait for.
+    if before != (t.state, t.err, t.shutdown) {
+        sk.wq.wake_all();
+    }
 }
 
 /// `inet_csk_reset_xmit_timer`.
