@@ -608,28 +608,14 @@ fn bbr_paces_a_restart_from_idle_at_its_bandwidth_estimate() {
     let k = conn(79, "bbr", RATE, 1000, 0.0);
     run_bulk(&k, Duration::from_secs(2), || true);
     assert_eq!(cc(&k, "mode"), "PROBE_BW");
-    let mut buf = vec![0u8; 1 << 16];
-    let mut drain = |d: Duration, until_acked: bool| {
-        k.h.sim.run_while(
-            || {
-                while let Ok(n) = k.s.recv(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                }
-                !until_acked || k.c.info().unacked > 0
-            },
-            d,
-        )
-    };
     // Drain, then bursts of a few BDPs until the gain cycle (which moves only with
     // ACKs, so it holds through a pause) sits in a phase other than cruising: there
     // a restart would otherwise pace away from the estimate.
     let burst = vec![3u8; 400_000];
     let mut tries = 0;
     loop {
-        drain(Duration::from_secs(10), true);
-        drain(Duration::from_millis(20), false);
+        k.run_until_acked(Duration::from_secs(10));
+        k.run_reading(Duration::from_millis(20));
         if cc(&k, "pacing_gain") != "1" {
             break;
         }
@@ -640,7 +626,7 @@ fn bbr_paces_a_restart_from_idle_at_its_bandwidth_estimate() {
             match k.c.send(&burst[off..]) {
                 Ok(n) => off += n,
                 Err(_) => {
-                    drain(Duration::from_millis(1), false);
+                    k.run_reading(Duration::from_millis(1));
                 }
             }
         }
@@ -657,6 +643,6 @@ fn bbr_paces_a_restart_from_idle_at_its_bandwidth_estimate() {
         "pacing {pacing:.0} B/s on restart; the estimate at gain 1 is {want:.0} B/s"
     );
     // The restart's data ACKed: the restart is over.
-    drain(Duration::from_secs(1), true);
+    k.run_until_acked(Duration::from_secs(1));
     assert_eq!(cc(&k, "idle_restart"), "false");
 }

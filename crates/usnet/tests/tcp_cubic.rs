@@ -52,6 +52,20 @@ fn run_bulk(k: &Conn, d: Duration, mut each: impl FnMut() -> bool) {
     );
 }
 
+/// A switch that, when set, loses the next data segment toward b (and resets).
+fn drop_next_data_segment(k: &Conn) -> Arc<AtomicBool> {
+    let drop_next = Arc::new(AtomicBool::new(false));
+    let d2 = drop_next.clone();
+    k.h.wire.set_drop_filter(
+        1,
+        Some(Arc::new(move |f| {
+            matches!(usnet::testutil::tcp_segment(f), Some((_, len, _)) if len > 0)
+                && d2.swap(false, Ordering::Relaxed)
+        })),
+    );
+    drop_next
+}
+
 /// After one loss at W_max ≈ 120 packets on a 100 ms path, cwnd tracks the cubic
 /// curve for two K (RFC 9438 § 4.2): below W_max it rises fast then flattens (concave),
 /// passes W_max at t ≈ K, then accelerates (convex) — not the straight line Reno
@@ -62,15 +76,7 @@ fn cubic_window_follows_the_rfc_9438_curve_after_a_loss() {
     // No line rate: a window's worth of frames lands at once, so the receiving NIC
     // needs a ring that holds it (or slow start would overflow it, not the path).
     let k = Conn::with_nic(51, |c| c.rx_ring = 4096, |h| one_way(h, rtt / 2, 0));
-    let drop_next = Arc::new(AtomicBool::new(false));
-    let d2 = drop_next.clone();
-    k.h.wire.set_drop_filter(
-        1,
-        Some(Arc::new(move |f| {
-            matches!(usnet::testutil::tcp_segment(f), Some((_, len, _)) if len > 0)
-                && d2.swap(false, Ordering::Relaxed)
-        })),
-    );
+    let drop_next = drop_next_data_segment(&k);
     // Slow start up to about 120 packets, then lose one segment.
     let mut armed = false;
     let mut exit_at: Option<Instant> = None;
@@ -202,15 +208,7 @@ fn cc_info(k: &Conn, key: &str) -> u64 {
 #[test]
 fn cubic_shifts_its_epoch_by_the_idle_time_when_sending_resumes() {
     let k = Conn::new(52, |h| one_way(h, Duration::from_millis(10), 0));
-    let drop_next = Arc::new(AtomicBool::new(false));
-    let d2 = drop_next.clone();
-    k.h.wire.set_drop_filter(
-        1,
-        Some(Arc::new(move |f| {
-            matches!(usnet::testutil::tcp_segment(f), Some((_, len, _)) if len > 0)
-                && d2.swap(false, Ordering::Relaxed)
-        })),
-    );
+    let drop_next = drop_next_data_segment(&k);
     // Into congestion avoidance by one loss, then a while on the curve.
     let mut armed = false;
     run_bulk(&k, Duration::from_secs(2), || {
@@ -225,22 +223,8 @@ fn cubic_shifts_its_epoch_by_the_idle_time_when_sending_resumes() {
     assert_ne!(epoch, 0, "CUBIC is in an epoch");
     // Pause: the send queue drains, everything is ACKed, then 100 ms pass (less
     // than the RTO, so no cwnd restart).
-    let mut buf = vec![0u8; 1 << 16];
-    let mut drain = |d: Duration, until_acked: bool| {
-        k.h.sim.run_while(
-            || {
-                while let Ok(n) = k.s.recv(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                }
-                !until_acked || k.c.info().unacked > 0
-            },
-            d,
-        )
-    };
-    drain(Duration::from_secs(10), true);
-    drain(Duration::from_millis(100), false);
+    k.run_until_acked(Duration::from_secs(10));
+    k.run_reading(Duration::from_millis(100));
     assert_eq!(k.c.info().unacked, 0, "nothing in flight");
     let idle = k.c.info().last_data_sent_ms;
     assert!(idle >= 100, "idle {idle} ms");

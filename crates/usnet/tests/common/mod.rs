@@ -77,6 +77,18 @@ impl Conn {
         );
         got
     }
+
+    /// Run (the receiving application reading) until the sender has nothing
+    /// unacknowledged, for at most `limit`.
+    pub fn run_until_acked(&self, limit: Duration) {
+        self.h.sim.run_while(
+            || {
+                self.drain();
+                self.c.info().unacked > 0
+            },
+            limit,
+        );
+    }
 }
 
 /// A hand-made Ethernet/IPv4/TCP frame from `src` to `dst` (MACs of hosts a → b unless
