@@ -1,6 +1,6 @@
-//! Delayed ACKs in request/response traffic, as Linux decides them: a reply sent
-//! within the ATO of the request it answers counts toward interactive ("pingpong")
-//! mode (`tcp_event_data_sent` → `inet_csk_inc_pingpong_cnt`); at
+//! Delayed ACKs in request/response traffic, as Linux decides them: data sent within
+//! the ATO of received data (every skb of a reply) counts toward interactive
+//! ("pingpong") mode (`tcp_event_data_sent` → `inet_csk_inc_pingpong_cnt`); at
 //! `net.ipv4.tcp_pingpong_thresh` the receiver stops acknowledging requests at once
 //! (quick ACKs and the read-side ACK of `tcp_cleanup_rbuf` are off) and its ACK rides
 //! on the reply; a delayed ACK that fires leaves the mode. And the other way: a
@@ -80,6 +80,44 @@ fn pingpong_threshold_counts_replies_before_acks_are_delayed() {
     // Three replies before the mode starts: the first three requests are each
     // acknowledged at once.
     assert_eq!(pure_acks(&from_b), 3, "{from_b:?}");
+}
+
+/// The count is of data segments sent within the ATO, not of replies: current Linux
+/// increments it in `tcp_event_data_sent` for every skb transmitted (the jiffy-based
+/// "first reply since the data" condition was reverted, 4d8f24eeedc5). With a
+/// threshold of 3 and replies written in two pieces (`TCP_NODELAY`: two skbs), the
+/// mode starts after the second reply.
+#[test]
+fn pingpong_counts_every_data_segment_sent_within_the_ato() {
+    use usnet::tcp::SockOpt;
+    let k = Conn::new(5, |h| {
+        h.b.sysctl.set("net.ipv4.tcp_pingpong_thresh", 3).unwrap();
+    });
+    k.s.set_opt(SockOpt::NoDelay(true)).unwrap();
+    k.log.clear();
+    let (mut b, mut got) = ([0u8; 64], 0);
+    for i in 0..6u8 {
+        k.c.send(&[i]).unwrap();
+        assert!(k.h.sim.run_while(|| k.s.recv(&mut b).is_err(), 4 * RTT));
+        k.s.send(&[i; 10]).unwrap();
+        k.s.send(&[i; 10]).unwrap();
+        let want = got + 20;
+        k.h.sim.run_while(
+            || {
+                while let Ok(n) = k.c.recv(&mut b) {
+                    got += n;
+                }
+                got < want
+            },
+            4 * RTT,
+        );
+        assert_eq!(got, want, "reply {i}");
+    }
+    k.h.sim.run_for(Duration::from_millis(300));
+    let from_b: Vec<_> = k.log.all().into_iter().filter(|s| !s.outgoing).collect();
+    let data = from_b.iter().filter(|s| s.len > 0).count();
+    assert_eq!(data, 12, "each reply in two segments: {from_b:?}");
+    assert_eq!(pure_acks(&from_b), 2, "{from_b:?}");
 }
 
 #[test]

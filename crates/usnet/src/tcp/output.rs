@@ -835,19 +835,20 @@ pub fn tcp_transmit_skb(
     if payload > 0 {
         t.stats.data_segs_out += u64::from(pcount);
         t.stats.bytes_sent += payload as u64;
-        // tcp_event_data_sent: the first data sent after data arrived, within the
-        // ATO, is a reply; enough of them make the connection interactive
-        // (pingpong), whose ACKs then wait to ride on the replies.
-        // Sending into an empty pipe (after idle, or the first data): the congestion
-        // control hears CA_EVENT_TX_START before lsndtime moves.
+        // tcp_event_data_sent. Sending into an empty pipe (after idle, or the first
+        // data): the congestion control hears CA_EVENT_TX_START before lsndtime moves.
         if t.packets_in_flight() == 0 {
             with_cc(t, now, |cc, ctx| cc.cwnd_event(ctx, CaEvent::TxStart));
         }
-        if t.lsndtime < t.ack.lrcvtime && now.saturating_duration_since(t.ack.lrcvtime) < t.ack.ato
-        {
+        t.lsndtime = now;
+        // Data sent within the ATO of received data is a reply; enough of them make
+        // the connection interactive (pingpong), whose ACKs then wait to ride on the
+        // replies. (Current Linux has no "first reply since the data" condition: the
+        // jiffy-based `before(lsndtime, lrcvtime)` kept same-tick replies out and was
+        // reverted, 4d8f24eeedc5.)
+        if now.saturating_duration_since(t.ack.lrcvtime) < t.ack.ato {
             t.ack.inc_pingpong_cnt();
         }
-        t.lsndtime = now;
         pacing_after_send(t, sk.wmem.pacing.status(), prior_wstamp, payload);
     }
     if after(cb.end_seq, t.snd_nxt) || cb.seq == cb.end_seq {
