@@ -11,6 +11,20 @@ use super::route::{FibRoute, RouteProto, RtnType, Scope, TableId};
 use crate::dev::{flags, IfAddr, NetDevice};
 use crate::Stack;
 
+/// The ephemeral ports to try, in order (`inet_get_local_port_range` and the random
+/// starting offset of `inet_hash_connect` / `inet_csk_find_open_port`): every port of
+/// `net.ipv4.ip_local_port_range`, from a random one, wrapping around.
+pub(crate) fn local_ports(stack: &Stack) -> impl Iterator<Item = u16> {
+    let lo = stack.sysctl.ip_local_port_range_min().clamp(1, 65535) as u32;
+    let hi = stack
+        .sysctl
+        .ip_local_port_range_max()
+        .clamp(lo as i64, 65535) as u32;
+    let n = hi - lo + 1;
+    let start = stack.rng.lock().below(n);
+    (0..n).map(move |i| (lo + (start + i) % n) as u16)
+}
+
 fn mask(len: u8) -> u32 {
     if len == 0 {
         0

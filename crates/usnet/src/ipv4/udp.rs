@@ -119,16 +119,7 @@ impl UdpTable {
             }
             addr.port()
         } else {
-            let lo = stack.sysctl.ip_local_port_range_min().clamp(1, 65535) as u32;
-            let hi = stack
-                .sysctl
-                .ip_local_port_range_max()
-                .clamp(lo as i64, 65535) as u32;
-            let n = hi - lo + 1;
-            let start = stack.rng.lock().below(n);
-            let found = (0..n)
-                .map(|i| (lo + (start + i) % n) as u16)
-                .find(|&p| !conflicts(&ports, p));
+            let found = super::addr::local_ports(stack).find(|&p| !conflicts(&ports, p));
             match found {
                 Some(p) => p,
                 None => return Err(os_err(errno::EADDRINUSE)),

@@ -181,17 +181,10 @@ pub(super) fn pick_port(
     local_ip: Ipv4Addr,
     remote: SocketAddrV4,
 ) -> io::Result<u16> {
-    let lo = stack.sysctl.ip_local_port_range_min().clamp(1, 65535) as u32;
-    let hi = stack
-        .sysctl
-        .ip_local_port_range_max()
-        .clamp(lo as i64, 65535) as u32;
-    let n = hi - lo + 1;
-    let start = stack.rng.lock().below(n);
+    let ports = crate::ipv4::addr::local_ports(stack);
     let ehash = stack.tcp.ehash.read();
     let bhash = stack.tcp.bhash.lock();
-    for i in 0..n {
-        let port = (lo + (start + i) % n) as u16;
+    for port in ports {
         if bhash
             .get(&port)
             .is_some_and(|v| v.iter().any(|w| w.strong_count() > 0))

@@ -998,15 +998,7 @@ impl TcpSock {
         let reuse = t.reuseaddr;
         drop(t);
         let port = if addr.port() == 0 {
-            let lo = stack.sysctl.ip_local_port_range_min().clamp(1, 65535) as u32;
-            let hi = stack
-                .sysctl
-                .ip_local_port_range_max()
-                .clamp(lo as i64, 65535) as u32;
-            let n = hi - lo + 1;
-            let start = stack.rng.lock().below(n);
-            (0..n)
-                .map(|i| (lo + (start + i) % n) as u16)
+            crate::ipv4::addr::local_ports(&stack)
                 .find(|&p| !bind_conflict(&stack, self, SocketAddrV4::new(ip, p), reuse))
                 .ok_or_else(|| os_err(errno::EADDRINUSE))?
         } else {
