@@ -274,11 +274,6 @@ impl Bbr {
         }
     }
 
-    /// Whether a token-bucket policer was detected (BBR sends at `lt_bw`).
-    pub fn policed(&self) -> bool {
-        self.lt_use_bw
-    }
-
     /// `bbr_reset_lt_bw_sampling_interval`: start an interval now.
     fn reset_lt_bw_sampling_interval(&mut self, ctx: &CcCtx<'_>) {
         self.lt_last_stamp = ctx.delivered_mstamp.as_millis() as u32;
