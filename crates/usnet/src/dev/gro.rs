@@ -9,7 +9,9 @@
 //! when DF is clear), no IP options or fragments, a verified checksum, and
 //! a payload no longer than the first segment's (the `gso_size`). Its payload is
 //! attached without copying (frag stealing). A shorter segment, PSH or FIN ends the
-//! merge (and joins it, as in Linux, so a FIN arrives with the data before it); anything else first flushes the flow, so order is kept. At most
+//! merge (and joins it, as in Linux, so a FIN arrives with the data before it); anything
+//! else — a packet the NIC coalesced itself (`rx-gro-hw`) included — first flushes the
+//! flow, so order is kept. At most
 //! [`MAX_GRO_SKBS`] flows are held per NAPI.
 
 use std::sync::Arc;
@@ -167,6 +169,7 @@ pub fn napi_gro_receive(
     if let Some(i) = pos {
         let h = &g.held[i];
         let fits = plain
+            && !skb.is_gso()
             && p.payload > 0
             && p.seq == h.next_seq
             && p.ack == h.ack
@@ -206,7 +209,8 @@ pub fn napi_gro_receive(
         // Not a continuation: the held skb goes first, in order.
         flush_now = Some(g.held.swap_remove(i));
     }
-    let holdable = plain && p.payload > 0 && !ends;
+    // A packet the NIC already coalesced (GRO_HW) goes up as it is, after its flow.
+    let holdable = plain && p.payload > 0 && !ends && !skb.is_gso();
     if holdable {
         let evict = (g.held.len() >= MAX_GRO_SKBS).then(|| g.held.remove(0));
         g.held.push(Held {

@@ -150,6 +150,22 @@ fn layout(skb: &Skb) -> Result<Layout, GsoError> {
     })
 }
 
+/// The frames a GSO skb becomes on the wire and their bytes together (every frame
+/// repeats the headers up to the end of the TCP/UDP header); `(1, len)` for any other
+/// skb or one whose headers cannot be read.
+pub fn wire_frames(skb: &Skb) -> (u64, u64) {
+    let len = skb.len() as u64;
+    if !skb.is_gso() {
+        return (1, len);
+    }
+    let Ok(lay) = layout(skb) else {
+        return (1, len);
+    };
+    let payload = skb.len().saturating_sub(lay.hdr_len);
+    let segs = payload.div_ceil(usize::from(skb.gso_size)).max(1) as u64;
+    (segs, len + (segs - 1) * lay.hdr_len as u64)
+}
+
 /// Split a GSO skb into wire-sized segments, appending them to `out` (Linux's
 /// `skb_gso_segment`). `hw_csum`: leave each segment `CHECKSUM_PARTIAL` for the device
 /// to finish; otherwise compute every checksum now. The original's socket charge moves

@@ -55,6 +55,10 @@ impl Features {
     pub const GRO: Features = Features(1 << 5);
     /// UDP segmentation offload (`NETIF_F_GSO_UDP_L4`).
     pub const GSO_UDP_L4: Features = Features(1 << 6);
+    /// Hardware receive coalescing (`NETIF_F_GRO_HW`: bnxt's TPA, virtio-net's guest
+    /// TSO): the NIC hands the stack one skb for a run of in-order TCP segments, built
+    /// so that segmenting it again gives back exactly the frames that arrived.
+    pub const GRO_HW: Features = Features(1 << 7);
     /// Nothing.
     pub const NONE: Features = Features(0);
 
@@ -73,6 +77,7 @@ impl Features {
             ("generic-segmentation-offload", Features::GSO),
             ("generic-receive-offload", Features::GRO),
             ("tx-udp-segmentation", Features::GSO_UDP_L4),
+            ("rx-gro-hw", Features::GRO_HW),
         ]
         .into_iter()
         .map(|(n, f)| (n, self.contains(f)))
@@ -80,9 +85,13 @@ impl Features {
     }
 
     /// Linux's `netdev_fix_features`: drop features whose prerequisites are missing
-    /// (TSO and UDP segmentation need SG and checksum offload; SG needs checksum offload).
+    /// (TSO and UDP segmentation need SG and checksum offload; SG needs checksum offload;
+    /// hardware GRO needs GRO and receive checksumming).
     pub fn fixed(self) -> Features {
         let mut f = self;
+        if !f.contains(Features::GRO) || !f.contains(Features::RXCSUM) {
+            f = f - Features::GRO_HW;
+        }
         if !f.contains(Features::IP_CSUM) {
             f = f - Features::SG;
         }

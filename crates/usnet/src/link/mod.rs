@@ -9,8 +9,16 @@
 //! veth: the receiving NIC knows it is intact. The checksum is finished in software
 //! only when the bytes matter — before a corruption, so the receiver can detect it.
 //!
+//! A TSO packet from a NIC is a train of frames that leave back to back. The wire
+//! keeps the train whole where nothing would see its frames one by one — the port's
+//! direction has no impairment or drop filter and the receiving NIC coalesces TCP
+//! segments in hardware ([`Endpoint::accepts_coalesced`], `NETIF_F_GRO_HW`), so what
+//! it would rebuild is the packet that was sent — and otherwise cuts it into its
+//! frames at the sender (the NIC's TSO engine, [`segment`]) before impairing and
+//! queueing each. The counters count frames either way.
+//!
 //! Each port counts what it was sent and what became of it, so a test can check that
-//! `sent = delivered + lost + dropped(limit) - duplicated` holds exactly.
+//! `sent = delivered + lost + dropped(limit) + malformed - duplicated` holds exactly.
 
 pub mod netem;
 
@@ -27,8 +35,8 @@ use usnet_wire::EthernetAddress;
 use netem::NetemState;
 pub use netem::{Loss, Netem};
 
-use crate::dev::gso::skb_checksum_help;
-use crate::skb::{IpSummed, Skb};
+use crate::dev::gso::{segment, skb_checksum_help, wire_frames};
+use crate::skb::{GsoType, IpSummed, Skb};
 use crate::time::{Clock, Instant};
 
 /// Something plugged into a wire port (a NIC's PHY).
@@ -36,6 +44,12 @@ pub trait Endpoint: Send + Sync {
     /// A frame will be waiting at this port at `at` (now or later): pull it with
     /// [`Wire::pull`] then.
     fn frame_arriving(&self, at: Instant);
+
+    /// Whether this port's NIC coalesces in-order TCP segments in hardware (GRO_HW),
+    /// so a TSO train may reach it whole over an unimpaired direction.
+    fn accepts_coalesced(&self) -> bool {
+        false
+    }
 }
 
 /// Counters of one port's incoming direction.
@@ -59,6 +73,9 @@ pub struct PortStats {
     pub corrupted: u64,
     /// Frames sent ahead of delayed ones.
     pub reordered: u64,
+    /// TSO packets that could not be cut into frames (unreadable headers), dropped;
+    /// counted once each.
+    pub malformed: u64,
 }
 
 impl PortStats {
@@ -74,6 +91,7 @@ impl PortStats {
             ("duplicated", self.duplicated),
             ("corrupted", self.corrupted),
             ("reordered", self.reordered),
+            ("malformed", self.malformed),
         ]
     }
 }
@@ -81,6 +99,21 @@ impl PortStats {
 struct InFlight {
     tts: Instant,
     skb: Skb,
+    /// Frames it stands for on the wire (a TSO train: more than one) and their bytes.
+    frames: u64,
+    bytes: u64,
+}
+
+impl InFlight {
+    fn frame(tts: Instant, skb: Skb) -> InFlight {
+        let bytes = skb.len() as u64;
+        InFlight {
+            tts,
+            skb,
+            frames: 1,
+            bytes,
+        }
+    }
 }
 
 /// A drop filter: frames (from the Ethernet header) for which it returns true are lost.
@@ -94,6 +127,20 @@ struct Direction {
     /// Frames ordered by time to send (ties in arrival order).
     queue: VecDeque<InFlight>,
     stats: PortStats,
+    /// Frames of the TSO train being cut (kept for its capacity).
+    cut: Vec<Skb>,
+}
+
+impl Direction {
+    /// Queue keeping the order by (time to send, arrival); the common case appends.
+    fn insert(&mut self, item: InFlight) {
+        if self.queue.back().is_none_or(|b| b.tts <= item.tts) {
+            self.queue.push_back(item);
+        } else {
+            let pos = self.queue.partition_point(|e| e.tts <= item.tts);
+            self.queue.insert(pos, item);
+        }
+    }
 }
 
 struct Port {
@@ -178,6 +225,7 @@ impl Wire {
                     state: NetemState::new(seed ^ (0x9e37_79b9 * (id as u64 + 1))),
                     queue: VecDeque::new(),
                     stats: PortStats::default(),
+                    cut: Vec::new(),
                 }),
             })
             .collect();
@@ -332,11 +380,53 @@ impl Wire {
         }
     }
 
-    /// Apply the port's impairments and queue the frame; returns its arrival time if
-    /// it was queued.
+    /// Queue a frame or a TSO train for `port` — whole if nothing on the way would
+    /// see its frames one by one, else cut into frames each impaired on its own.
+    /// Returns the earliest arrival of what was queued.
     fn enqueue(port: &Port, skb: Skb, now: Instant) -> Option<Instant> {
         let mut guard = port.dir.lock();
         let d = &mut *guard;
+        if !skb.is_gso() {
+            return Self::enqueue_frame(d, skb, now);
+        }
+        let whole = skb.gso_type == GsoType::TcpV4
+            && d.filter.is_none()
+            && d.netem.is_clean()
+            && port.endpoint.get().is_some_and(|e| e.accepts_coalesced());
+        if whole {
+            let (frames, bytes) = wire_frames(&skb);
+            d.stats.sent += frames;
+            d.stats.sent_bytes += bytes;
+            if d.queue.len() >= d.netem.limit {
+                d.stats.dropped_limit += frames;
+                return None;
+            }
+            d.insert(InFlight {
+                tts: now,
+                skb,
+                frames,
+                bytes,
+            });
+            return Some(now);
+        }
+        let mut cut = std::mem::take(&mut d.cut);
+        if segment(skb, true, &mut cut).is_err() {
+            d.stats.sent += 1;
+            d.stats.malformed += 1;
+        }
+        let mut earliest: Option<Instant> = None;
+        for f in cut.drain(..) {
+            if let Some(at) = Self::enqueue_frame(d, f, now) {
+                earliest = Some(earliest.map_or(at, |e| e.min(at)));
+            }
+        }
+        d.cut = cut;
+        earliest
+    }
+
+    /// Apply the direction's impairments to one frame and queue it; returns its
+    /// arrival time if it was queued.
+    fn enqueue_frame(d: &mut Direction, skb: Skb, now: Instant) -> Option<Instant> {
         d.stats.sent += 1;
         d.stats.sent_bytes += skb.len() as u64;
         if d.filter.as_ref().is_some_and(|f| f(&skb)) {
@@ -345,7 +435,7 @@ impl Wire {
         }
         let cfg = d.netem;
         if cfg.is_clean() && d.queue.is_empty() {
-            d.queue.push_back(InFlight { tts: now, skb });
+            d.queue.push_back(InFlight::frame(now, skb));
             return Some(now);
         }
         let v = d.state.decide(&cfg);
@@ -377,29 +467,22 @@ impl Wire {
                 let len = s.len();
                 d.state.time_to_send(&cfg, len, now)
             };
-            let item = InFlight { tts, skb: s };
-            // Keep the queue sorted by (tts, seq); the common case appends.
-            if d.queue.back().is_none_or(|b| b.tts <= tts) {
-                d.queue.push_back(item);
-            } else {
-                let pos = d.queue.partition_point(|e| e.tts <= tts);
-                d.queue.insert(pos, item);
-            }
+            d.insert(InFlight::frame(tts, s));
             earliest = Some(earliest.map_or(tts, |e| e.min(tts)));
         }
         earliest
     }
 
     /// Take every frame that has arrived at `port` by `now` (the NIC's receive side),
-    /// handing each to `f`. Returns when the next one arrives, if any wait.
+    /// handing each to `f` (a TSO train that crossed whole as one GSO skb). Returns when the next one arrives, if any wait.
     pub fn pull(&self, port: PortId, now: Instant, mut f: impl FnMut(Skb)) -> Option<Instant> {
         let p = self.inner.ports.get(port)?;
         let mut d = p.dir.lock();
         let (mut n, mut bytes) = (0u64, 0u64);
         while d.queue.front().is_some_and(|e| e.tts <= now) {
             if let Some(e) = d.queue.pop_front() {
-                n += 1;
-                bytes += e.skb.len() as u64;
+                n += e.frames;
+                bytes += e.bytes;
                 f(e.skb);
             }
         }

@@ -173,3 +173,15 @@ fn corruption_copies_and_never_touches_shared_pages() {
         .sum();
     assert_eq!(diff, 1, "exactly one bit flipped");
 }
+
+#[test]
+fn a_tso_packet_that_cannot_be_cut_is_counted_malformed() {
+    let (clock, wire, _probes) = setup(2);
+    let mut f = test_frame(mac(1), mac(2), 3000, 1);
+    f.gso_size = 1000;
+    f.gso_type = crate::skb::GsoType::TcpV4;
+    wire.transmit(0, &mut vec![f]);
+    let st: std::collections::HashMap<_, _> = wire.stats(1).into_iter().collect();
+    assert_eq!((st["sent"], st["malformed"], st["delivered"]), (1, 1, 0));
+    assert!(seqs(&wire, 1, clock.now()).is_empty());
+}

@@ -3,8 +3,9 @@
 //!
 //! Transmit (`VnicShared::hw_tx`): on a tail write, walk descriptors from the
 //! hardware head to the tail packet by packet (a context descriptor, then data
-//! descriptors up to EOP), segment TSO packets with the context's MSS, put the frames
-//! on the wire, write DD back into the EOP descriptor and raise the queue's interrupt.
+//! descriptors up to EOP), put the packets on the wire — a TSO packet as the train of
+//! frames its context's MSS cuts it into, which the wire keeps whole for a receiver
+//! that coalesces in hardware and cuts otherwise ([`crate::link`]) — write DD back into the EOP descriptor and raise the queue's interrupt.
 //! The driver keeps the socket's charge until it cleans the descriptor, exactly when
 //! igb would free the skb; the buffer itself travels on (the emulated DMA does not copy).
 //!
@@ -12,7 +13,10 @@
 //! checksums (RXCSUM), hash them (RSS, through a 128-entry indirection table) onto a
 //! queue, and write each into the next posted descriptor of that queue's ring — or drop
 //! it and count `rx_no_buffer_count` when the driver has not posted one — then raise the
-//! interrupts of the queues that got frames.
+//! interrupts of the queues that got frames. With `rx-gro-hw` on, a TSO train that
+//! crossed the wire whole is written as the one coalesced packet hardware GRO would
+//! build from its frames (GSO size and type kept, so TCP and forwarding see what they
+//! would see after software GRO).
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
@@ -22,7 +26,7 @@ use usnet_wire::checksum::{self, Accumulator};
 use super::ring::{cmd, status, TxDescKind, TxRing};
 use super::{VnicShared, RETA_SIZE};
 use crate::dev::flow::flow_hash_ipv4;
-use crate::dev::gso::{segment, skb_checksum, skb_checksum_help};
+use crate::dev::gso::{skb_checksum, skb_checksum_help, wire_frames};
 use crate::dev::Features;
 use crate::skb::{IpSummed, Skb};
 use crate::time::Instant;
@@ -83,13 +87,12 @@ impl VnicShared {
                     ring.phy_busy_until =
                         ring.phy_busy_until.max(now) + std::time::Duration::from_nanos(ns);
                 }
-                if tse && tso_mss.is_some_and(|m| m > 0) {
-                    if let Err((bad, _)) = segment(skb, true, &mut frames) {
-                        drop(bad);
-                    }
-                } else {
-                    frames.push(skb);
+                if !(tse && tso_mss.is_some_and(|m| m > 0)) && skb.is_gso() {
+                    // No TSO context: the hardware sends the bytes as one frame.
+                    skb.gso_size = 0;
+                    skb.gso_segs = 0;
                 }
+                frames.push(skb);
             }
             if ring.desc[eop].cmd & cmd::RS != 0 {
                 ring.desc[eop].status |= status::DD;
@@ -101,9 +104,8 @@ impl VnicShared {
                 qv.raise();
             }
         }
-        self.stats
-            .hw_tx_frames
-            .fetch_add(frames.len() as u64, Ordering::Relaxed);
+        let wire: u64 = frames.iter().map(|f| wire_frames(f).0).sum();
+        self.stats.hw_tx_frames.fetch_add(wire, Ordering::Relaxed);
         if let (Some(t), Some(c)) = (self.trace.get(), self.clock.get()) {
             if t.enabled() {
                 let now = c.now();
@@ -134,7 +136,7 @@ impl VnicShared {
             .is_some_and(|d| d.features().contains(Features::RXCSUM));
         let tracer = self.trace.get().filter(|t| t.enabled());
         let mut raised: u64 = 0;
-        let (mut got, mut missed) = (0u64, 0u64);
+        let (mut got, mut missed, mut coalesced, mut coalesced_frames) = (0u64, 0u64, 0u64, 0u64);
         let mut cur: Option<(usize, parking_lot::MutexGuard<'_, super::ring::RxRing>)> = None;
         let next = wire.pull(*port, now, |mut frame| {
             if let Some(t) = tracer {
@@ -146,9 +148,19 @@ impl VnicShared {
             } else {
                 0
             };
-            let len = frame.len() as u32;
             let trace_id = frame.trace_id;
-            frame.reset_for_rx(now);
+            // The descriptor's length counts what arrived on the wire: for a whole TSO
+            // train, the packet hardware GRO builds from its frames, every frame.
+            let (frames, len) = if frame.is_gso() {
+                let (n, bytes) = wire_frames(&frame);
+                frame.reset_for_rx_keep_csum(now);
+                frame.gso_segs = n.min(u64::from(u16::MAX)) as u16;
+                (n, bytes.min(u64::from(u32::MAX)) as u32)
+            } else {
+                let len = frame.len() as u32;
+                frame.reset_for_rx(now);
+                (1, len)
+            };
             if cur.as_ref().is_none_or(|(cq, _)| *cq != q) {
                 cur = None;
                 cur = Some((q, self.rx[q].lock()));
@@ -157,8 +169,8 @@ impl VnicShared {
                 return;
             };
             if ring.hw_free() == 0 {
-                ring.stats.drops += 1;
-                missed += 1;
+                ring.stats.drops += frames;
+                missed += frames;
                 return;
             }
             let i = ring.hw_next;
@@ -167,7 +179,11 @@ impl VnicShared {
             ring.desc[i].len = len;
             ring.desc[i].rss_hash = hash;
             ring.hw_next = ring.next(i);
-            got += 1;
+            got += frames;
+            if frames > 1 {
+                coalesced += 1;
+                coalesced_frames += frames;
+            }
             if let Some(t) = tracer {
                 t.hit(Stage::HwRx, trace_id, len as usize, now);
             }
@@ -176,6 +192,14 @@ impl VnicShared {
         drop(cur);
         if got > 0 {
             self.stats.hw_rx_frames.fetch_add(got, Ordering::Relaxed);
+        }
+        if coalesced > 0 {
+            self.stats
+                .rx_hw_gro_packets
+                .fetch_add(coalesced, Ordering::Relaxed);
+            self.stats
+                .rx_hw_gro_wire_packets
+                .fetch_add(coalesced_frames, Ordering::Relaxed);
         }
         if missed > 0 {
             self.stats

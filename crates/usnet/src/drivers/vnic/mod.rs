@@ -108,6 +108,11 @@ pub struct VnicStats {
     pub hw_tx_frames: AtomicU64,
     /// Frames the hardware took off the wire.
     pub hw_rx_frames: AtomicU64,
+    /// Packets hardware GRO handed up coalesced (Linux's `rx-hw-gro-packets` queue
+    /// statistic).
+    pub rx_hw_gro_packets: AtomicU64,
+    /// Wire frames those packets were made of (`rx-hw-gro-wire-packets`).
+    pub rx_hw_gro_wire_packets: AtomicU64,
 }
 
 const IRQ_MASKED: u8 = 1;
@@ -236,6 +241,7 @@ pub struct VnicPhy {
     clock: OnceLock<Arc<dyn crate::time::Clock>>,
     rx_timer: OnceLock<Timer>,
     stack: OnceLock<WeakStack>,
+    dev: OnceLock<Weak<NetDevice>>,
 }
 
 impl VnicPhy {
@@ -264,6 +270,13 @@ impl crate::link::Endpoint for VnicPhy {
         ) {
             stack.timers.arm_earliest(t, at);
         }
+    }
+
+    fn accepts_coalesced(&self) -> bool {
+        self.dev
+            .get()
+            .and_then(Weak::upgrade)
+            .is_some_and(|d| d.features().contains(Features::GRO_HW))
     }
 }
 
@@ -310,6 +323,7 @@ impl Vnic {
             | Features::GSO
             | Features::GRO
             | Features::GSO_UDP_L4
+            | Features::GRO_HW
     }
 
     /// Create the NIC (not yet registered or attached).
@@ -654,7 +668,8 @@ impl VnicShared {
                 };
                 skb.hash = d.rss_hash;
                 skb.queue_mapping = q as u16;
-                pkts += 1;
+                // Coalesced by the hardware or not: count the frames that arrived.
+                pkts += u64::from(skb.pcount());
                 bytes += u64::from(d.len);
                 batch.push(skb);
             }
@@ -740,6 +755,7 @@ impl NetDeviceOps for Vnic {
         }));
         let _ = s.phy.clock.set(stack.clock.clone());
         let _ = s.phy.stack.set(stack.downgrade());
+        let _ = s.phy.dev.set(Arc::downgrade(dev));
         if let Some(qv) = s.q_vector(0) {
             let _ = s.phy.qv0.set(qv.clone());
         }
@@ -812,6 +828,14 @@ impl NetDeviceOps for Vnic {
         out.push(("interrupts_latched".to_string(), latched));
         out.push(("hw_tx_frames".to_string(), l(&s.stats.hw_tx_frames)));
         out.push(("hw_rx_frames".to_string(), l(&s.stats.hw_rx_frames)));
+        out.push((
+            "rx_hw_gro_packets".to_string(),
+            l(&s.stats.rx_hw_gro_packets),
+        ));
+        out.push((
+            "rx_hw_gro_wire_packets".to_string(),
+            l(&s.stats.rx_hw_gro_wire_packets),
+        ));
         for (i, r) in s.tx.iter().enumerate() {
             let st = r.lock().stats;
             out.push((format!("tx_queue_{i}_packets"), st.packets));
