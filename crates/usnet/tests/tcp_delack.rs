@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Conn, RTT};
+use common::{Conn, D, RTT};
 use usnet::tcp::TcpExt;
 use usnet::testutil::SegRecord;
 
@@ -144,13 +144,19 @@ fn a_delayed_ack_that_fires_leaves_interactive_mode() {
 #[test]
 fn a_growing_window_is_acknowledged_segment_by_segment() {
     use usnet::tcp::SockOpt;
-    let k = Conn::new(4, |h| {
-        h.b.sysctl
-            .set("net.ipv4.tcp_rmem_default", 4 << 20)
-            .unwrap();
-        // One ACK decision per segment (GRO would merge a burst into one skb).
-        h.db.set_features(h.db.features() - usnet::dev::Features::GRO);
-    });
+    // Segments arrive spaced by a 1 Gbit/s line, so the reader takes each in as it
+    // comes (a reader that leaves a whole window unread holds the ACKs, see below).
+    let k = Conn::with_nic(
+        4,
+        |c| c.line_rate_bps = 1_000_000_000,
+        |h| {
+            h.b.sysctl
+                .set("net.ipv4.tcp_rmem_default", 4 << 20)
+                .unwrap();
+            // One ACK decision per segment (GRO would merge a burst into one skb).
+            h.db.set_features(h.db.features() - usnet::dev::Features::GRO);
+        },
+    );
     k.c.set_opt(SockOpt::Congestion("reno".into())).unwrap();
     k.s.set_opt(SockOpt::RcvBuf(8 << 20)).unwrap();
     k.log.clear();
@@ -186,4 +192,52 @@ fn a_growing_window_is_acknowledged_segment_by_segment() {
         "two segments per ACK once it stops: {steps:?}"
     );
     assert!(k.h.b.tcp.mib.get(TcpExt::DelayedACKs) <= 2);
+}
+
+/// A receiver whose reader has fallen behind does not acknowledge every second
+/// segment: `__tcp_ack_snd_check` sends at once only if the window's right edge
+/// would move on (`__tcp_select_window >= rcv_wnd`); while unread data fills the
+/// buffer the ACK waits — for the delayed-ACK timer, or for the reader, whose
+/// `tcp_cleanup_rbuf` sends it with the window it freed.
+#[test]
+fn a_receiver_behind_its_reader_holds_acks_until_the_reader_frees_space() {
+    use usnet::tcp::SockOpt;
+    let k = Conn::new(5, |h| {
+        // One ACK decision per segment.
+        h.db.set_features(h.db.features() - usnet::dev::Features::GRO);
+    });
+    k.s.set_opt(SockOpt::RcvBuf(64 << 10)).unwrap();
+    k.log.clear();
+    let data = vec![3u8; 256 << 10];
+    let mut sent = 0;
+    k.h.sim.run_while(
+        || {
+            common::lifecycle::push(&k.c, &data, &mut sent);
+            true
+        },
+        20 * RTT,
+    );
+    let log = k.log.all();
+    let data_segs = log.iter().filter(|s| s.outgoing && s.len > 0).count();
+    let acks = log.iter().filter(|s| !s.outgoing && s.len == 0).count();
+    let unread = k.s.info().bytes_received;
+    assert!(
+        unread > 16 << 10,
+        "the buffer filled: {unread} bytes unread"
+    );
+    assert!(
+        acks * 3 < data_segs,
+        "{acks} ACKs for {data_segs} segments with nobody reading"
+    );
+    // The reader catches up: its read sends the ACK with the window it freed.
+    k.log.clear();
+    assert!(k.drain() > 0);
+    let now = k.h.sim.now();
+    k.h.sim.run_for(D);
+    let upd = k.log.all();
+    let first = upd.iter().find(|s| !s.outgoing && s.len == 0);
+    assert!(
+        first.is_some_and(|s| s.at.saturating_duration_since(now) <= D),
+        "an ACK left with the read: {upd:?}"
+    );
 }

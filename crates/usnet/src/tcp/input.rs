@@ -1405,7 +1405,11 @@ fn ack_snd_check(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, _ofo_possible: b
     if t.ack.pending & ack::SCHED == 0 {
         return;
     }
-    let two_full = t.rcv_nxt.wrapping_sub(t.rcv_wup) > t.ack.rcv_mss;
+    // More than one full frame received, and the window's right edge would move on
+    // by at least what was offered (else the reader's tcp_cleanup_rbuf sends the ACK
+    // with the window it frees) — or nothing is left unread (SO_RCVLOWAT is 1).
+    let two_full = t.rcv_nxt.wrapping_sub(t.rcv_wup) > t.ack.rcv_mss
+        && (t.rcv_nxt == t.copied_seq || output::select_window_raw(stack, t) >= t.rcv_wnd);
     if two_full || in_quickack_mode(stack, t) || t.ack.pending & ack::NOW != 0 {
         output::tcp_send_ack(stack, sk, t);
         return;

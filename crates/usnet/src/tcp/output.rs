@@ -26,7 +26,9 @@ use usnet_wire::{TcpFlags, TcpPacket, TcpRepr, TcpSeqNumber};
 
 mod window;
 
-pub use window::{select_initial_window, tcp_receive_window, tcp_select_window, win_from_space};
+pub use window::{
+    select_initial_window, select_window_raw, tcp_receive_window, tcp_select_window, win_from_space,
+};
 
 use super::cong::{with_cc, CaEvent};
 use super::sendmsg::{commit_frag, skb_entail, tcp_push_pending_frames_nagle};

@@ -49,8 +49,9 @@ pub fn win_from_space(stack: &Stack, space: usize) -> u32 {
     w.clamp(0, i64::from(u32::MAX)) as u32
 }
 
-/// `__tcp_select_window`.
-fn select_window_raw(stack: &Stack, t: &mut Tcb) -> u32 {
+/// `__tcp_select_window`: the window the buffer allows now, before the never-shrink
+/// rule (drops the quick-ACK budget when the buffer is over half full, as Linux).
+pub fn select_window_raw(stack: &Stack, t: &mut Tcb) -> u32 {
     let mut mss = t.ack.rcv_mss;
     let free_space = win_from_space(stack, t.rcvbuf.saturating_sub(t.rmem_alloc));
     let allowed = win_from_space(stack, t.rcvbuf);
