@@ -118,6 +118,10 @@ struct Wheel {
     /// What a cascade moves out of a slot, kept between cascades (slots keep their
     /// capacity too, so a steady timer load allocates nothing).
     spare: Vec<Entry>,
+    /// The earliest tick holding an entry, while known (Linux's `base->next_expiry`,
+    /// recomputed only after entries left the wheel: `next_expiry_recalc`). An insert
+    /// can only lower it.
+    next: Option<Option<u64>>,
 }
 
 fn level_width(level: usize) -> u64 {
@@ -137,11 +141,16 @@ impl Wheel {
             due: Vec::new(),
             count: 0,
             spare: Vec::new(),
+            next: Some(None),
         }
     }
 
     fn insert(&mut self, e: Entry) {
         self.count += 1;
+        if let Some(next) = self.next {
+            let t = e.tick.max(self.now_tick);
+            self.next = Some(Some(next.map_or(t, |n| n.min(t))));
+        }
         if e.tick <= self.now_tick {
             self.due.push(e);
             return;
@@ -180,6 +189,16 @@ impl Wheel {
 
     /// Move every entry due at or before `to_tick` into `out`.
     fn advance(&mut self, to_tick: u64, out: &mut Vec<Entry>) {
+        let before = out.len();
+        self.advance_inner(to_tick, out);
+        if out.len() > before {
+            // Entries left: the earliest must be found again (a cascade only moves
+            // entries between levels, their ticks stay).
+            self.next = None;
+        }
+    }
+
+    fn advance_inner(&mut self, to_tick: u64, out: &mut Vec<Entry>) {
         loop {
             let n = self.due.len();
             self.count -= n;
@@ -233,7 +252,16 @@ impl Wheel {
     }
 
     /// The exact earliest tick holding an entry.
-    fn next_tick(&self) -> Option<u64> {
+    fn next_tick(&mut self) -> Option<u64> {
+        if let Some(n) = self.next {
+            return n;
+        }
+        let n = self.scan_next_tick();
+        self.next = Some(n);
+        n
+    }
+
+    fn scan_next_tick(&self) -> Option<u64> {
         if !self.due.is_empty() {
             return Some(self.now_tick);
         }
@@ -399,7 +427,7 @@ impl TimerBase {
     /// When the earliest queued entry comes due (it may turn out to be a re-armed or
     /// deleted timer, which is harmless).
     pub fn next_expiry(&self) -> Option<Instant> {
-        let b = self.inner.lock();
+        let mut b = self.inner.lock();
         let w = b
             .wheel
             .next_tick()

@@ -105,6 +105,8 @@ proptest! {
                 }
             }
             let want_next = model.keys().next().map(|k| k.0.max(now));
+            prop_assert_eq!(w.scan_next_tick(), want_next);
+            // The cached earliest (kept across inserts and clock moves) agrees.
             prop_assert_eq!(w.next_tick(), want_next);
             prop_assert_eq!(w.count, model.len());
         }
