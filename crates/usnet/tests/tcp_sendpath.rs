@@ -488,6 +488,37 @@ fn a_reader_that_keeps_up_grows_the_receive_buffer() {
     assert!(after.rcv_wnd > 4 << 16, "window {}", after.rcv_wnd);
 }
 
+/// The receiver keeps its own RTT estimate for DRS (`rcv_rtt_est`, `ss`'s `rcv_rtt`):
+/// from the timestamps echoed on full-sized segments (smoothed; ms resolution, and
+/// counting the time the sender held the data: above the path's RTT, as in Linux), or,
+/// without timestamps, from how long a window of data takes to arrive (the minimum
+/// seen). Before any estimate the buffer is not tuned.
+#[test]
+fn the_receiver_estimates_the_rtt_for_autotuning() {
+    let rtt_us = RTT.as_micros() as u32;
+    let k = Conn::new(50, |_| {});
+    assert_eq!(k.s.info().rcv_rtt_us, 0, "no data yet, no estimate");
+    bulk(&k, 2 << 20, Duration::from_secs(30));
+    let est = k.s.info().rcv_rtt_us;
+    assert!(
+        (rtt_us * 9 / 10..=rtt_us * 2).contains(&est),
+        "from timestamps: {est} µs for a {rtt_us} µs path"
+    );
+    assert!(format!("{}", k.s.info()).contains("rcv_rtt:"));
+    let k = Conn::new(51, |h| {
+        for s in [&h.a, &h.b] {
+            s.sysctl.set("net.ipv4.tcp_timestamps", 0).unwrap();
+        }
+    });
+    bulk(&k, 2 << 20, Duration::from_secs(30));
+    let est = k.s.info().rcv_rtt_us;
+    assert!(
+        (rtt_us / 2..=rtt_us * 3).contains(&est),
+        "from window timing: {est} µs for a {rtt_us} µs path"
+    );
+    assert!(k.s.info().rcvbuf > 131_072, "and the buffer grew");
+}
+
 /// `SO_MAX_PACING_RATE` turns on TCP's internal pacing (no fq qdisc here, as Linux
 /// then paces in TCP): after the first ten packets, data leaves at the capped rate,
 /// spread out by the pacing timer instead of in cwnd-sized bursts.

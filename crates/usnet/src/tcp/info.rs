@@ -61,6 +61,8 @@ pub struct TcpInfo {
     pub reordering: u32,
     /// `tcpi_rcv_space`.
     pub rcv_space: u32,
+    /// `tcpi_rcv_rtt`: the receiver's RTT estimate in µs (0: none).
+    pub rcv_rtt_us: u32,
     /// `tcpi_total_retrans`.
     pub total_retrans: u32,
     /// `tcpi_bytes_acked`.
@@ -136,6 +138,7 @@ impl TcpInfo {
             advmss: t.advmss,
             reordering: t.reordering,
             rcv_space: t.rcvq_space.0,
+            rcv_rtt_us: t.rcv_rtt_us >> 3,
             total_retrans: t.stats.total_retrans,
             bytes_acked: t.stats.bytes_acked,
             bytes_received: t.stats.bytes_received,
@@ -263,6 +266,9 @@ impl fmt::Display for TcpInfo {
         }
         if self.lost > 0 {
             write!(f, " lost:{}", self.lost)?;
+        }
+        if self.rcv_rtt_us > 0 {
+            write!(f, " rcv_rtt:{}", ms(u64::from(self.rcv_rtt_us)))?;
         }
         write!(
             f,

@@ -516,7 +516,7 @@ fn send_challenge_ack(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     if oow_rate_limited(stack, &mut t.last_oow_ack, TcpExt::TCPACKSkippedChallenge) {
         return;
     }
-    let now_s = stack.now().as_millis() / 1000;
+    let now_s = (stack.now().as_millis() / 1000) as u32;
     if t.challenge.1 != now_s {
         t.challenge = (0, now_s);
     }
@@ -688,6 +688,9 @@ fn rcv_state_process(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, s
                 output::tcp_send_active_reset(stack, sk, t);
                 tcp_reset(stack, sk, t);
                 return;
+            }
+            if t.state == TcpState::Established {
+                rcv_rtt_measure_ts(t, seg, stack.now());
             }
             tcp_data_queue(stack, sk, t, seg, skb);
         }
@@ -1168,7 +1171,57 @@ fn event_data_recv(stack: &Stack, t: &mut Tcb, len: u32, skb_len: u32, flags: u8
         }
     }
     t.ack.lrcvtime = now;
+    rcv_rtt_measure(t, now);
     tcp_grow_window(stack, t, skb_len);
+}
+
+/// `tcp_rcv_rtt_update`: fold a receiver RTT sample (µs) into `rcv_rtt_us` (× 8). A
+/// timestamp sample is smoothed (7/8 old, 1/8 new); a window-timing sample
+/// (`win_dep`) can only lower the estimate, since a window may take longer than an RTT
+/// to arrive when the sender is held back.
+fn rcv_rtt_update(t: &mut Tcb, sample_us: u32, win_dep: bool) {
+    let old = t.rcv_rtt_us;
+    let m = u64::from(sample_us);
+    let new = if old == 0 {
+        m << 3
+    } else if !win_dep {
+        (u64::from(old) + m).saturating_sub(u64::from(old >> 3))
+    } else {
+        u64::from(old).min(m << 3)
+    };
+    t.rcv_rtt_us = new.clamp(1, u64::from(u32::MAX)) as u32;
+}
+
+/// `tcp_rcv_rtt_measure`: time how long a window of data takes to arrive — from when
+/// `rcv_nxt + rcv_wnd` was noted until `rcv_nxt` passes it.
+fn rcv_rtt_measure(t: &mut Tcb, now: Instant) {
+    if t.rcv_rtt_time != Instant::MAX {
+        if before(t.rcv_nxt, t.rcv_rtt_seq) {
+            return;
+        }
+        let us = now.saturating_duration_since(t.rcv_rtt_time).as_micros();
+        rcv_rtt_update(t, us.clamp(1, u128::from(u32::MAX)) as u32, true);
+    }
+    t.rcv_rtt_seq = t.rcv_nxt.wrapping_add(t.rcv_wnd);
+    t.rcv_rtt_time = now;
+}
+
+/// `tcp_rcv_rtt_measure_ts`: a full-sized segment echoing a new timestamp gives an
+/// RTT sample (our clock now minus the echo, in ms; a zero-ms echo says nothing).
+fn rcv_rtt_measure_ts(t: &mut Tcb, seg: &Seg, now: Instant) {
+    let (true, Some((_, ecr))) = (t.tstamp_ok, seg.ts) else {
+        return;
+    };
+    if ecr == t.rcv_rtt_last_tsecr {
+        return;
+    }
+    t.rcv_rtt_last_tsecr = ecr;
+    if seg.end_seq.wrapping_sub(seg.seq) >= t.ack.rcv_mss {
+        let delta_ms = output::tcp_time_stamp(t, now).wrapping_sub(ecr);
+        if delta_ms > 0 && delta_ms < i32::MAX as u32 / 1000 {
+            rcv_rtt_update(t, delta_ms * 1000, false);
+        }
+    }
 }
 
 /// `tcp_grow_window`: open `rcv_ssthresh` (the window we may advertise) as data

@@ -538,7 +538,7 @@ pub struct Tcb {
     /// Whether `SO_REUSEPORT` is set.
     pub reuseport: bool,
     /// Challenge ACKs sent in the current second, and the second.
-    pub challenge: (u32, u64),
+    pub challenge: (u32, u32),
     /// Last time an out-of-window segment was answered with an ACK.
     pub last_oow_ack: Instant,
     /// DSACK block to send with the next ACK.
@@ -547,6 +547,15 @@ pub struct Tcb {
     pub sack_blocks: Vec<(u32, u32)>,
     /// Receive-buffer autotuning (DRS) state: bytes copied this RTT and the start.
     pub rcvq_space: (u32, u32, Instant),
+    /// The receiver's RTT estimate (`rcv_rtt_est`), µs × 8 (0: none yet): from
+    /// timestamp echoes of full-sized segments, or the time a window of data takes.
+    pub rcv_rtt_us: u32,
+    /// End of the window being timed (`rcv_rtt_est.seq`).
+    pub rcv_rtt_seq: u32,
+    /// When its timing started (`rcv_rtt_est.time`; `Instant::MAX`: not started).
+    pub rcv_rtt_time: Instant,
+    /// The timestamp echo last sampled (`rcv_rtt_last_tsecr`).
+    pub rcv_rtt_last_tsecr: u32,
     /// Pacing rate in bytes per second (0: no pacing).
     pub pacing_rate: u64,
     /// `SO_MAX_PACING_RATE` in bytes per second (`u64::MAX`: none).
@@ -941,6 +950,10 @@ impl Tcb {
             dsack: None,
             sack_blocks: Vec::new(),
             rcvq_space: (0, 0, now),
+            rcv_rtt_us: 0,
+            rcv_rtt_seq: 0,
+            rcv_rtt_time: Instant::MAX,
+            rcv_rtt_last_tsecr: 0,
             pacing_rate: 0,
             max_pacing_rate: u64::MAX,
             wstamp: Instant::ZERO,

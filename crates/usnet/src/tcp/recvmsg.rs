@@ -148,20 +148,19 @@ fn cleanup_rbuf(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, copied: usize) {
     }
 }
 
-/// `tcp_rcv_space_adjust` (DRS, receive-buffer autotuning): once per RTT, size the
-/// receive buffer for twice what the application read in that RTT.
+/// `tcp_rcv_space_adjust` (DRS, receive-buffer autotuning): once per receiver RTT
+/// (`rcv_rtt_est`; nothing before the first estimate), size the receive buffer for
+/// twice what the application read in that RTT, not counting what still waits in the
+/// queue.
 fn rcv_space_adjust(stack: &Stack, t: &mut Tcb) {
     let now = stack.now();
     let (space, seq, time) = t.rcvq_space;
-    let rtt = if t.srtt_us > 0 {
-        Duration::from_micros(u64::from(t.srtt_us >> 3))
-    } else {
-        Duration::from_millis(1)
-    };
-    if now.saturating_duration_since(time) < rtt {
+    let rtt = Duration::from_micros(u64::from(t.rcv_rtt_us >> 3));
+    if t.rcv_rtt_us == 0 || now.saturating_duration_since(time) < rtt {
         return;
     }
-    let copied = t.copied_seq.wrapping_sub(seq);
+    let inq = t.rcv_nxt.wrapping_sub(t.copied_seq);
+    let copied = t.copied_seq.wrapping_sub(seq).saturating_sub(inq);
     if copied > space {
         if stack.sysctl.tcp_moderate_rcvbuf() != 0 && !t.rcvbuf_locked {
             let mut rcvwin = (u64::from(copied) << 1) + 16 * u64::from(t.advmss);
