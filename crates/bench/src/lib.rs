@@ -159,7 +159,9 @@ pub fn run(o: &Options) -> Value {
                 (
                     "usnet",
                     Ok(Box::new(move || {
-                        let p = us.get_or_insert_with(|| usn::Pair::new(mtu));
+                        let p = us.get_or_insert_with(|| {
+                            usn::Pair::with_line_rate(mtu, usn::BULK_LINE_RATE)
+                        });
                         Ok(gbit(bulk_bytes, p.bulk(bulk_bytes)))
                     }) as Measure),
                 ),

@@ -1,5 +1,6 @@
-//! usnet's side: two stacks in this process on vnics over the in-memory wire (no line
-//! rate: the CPU is the limit), stepped by one thread, as `usnet demo` runs them.
+//! usnet's side: two stacks in this process on vnics over the in-memory wire, stepped
+//! by one thread, as `usnet demo` runs them. The CPU is the limit: the clock is
+//! virtual, so a NIC's line rate only decides how virtual time moves.
 
 use std::net::SocketAddrV4;
 use std::sync::Arc;
@@ -37,6 +38,9 @@ fn connect(h: &TwoHosts, l: &Arc<TcpSock>, port: u16) -> (Arc<TcpSock>, Option<A
     (c, s)
 }
 
+/// Line rate of the NICs in the bulk cases: 100 Gbit/s, above what one core moves.
+pub const BULK_LINE_RATE: u64 = 100_000_000_000;
+
 /// Two hosts and an established connection a → b.
 pub struct Pair {
     h: TwoHosts,
@@ -45,16 +49,30 @@ pub struct Pair {
 }
 
 impl Pair {
-    /// Hosts with `mtu` and an established connection (CUBIC, Linux's defaults).
+    /// Hosts with `mtu` and an established connection (CUBIC, Linux's defaults), on
+    /// NICs without a line rate: virtual time stands still while packets move.
     pub fn new(mtu: u32) -> Pair {
-        Pair::with_netem(mtu, 1, None)
+        Pair::build(mtu, 1, None, 0)
+    }
+
+    /// As [`Pair::new`], on NICs sending at `bps` in virtual time. Bulk transfers want
+    /// this: with virtual time standing still, TCP measures no round trip, so
+    /// receive-buffer autotuning (`tcp_rcv_space_adjust`) never runs and the window
+    /// stays at its initial 64 KiB; at a line rate above what the CPU moves, time
+    /// passes as frames are serialized and the stacks tune as on a real link.
+    pub fn with_line_rate(mtu: u32, bps: u64) -> Pair {
+        Pair::build(mtu, 1, None, bps)
     }
 
     /// As [`Pair::new`], with `netem` on the wire both ways (and `seed` for it).
     pub fn with_netem(mtu: u32, seed: u64, netem: Option<usnet::link::Netem>) -> Pair {
+        Pair::build(mtu, seed, netem, 0)
+    }
+
+    fn build(mtu: u32, seed: u64, netem: Option<usnet::link::Netem>, bps: u64) -> Pair {
         let h = TwoHosts::new(seed, |c| {
             c.mtu = mtu;
-            c.line_rate_bps = 0;
+            c.line_rate_bps = bps;
         })
         .with_ip();
         if let Some(n) = netem {
