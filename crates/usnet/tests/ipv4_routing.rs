@@ -332,3 +332,57 @@ fn fragmented_udp_survives_reordering_and_loss_and_frees_its_memory() {
     assert_eq!(h.b.ipv4.frags.queues(), 0);
     assert_eq!(h.b.ipv4.mib.get(Ip::ReasmTimeout), (N - got) as u64);
 }
+
+/// A router forwarding the coalesced packets of a TCP flow (GRO, or the NIC's
+/// `rx-gro-hw`) into a smaller link judges them by their segments
+/// (`ip_exceeds_mtu` → `skb_gso_validate_network_len`): one fragmentation-needed per
+/// oversized packet, refused before it counts as forwarded; the sender lowers its MSS
+/// and the data arrives intact.
+#[test]
+fn a_coalesced_tcp_packet_too_big_for_the_next_link_is_refused_before_forwarding() {
+    use usnet::tcp::TcpSock;
+    // Only the router's link towards b is small: b still advertises an MSS of 1460.
+    let h = Routed::new(9, |_| {});
+    h.r1.set_mtu(1000).unwrap();
+    let to = SocketAddrV4::new(ip(10, 0, 2, 1), 5001);
+    let l = TcpSock::new(&h.b);
+    l.set_nonblocking(true);
+    l.bind(to).unwrap();
+    l.listen(4).unwrap();
+    let c = TcpSock::new(&h.a);
+    c.set_nonblocking(true);
+    let _ = c.connect(to);
+    h.sim.run_for(Duration::from_millis(10));
+    let s = l.accept().unwrap();
+    s.set_nonblocking(true);
+    let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 253) as u8).collect();
+    let (mut sent, mut got) = (0, Vec::new());
+    let mut buf = vec![0u8; 1 << 16];
+    h.sim.run_while(
+        || {
+            if sent < data.len() {
+                if let Ok(n) = c.send(&data[sent..]) {
+                    sent += n;
+                }
+            }
+            while let Ok(n) = s.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            got.len() < data.len()
+        },
+        Duration::from_secs(30),
+    );
+    assert!(got == data, "{} of {} bytes intact", got.len(), data.len());
+    assert!(c.info().snd_mss <= 1000 - 40, "mss {}", c.info().snd_mss);
+    let fails = h.r.ipv4.mib.get(Ip::FragFails);
+    let sent_icmp = h.r.ipv4.icmp_mib.get(Icmp::OutDestUnreachs);
+    assert!((1..=3).contains(&fails), "{fails} refusals");
+    assert_eq!(fails, sent_icmp, "each refusal told the sender");
+    // Refused in ip_forward, before the TTL, the FORWARD hook and the forwarded count:
+    // every datagram r took in was either forwarded or refused.
+    let m = |x| h.r.ipv4.mib.get(x);
+    assert_eq!(m(Ip::InReceives), m(Ip::ForwDatagrams) + fails);
+}

@@ -218,6 +218,19 @@ pub fn ip_local_deliver_finish(stack: &Stack, mut skb: Skb, broadcast: bool) {
     }
 }
 
+/// Length of each IP datagram a GSO skb (at its IP header) is cut into: IP and
+/// TCP/UDP headers plus `gso_size`.
+fn gso_network_seglen(skb: &Skb) -> usize {
+    let d = skb.data();
+    let ihl = usize::from(d.first().map_or(5, |b| b & 0x0f)) * 4;
+    let l4 = if skb.gso_type == crate::skb::GsoType::TcpV4 {
+        d.get(ihl + 12).map_or(20, |b| usize::from(b >> 4) * 4)
+    } else {
+        8
+    };
+    ihl + l4 + usize::from(skb.gso_size)
+}
+
 /// `ip_forward`: a router's decisions for a packet not addressed to it.
 pub fn ip_forward(
     stack: &Stack,
@@ -244,7 +257,14 @@ pub fn ip_forward(
     } else {
         skb.len()
     };
-    if df && size > mtu && !skb.is_gso() {
+    // ip_exceeds_mtu: a GSO skb (GRO's, or the NIC's coalesced packet) exceeds only
+    // if its segments would (skb_gso_validate_network_len).
+    let exceeds = if skb.cb.ip.frag_max_size != 0 || !skb.is_gso() {
+        size > mtu
+    } else {
+        size > mtu && gso_network_seglen(&skb) > mtu
+    };
+    if df && exceeds {
         ip.mib.inc(Ip::FragFails);
         super::icmp::icmp_send(
             stack,
