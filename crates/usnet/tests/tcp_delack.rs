@@ -241,3 +241,66 @@ fn a_receiver_behind_its_reader_holds_acks_until_the_reader_frees_space() {
         "an ACK left with the read: {upd:?}"
     );
 }
+
+/// `SO_RCVLOWAT`: the socket reads as readable (and a reader is woken) only once that
+/// many bytes wait; a non-blocking read still takes what is there; the buffer grows to
+/// hold the mark (`tcp_set_rcvlowat`); and a receiver short of the mark acknowledges
+/// two full segments at once even with the reader behind, so the sender sends the rest.
+#[test]
+fn rcvlowat_holds_readability_until_enough_has_arrived() {
+    use usnet::tcp::SockOpt;
+    let k = Conn::new(6, |h| {
+        h.db.set_features(h.db.features() - usnet::dev::Features::GRO);
+    });
+    let rcvbuf0 = k.s.info().rcvbuf;
+    k.s.set_opt(SockOpt::RcvLowat(1 << 20)).unwrap();
+    let info = k.s.info();
+    assert!(
+        info.rcvbuf >= 2 << 20 && info.rcvbuf > rcvbuf0,
+        "{}",
+        info.rcvbuf
+    );
+    k.s.set_opt(SockOpt::RcvLowat(3000)).unwrap();
+    assert_eq!(k.s.with_tcb(|t| t.rcvlowat), 3000);
+    let woken = k.s.wq.seq();
+    k.c.send(&[1u8; 1000]).unwrap();
+    k.h.sim.run_for(RTT);
+    assert!(!k.s.readable(), "1000 of 3000 bytes: not readable");
+    assert_eq!(k.s.wq.seq(), woken, "and no reader woken (tcp_data_ready)");
+    k.c.send(&[2u8; 2500]).unwrap();
+    k.h.sim.run_for(RTT);
+    assert!(k.s.readable(), "3500 bytes: readable");
+    assert_ne!(k.s.wq.seq(), woken, "the reader is woken");
+    let mut buf = [0u8; 8192];
+    assert_eq!(k.s.recv(&mut buf).unwrap(), 3500);
+    // Non-blocking reads take what is there, short of the mark.
+    k.c.send(&[3u8; 100]).unwrap();
+    k.h.sim.run_for(RTT);
+    assert!(!k.s.readable());
+    assert_eq!(k.s.recv(&mut buf).unwrap(), 100);
+
+    // With a mark above what the window holds unread, ACKs are not held for the
+    // reader (compare a_receiver_behind_its_reader_holds_acks_until_the_reader_frees_space).
+    let k = Conn::new(5, |h| {
+        h.db.set_features(h.db.features() - usnet::dev::Features::GRO);
+    });
+    k.s.set_opt(SockOpt::RcvBuf(64 << 10)).unwrap();
+    k.s.set_opt(SockOpt::RcvLowat(32 << 10)).unwrap();
+    k.log.clear();
+    let data = vec![3u8; 256 << 10];
+    let mut sent = 0;
+    k.h.sim.run_while(
+        || {
+            common::lifecycle::push(&k.c, &data, &mut sent);
+            true
+        },
+        20 * RTT,
+    );
+    let log = k.log.all();
+    let data_segs = log.iter().filter(|s| s.outgoing && s.len > 0).count();
+    let acks = log.iter().filter(|s| !s.outgoing && s.len == 0).count();
+    assert!(
+        acks * 3 >= data_segs,
+        "{acks} ACKs for {data_segs} segments short of the mark"
+    );
+}

@@ -93,6 +93,7 @@ impl ProtoOps for InetStream {
                 return Ok(());
             }
             Opt::Tcp(o) => o,
+            Opt::RcvLowat(v) => SockOpt::RcvLowat(v),
             Opt::Broadcast(_) => return Err(os_err(errno::ENOPROTOOPT)),
         };
         self.0.set_opt(o)
@@ -110,6 +111,7 @@ impl ProtoOps for InetStream {
             "SO_TYPE" => OptValue::Int(1),
             "SO_SNDBUF" => OptValue::Int(info.sndbuf as i64),
             "SO_RCVBUF" => OptValue::Int(info.rcvbuf as i64),
+            "SO_RCVLOWAT" => OptValue::Int(self.0.with_tcb(|t| i64::from(t.rcvlowat))),
             "TCP_NODELAY" => OptValue::Int(self.0.with_tcb(|t| i64::from(t.nonagle & 1 != 0))),
             "TCP_MAXSEG" => OptValue::Int(i64::from(info.snd_mss)),
             "TCP_CONGESTION" => OptValue::Str(info.cc.to_string()),
@@ -217,7 +219,7 @@ impl ProtoOps for InetDgram {
             Opt::ReuseAddr(v) => self.0.set_reuseaddr(v),
             Opt::Broadcast(v) => self.0.set_broadcast(v),
             Opt::RcvTimeo(t) => self.0.set_read_timeout(t),
-            Opt::SndTimeo(_) => {}
+            Opt::SndTimeo(_) | Opt::RcvLowat(_) => {}
             _ => return Err(os_err(errno::ENOPROTOOPT)),
         }
         Ok(())

@@ -105,6 +105,8 @@ pub enum Opt {
     RcvTimeo(Option<Duration>),
     /// `SO_BROADCAST`.
     Broadcast(bool),
+    /// `SO_RCVLOWAT` (TCP; a datagram socket ignores it, as Linux's reads do).
+    RcvLowat(u32),
     /// Any TCP option.
     Tcp(crate::tcp::SockOpt),
 }

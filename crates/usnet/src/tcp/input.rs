@@ -282,7 +282,8 @@ pub fn tcp_v4_do_rcv(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, skb: Skb) {
     // sk_data_ready / sk_state_change: data, a FIN or RST, or a new state wake the
     // socket's waiters. A pure ACK does not: the room it frees wakes writers through
     // tcp_check_space, once there is enough of it (each ACK woke a blocked writer).
-    if seg.len > 0
+    // Data wakes readers only once SO_RCVLOWAT bytes can be read (tcp_data_ready).
+    if (seg.len > 0 && t.epollin_ready(t.rcvlowat))
         || seg.flags & (tcphdr::SYN | tcphdr::FIN | tcphdr::RST) != 0
         || before != (t.state, t.err, t.shutdown)
     {
@@ -1341,7 +1342,11 @@ fn tcp_data_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, mut 
     }
     sack_remove(t);
     let _ = now;
-    sk.wq.wake_all();
+    // tcp_data_ready: wake readers once SO_RCVLOWAT bytes can be read (a FIN wakes
+    // them through the state change).
+    if fin || t.epollin_ready(t.rcvlowat) {
+        sk.wq.wake_all();
+    }
 }
 
 /// `tcp_data_queue_ofo`: insert in sequence order; duplicates are DSACKed.
@@ -1460,9 +1465,11 @@ fn ack_snd_check(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, _ofo_possible: b
     }
     // More than one full frame received, and the window's right edge would move on
     // by at least what was offered (else the reader's tcp_cleanup_rbuf sends the ACK
-    // with the window it frees) — or nothing is left unread (SO_RCVLOWAT is 1).
+    // with the window it frees) — or a reader waiting for SO_RCVLOWAT bytes does not
+    // have them yet (the sender must hear at once to send the rest).
     let two_full = t.rcv_nxt.wrapping_sub(t.rcv_wup) > t.ack.rcv_mss
-        && (t.rcv_nxt == t.copied_seq || output::select_window_raw(stack, t) >= t.rcv_wnd);
+        && (t.rcv_nxt.wrapping_sub(t.copied_seq) < t.rcvlowat
+            || output::select_window_raw(stack, t) >= t.rcv_wnd);
     if two_full || in_quickack_mode(stack, t) || t.ack.pending & ack::NOW != 0 {
         output::tcp_send_ack(stack, sk, t);
         return;

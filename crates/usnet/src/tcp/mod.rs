@@ -505,7 +505,7 @@ pub struct Tcb {
     /// `TCP_KEEPINTVL`.
     pub keepalive_intvl: Option<Duration>,
     /// `TCP_KEEPCNT`.
-    pub keepalive_probes: Option<u32>,
+    pub keepalive_probes: Option<u8>,
     /// `TCP_USER_TIMEOUT`.
     pub user_timeout: Option<Duration>,
     /// `TCP_MAXSEG` (user MSS clamp).
@@ -530,7 +530,7 @@ pub struct Tcb {
     /// When a segment was last received (`rcv_tstamp`).
     pub rcv_tstamp: Instant,
     /// `TCP_QUICKACK` off forever? (no: one shot) — quick-ack mode on request.
-    pub syn_retries: Option<u32>,
+    pub syn_retries: Option<u8>,
     /// TSQ: throttled waiting for TX completion.
     pub tsq_throttled: bool,
     /// Whether `SO_REUSEADDR` is set.
@@ -556,6 +556,9 @@ pub struct Tcb {
     pub rcv_rtt_time: Instant,
     /// The timestamp echo last sampled (`rcv_rtt_last_tsecr`).
     pub rcv_rtt_last_tsecr: u32,
+    /// `SO_RCVLOWAT` (`sk_rcvlowat`, at least 1): bytes a read waits for and a reader
+    /// is woken for.
+    pub rcvlowat: u32,
     /// Pacing rate in bytes per second (0: no pacing).
     pub pacing_rate: u64,
     /// `SO_MAX_PACING_RATE` in bytes per second (`u64::MAX`: none).
@@ -604,6 +607,20 @@ impl Tcb {
     /// Bytes readable by the application (the FIN does not count).
     pub fn rx_readable(&self) -> usize {
         self.rx_queue.iter().map(|s| s.len()).sum::<usize>() - self.rx_head_off
+    }
+
+    /// `tcp_epollin_ready`: enough to read for a reader waiting for `target` bytes —
+    /// that many, or any when the receive buffer is nearly full or the window has
+    /// shrunk below a segment (the sender can send no more until some is read).
+    pub fn epollin_ready(&self, target: u32) -> bool {
+        // rcv_nxt − copied_seq, as Linux counts it (a received FIN counts one).
+        let avail = self.rcv_nxt.wrapping_sub(self.copied_seq);
+        if avail == 0 || avail > i32::MAX as u32 {
+            return false;
+        }
+        avail >= target
+            || self.rmem_alloc > self.rcvbuf - (self.rcvbuf >> 3)
+            || output::tcp_receive_window(self) <= self.ack.rcv_mss
     }
 
     /// `tcp_wnd_end`: the right edge of the send window.
@@ -954,6 +971,7 @@ impl Tcb {
             rcv_rtt_seq: 0,
             rcv_rtt_time: Instant::MAX,
             rcv_rtt_last_tsecr: 0,
+            rcvlowat: 1,
             pacing_rate: 0,
             max_pacing_rate: u64::MAX,
             wstamp: Instant::ZERO,
@@ -1274,7 +1292,7 @@ impl TcpSock {
     /// Whether a read would not block (data, EOF, error or an incoming connection).
     pub fn readable(&self) -> bool {
         self.with_tcb(|t| {
-            t.rx_readable() > 0
+            t.epollin_ready(t.rcvlowat)
                 || t.shutdown & shutdown::RCV != 0
                 || t.err != 0
                 || (t.listen.is_some() && !self.accept_q.lock().is_empty())

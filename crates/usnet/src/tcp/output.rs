@@ -27,7 +27,8 @@ use usnet_wire::{TcpFlags, TcpPacket, TcpRepr, TcpSeqNumber};
 mod window;
 
 pub use window::{
-    select_initial_window, select_window_raw, tcp_receive_window, tcp_select_window, win_from_space,
+    select_initial_window, select_window_raw, space_from_win, tcp_receive_window,
+    tcp_select_window, win_from_space,
 };
 
 use super::cong::{with_cc, CaEvent};

@@ -25,7 +25,13 @@ pub fn tcp_recvmsg(
     }
     let peek = flags & msg::PEEK != 0;
     let waitall = flags & msg::WAITALL != 0;
-    let target = if waitall { buf.len() } else { 1.min(buf.len()) };
+    // sock_rcvlowat: everything with MSG_WAITALL, else SO_RCVLOWAT (at most the buffer).
+    let target = if waitall {
+        buf.len()
+    } else {
+        (t.rcvlowat as usize).min(buf.len())
+    }
+    .max(1.min(buf.len()));
     let mut copied = 0usize;
     loop {
         // Copy what is there.

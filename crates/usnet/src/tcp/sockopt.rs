@@ -59,6 +59,9 @@ pub enum SockOpt {
     Congestion(String),
     /// `TCP_SYNCNT`.
     SynCnt(u32),
+    /// `SO_RCVLOWAT`: a read waits for this many bytes (or the end of the stream), and
+    /// the socket reads as readable only once they are there.
+    RcvLowat(u32),
 }
 
 impl SockOpt {
@@ -133,7 +136,7 @@ impl SockOpt {
                 if n == 0 || n > 127 {
                     return Err(os_err(errno::EINVAL));
                 }
-                t.keepalive_probes = Some(n);
+                t.keepalive_probes = Some(n as u8);
             }
             SockOpt::Linger(l) => t.linger = l,
             SockOpt::UserTimeout(d) => t.user_timeout = (!d.is_zero()).then_some(d),
@@ -168,7 +171,28 @@ impl SockOpt {
                 if n == 0 || n > 127 {
                     return Err(os_err(errno::EINVAL));
                 }
-                t.syn_retries = Some(n);
+                t.syn_retries = Some(n as u8);
+            }
+            SockOpt::RcvLowat(v) => {
+                // tcp_set_rcvlowat: at most half the buffer it may have, and the buffer
+                // grows to hold it unless SO_RCVBUF fixed it.
+                let cap = if t.rcvbuf_locked {
+                    t.rcvbuf / 2
+                } else {
+                    stack.sysctl.tcp_rmem_max().max(0) as usize / 2
+                };
+                let v = (v as usize).min(cap).max(1) as u32;
+                t.rcvlowat = v;
+                if !t.rcvbuf_locked {
+                    let space = output::space_from_win(stack, v);
+                    if space > t.rcvbuf {
+                        t.rcvbuf = space;
+                        t.window_clamp = v;
+                    }
+                }
+                if t.epollin_ready(t.rcvlowat) {
+                    sk.wq.wake_all();
+                }
             }
         }
         Ok(())

@@ -251,6 +251,7 @@ fn write_timeout(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) -> bool {
     let expired = if matches!(t.state, TcpState::SynSent | TcpState::SynRecv) {
         let retries = t
             .syn_retries
+            .map(u32::from)
             .unwrap_or(stack.sysctl.tcp_syn_retries().max(1) as u32);
         retransmits_timed_out(stack, t, retries, t.user_timeout)
     } else {
@@ -473,6 +474,7 @@ fn keepalive_timer(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
         .unwrap_or_else(|| Duration::from_secs(stack.sysctl.tcp_keepalive_intvl().max(1) as u64));
     let probes = t
         .keepalive_probes
+        .map(u32::from)
         .unwrap_or(stack.sysctl.tcp_keepalive_probes().max(1) as u32);
     let next = if idle >= ktime {
         let user_expired = t

@@ -49,6 +49,19 @@ pub fn win_from_space(stack: &Stack, space: usize) -> u32 {
     w.clamp(0, i64::from(u32::MAX)) as u32
 }
 
+/// `tcp_space_from_win`: buffer space that yields a usable window of `win` bytes.
+pub fn space_from_win(stack: &Stack, win: u32) -> usize {
+    let s = stack.sysctl.tcp_adv_win_scale();
+    let win = u64::from(win);
+    let space = if s <= 0 {
+        win << (-s).min(31)
+    } else {
+        let s = s.min(31);
+        (win << s).div_ceil((1u64 << s) - 1)
+    };
+    space.min(usize::MAX as u64) as usize
+}
+
 /// `__tcp_select_window`: the window the buffer allows now, before the never-shrink
 /// rule (drops the quick-ACK budget when the buffer is over half full, as Linux).
 pub fn select_window_raw(stack: &Stack, t: &mut Tcb) -> u32 {
