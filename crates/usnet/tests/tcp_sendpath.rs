@@ -609,3 +609,56 @@ fn a_writer_on_a_full_send_buffer_wakes_when_a_third_is_free() {
     );
     assert!(k.c.writable());
 }
+
+/// `TCP_NOTSENT_LOWAT` (and `net.ipv4.tcp_notsent_lowat`): a writer may queue only
+/// until this many bytes wait unsent (a last skb may overshoot), however large the
+/// send buffer; the socket polls writable again once fewer than half remain, as the
+/// window lets the queue drain.
+#[test]
+fn notsent_lowat_bounds_what_waits_unsent() {
+    let lowat = 16 * 1024u32;
+    let roomy = |h: &usnet::testutil::TwoHosts| {
+        h.a.sysctl.set("net.core.wmem_max", 8 << 20).unwrap();
+    };
+    let k = Conn::new(52, roomy);
+    k.c.set_opt(SockOpt::SndBuf(4 << 20)).unwrap();
+    let big = vec![7u8; 4 << 20];
+    // Without the mark, the send buffer is the only bound.
+    let n0 = k.c.send(&big).unwrap();
+    assert!(n0 > 1 << 20, "{n0} bytes taken without a mark");
+
+    let k = Conn::new(53, roomy);
+    k.c.set_opt(SockOpt::SndBuf(4 << 20)).unwrap();
+    k.c.set_opt(SockOpt::NotsentLowat(lowat)).unwrap();
+    let n = k.c.send(&big).unwrap();
+    let unsent = k.c.with_tcb(|t| t.notsent_bytes());
+    assert!(
+        n < 256 << 10 && unsent >= lowat && unsent < lowat + (64 << 10),
+        "{n} bytes taken, {unsent} unsent"
+    );
+    assert!(k.c.send(&big).is_err(), "EAGAIN at the mark");
+    assert!(!k.c.writable());
+    // The receiver reads; ACKs open the window, the queue drains, writers may go on.
+    let mut woke = false;
+    k.h.sim.run_while(
+        || {
+            k.drain();
+            woke = k.c.writable();
+            !woke
+        },
+        20 * RTT,
+    );
+    assert!(woke, "writable once the unsent bytes drained");
+    assert!(k.c.with_tcb(|t| t.notsent_bytes()) < lowat / 2);
+
+    // The sysctl applies to sockets that set no mark of their own.
+    let k = Conn::new(54, |h| {
+        roomy(h);
+        h.a.sysctl
+            .set("net.ipv4.tcp_notsent_lowat", i64::from(lowat))
+            .unwrap();
+    });
+    k.c.set_opt(SockOpt::SndBuf(4 << 20)).unwrap();
+    let n = k.c.send(&big).unwrap();
+    assert!(n < 256 << 10, "{n} bytes taken under the sysctl");
+}

@@ -112,6 +112,7 @@ impl ProtoOps for InetStream {
             "SO_SNDBUF" => OptValue::Int(info.sndbuf as i64),
             "SO_RCVBUF" => OptValue::Int(info.rcvbuf as i64),
             "SO_RCVLOWAT" => OptValue::Int(self.0.with_tcb(|t| i64::from(t.rcvlowat))),
+            "TCP_NOTSENT_LOWAT" => OptValue::Int(self.0.with_tcb(|t| i64::from(t.notsent_lowat))),
             "TCP_NODELAY" => OptValue::Int(self.0.with_tcb(|t| i64::from(t.nonagle & 1 != 0))),
             "TCP_MAXSEG" => OptValue::Int(i64::from(info.snd_mss)),
             "TCP_CONGESTION" => OptValue::Str(info.cc.to_string()),

@@ -731,7 +731,7 @@ fn tcp_check_space(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
     {
         sndbuf_expand(stack, t);
     }
-    if super::sendmsg::stream_is_writeable(t) {
+    if super::sendmsg::stream_is_writeable(stack, t) {
         sk.nospace.store(false, Ordering::Release);
         sk.wq.wake_all();
     }

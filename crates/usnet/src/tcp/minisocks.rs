@@ -535,7 +535,7 @@ fn create_openreq_child(
     t.keepalive_time = pt.keepalive_time;
     t.keepalive_intvl = pt.keepalive_intvl;
     t.keepalive_probes = pt.keepalive_probes;
-    t.user_timeout = pt.user_timeout;
+    t.user_timeout_ms = pt.user_timeout_ms;
     t.user_mss = pt.user_mss;
     t.linger = pt.linger;
     t.ip_opts = pt.ip_opts.clone();

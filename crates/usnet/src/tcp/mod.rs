@@ -506,8 +506,9 @@ pub struct Tcb {
     pub keepalive_intvl: Option<Duration>,
     /// `TCP_KEEPCNT`.
     pub keepalive_probes: Option<u8>,
-    /// `TCP_USER_TIMEOUT`.
-    pub user_timeout: Option<Duration>,
+    /// `TCP_USER_TIMEOUT` in ms (0: off), as Linux's `icsk_user_timeout`; read it with
+    /// [`Tcb::user_timeout`].
+    pub user_timeout_ms: u32,
     /// `TCP_MAXSEG` (user MSS clamp).
     pub user_mss: Option<u32>,
     /// IP-level options.
@@ -559,6 +560,8 @@ pub struct Tcb {
     /// `SO_RCVLOWAT` (`sk_rcvlowat`, at least 1): bytes a read waits for and a reader
     /// is woken for.
     pub rcvlowat: u32,
+    /// `TCP_NOTSENT_LOWAT` (0: the sysctl's): unsent bytes above which writers wait.
+    pub notsent_lowat: u32,
     /// Pacing rate in bytes per second (0: no pacing).
     pub pacing_rate: u64,
     /// `SO_MAX_PACING_RATE` in bytes per second (`u64::MAX`: none).
@@ -621,6 +624,11 @@ impl Tcb {
         avail >= target
             || self.rmem_alloc > self.rcvbuf - (self.rcvbuf >> 3)
             || output::tcp_receive_window(self) <= self.ack.rcv_mss
+    }
+
+    /// `TCP_USER_TIMEOUT`, if set.
+    pub fn user_timeout(&self) -> Option<Duration> {
+        (self.user_timeout_ms != 0).then(|| Duration::from_millis(u64::from(self.user_timeout_ms)))
     }
 
     /// `tcp_wnd_end`: the right edge of the send window.
@@ -947,7 +955,7 @@ impl Tcb {
             keepalive_time: None,
             keepalive_intvl: None,
             keepalive_probes: None,
-            user_timeout: None,
+            user_timeout_ms: 0,
             user_mss: None,
             ip_opts: IpSockOpts::default(),
             dst: None,
@@ -972,6 +980,7 @@ impl Tcb {
             rcv_rtt_time: Instant::MAX,
             rcv_rtt_last_tsecr: 0,
             rcvlowat: 1,
+            notsent_lowat: 0,
             pacing_rate: 0,
             max_pacing_rate: u64::MAX,
             wstamp: Instant::ZERO,
@@ -1319,11 +1328,14 @@ impl TcpSock {
             if !t.can_send() {
                 return false;
             }
-            if sendmsg::stream_is_writeable(t) {
+            let Some(stack) = self.stack.upgrade() else {
+                return false;
+            };
+            if sendmsg::stream_is_writeable(&stack, t) {
                 return true;
             }
             self.nospace.store(true, Ordering::Release);
-            sendmsg::stream_is_writeable(t)
+            sendmsg::stream_is_writeable(&stack, t)
         })
     }
 

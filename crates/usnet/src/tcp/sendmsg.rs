@@ -23,15 +23,35 @@ use crate::sock::{errno, os_err};
 use crate::trace::Stage;
 use crate::Stack;
 
-/// `sk_stream_memory_free`: room in the send buffer for more data.
-pub fn stream_memory_free(t: &Tcb) -> bool {
-    t.wmem_queued < t.sndbuf && t.notsent_bytes() < u32::MAX
+/// `sk_stream_memory_free`: room in the send buffer for more data, and fewer unsent bytes than `TCP_NOTSENT_LOWAT` (`tcp_stream_memory_free`).
+pub fn stream_memory_free(stack: &Stack, t: &Tcb) -> bool {
+    memory_free(stack, t, 0)
+}
+
+/// `__sk_stream_memory_free(sk, wake)`: a writer is woken only once the unsent bytes
+/// are below half the mark (`wake` 1), so it has room to fill when it runs.
+fn memory_free(stack: &Stack, t: &Tcb, wake: u32) -> bool {
+    t.wmem_queued < t.sndbuf
+        && (u64::from(t.notsent_bytes()) << wake) < u64::from(notsent_lowat(stack, t))
+}
+
+/// `tcp_notsent_lowat`: the socket's `TCP_NOTSENT_LOWAT`, else the sysctl's.
+pub fn notsent_lowat(stack: &Stack, t: &Tcb) -> u32 {
+    if t.notsent_lowat != 0 {
+        t.notsent_lowat
+    } else {
+        stack
+            .sysctl
+            .tcp_notsent_lowat()
+            .clamp(1, i64::from(u32::MAX)) as u32
+    }
 }
 
 /// `sk_stream_is_writeable`: the free space is at least half of what is queued (a
-/// third of the buffer when it is full), so a writer woken for it has room to fill.
-pub fn stream_is_writeable(t: &Tcb) -> bool {
-    t.sndbuf.saturating_sub(t.wmem_queued) >= t.wmem_queued >> 1 && stream_memory_free(t)
+/// third of the buffer when it is full), so a writer woken for it has room to fill,
+/// and the unsent bytes are below half of `TCP_NOTSENT_LOWAT`.
+pub fn stream_is_writeable(stack: &Stack, t: &Tcb) -> bool {
+    t.sndbuf.saturating_sub(t.wmem_queued) >= t.wmem_queued >> 1 && memory_free(stack, t, 1)
 }
 
 /// `forced_push`: more than half the largest window is unpushed.
@@ -226,7 +246,7 @@ pub fn tcp_sendmsg(
         let mut copy = tail_room;
         if copy == 0 {
             // new_segment
-            if !stream_memory_free(t) {
+            if !stream_memory_free(&stack, t) {
                 // wait_for_space: sk_stream_wait_memory marks SOCK_NOSPACE first
                 // (also when it returns EAGAIN), so tcp_check_space wakes us.
                 sk.nospace.store(true, std::sync::atomic::Ordering::Release);
@@ -242,7 +262,7 @@ pub fn tcp_sendmsg(
                     );
                 }
                 let ok = t.wait(timeout, |t| {
-                    stream_memory_free(t)
+                    stream_memory_free(&stack, t)
                         || t.err != 0
                         || t.shutdown & shutdown::SEND != 0
                         || !t.can_send()

@@ -59,6 +59,9 @@ pub enum SockOpt {
     Congestion(String),
     /// `TCP_SYNCNT`.
     SynCnt(u32),
+    /// `TCP_NOTSENT_LOWAT`: writers wait while this many bytes are not yet sent (0:
+    /// `net.ipv4.tcp_notsent_lowat`), and are woken below half of it.
+    NotsentLowat(u32),
     /// `SO_RCVLOWAT`: a read waits for this many bytes (or the end of the stream), and
     /// the socket reads as readable only once they are there.
     RcvLowat(u32),
@@ -139,7 +142,9 @@ impl SockOpt {
                 t.keepalive_probes = Some(n as u8);
             }
             SockOpt::Linger(l) => t.linger = l,
-            SockOpt::UserTimeout(d) => t.user_timeout = (!d.is_zero()).then_some(d),
+            SockOpt::UserTimeout(d) => {
+                t.user_timeout_ms = d.as_millis().min(u128::from(u32::MAX)) as u32;
+            }
             SockOpt::Priority(p) => t.ip_opts.priority = p,
             SockOpt::MaxPacingRate(r) => {
                 t.max_pacing_rate = r;
@@ -172,6 +177,14 @@ impl SockOpt {
                     return Err(os_err(errno::EINVAL));
                 }
                 t.syn_retries = Some(n as u8);
+            }
+            SockOpt::NotsentLowat(v) => {
+                t.notsent_lowat = v;
+                // The limit may have risen: wake writers it now lets in
+                // (sk_stream_write_space).
+                if sendmsg::stream_is_writeable(stack, t) {
+                    sk.wq.wake_all();
+                }
             }
             SockOpt::RcvLowat(v) => {
                 // tcp_set_rcvlowat: at most half the buffer it may have, and the buffer

@@ -164,7 +164,7 @@ pub fn tcp_rearm_rto(stack: &Stack, sk: &TcpSock, t: &mut Tcb) {
 
 /// `tcp_clamp_rto_to_user_timeout`.
 fn clamp_rto_to_user_timeout(stack: &Stack, t: &Tcb, rto: Duration) -> Duration {
-    match (t.user_timeout, t.retrans_stamp) {
+    match (t.user_timeout(), t.retrans_stamp) {
         (Some(ut), Some(start)) => {
             let elapsed = stack.now().saturating_duration_since(start);
             if elapsed >= ut {
@@ -253,7 +253,7 @@ fn write_timeout(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) -> bool {
             .syn_retries
             .map(u32::from)
             .unwrap_or(stack.sysctl.tcp_syn_retries().max(1) as u32);
-        retransmits_timed_out(stack, t, retries, t.user_timeout)
+        retransmits_timed_out(stack, t, retries, t.user_timeout())
     } else {
         // Black-hole detection: after tcp_retries1 timeouts, suspect the path MTU.
         if retransmits_timed_out(stack, t, stack.sysctl.tcp_retries1().max(0) as u32, None) {
@@ -263,7 +263,7 @@ fn write_timeout(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) -> bool {
             stack,
             t,
             stack.sysctl.tcp_retries2().max(0) as u32,
-            t.user_timeout,
+            t.user_timeout(),
         )
     };
     if expired {
@@ -351,7 +351,7 @@ fn probe_timer(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
         return;
     }
     let max_probes = stack.sysctl.tcp_retries2().max(0) as u32;
-    if let (Some(ut), Some(start)) = (t.user_timeout, t.retrans_stamp) {
+    if let (Some(ut), Some(start)) = (t.user_timeout(), t.retrans_stamp) {
         if t.probes_out > 0 && stack.now().saturating_duration_since(start) >= ut {
             tcp_write_err(stack, sk, t);
             return;
@@ -478,7 +478,7 @@ fn keepalive_timer(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
         .unwrap_or(stack.sysctl.tcp_keepalive_probes().max(1) as u32);
     let next = if idle >= ktime {
         let user_expired = t
-            .user_timeout
+            .user_timeout()
             .is_some_and(|ut| idle >= ut && t.probes_out > 0);
         if user_expired || t.probes_out >= probes {
             output::tcp_send_active_reset(stack, sk, t);
