@@ -113,13 +113,15 @@ sysctls! {
     rmem_max = "net.core.rmem_max", 212_992, 256, 1i64 << 31;
     /// `net.core.wmem_max`: largest SO_SNDBUF (212992).
     wmem_max = "net.core.wmem_max", 212_992, 256, 1i64 << 31;
-    /// `net.ipv4.tcp_wmem` minimum (4096).
+    /// `net.ipv4.tcp_wmem` minimum (4096): what Linux shrinks a send buffer to under TCP
+    /// memory pressure, which usnet does not model (kept for `sysctl -a`).
     tcp_wmem_min = "net.ipv4.tcp_wmem_min", 4096, 1, 1i64 << 31;
     /// `net.ipv4.tcp_wmem` default send buffer (16384).
     tcp_wmem_default = "net.ipv4.tcp_wmem_default", 16384, 1, 1i64 << 31;
     /// `net.ipv4.tcp_wmem` maximum for autotuning (4194304).
     tcp_wmem_max = "net.ipv4.tcp_wmem_max", 4_194_304, 1, 1i64 << 31;
-    /// `net.ipv4.tcp_rmem` minimum (4096).
+    /// `net.ipv4.tcp_rmem` minimum (4096): as `tcp_wmem_min`, only under memory
+    /// pressure, which usnet does not model (kept for `sysctl -a`).
     tcp_rmem_min = "net.ipv4.tcp_rmem_min", 4096, 1, 1i64 << 31;
     /// `net.ipv4.tcp_rmem` default receive buffer (131072).
     tcp_rmem_default = "net.ipv4.tcp_rmem_default", 131_072, 1, 1i64 << 31;

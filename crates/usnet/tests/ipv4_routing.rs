@@ -386,3 +386,51 @@ fn a_coalesced_tcp_packet_too_big_for_the_next_link_is_refused_before_forwarding
     let m = |x| h.r.ipv4.mib.get(x);
     assert_eq!(m(Ip::InReceives), m(Ip::ForwDatagrams) + fails);
 }
+
+/// The `net.ipv4.ipfrag_*` sysctls are the reassembly limits: a queue missing a
+/// fragment lives `ipfrag_time` seconds, and above `ipfrag_high_thresh` bytes held new
+/// fragments are refused.
+#[test]
+fn ipfrag_sysctls_set_the_reassembly_limits() {
+    let h = usnet::testutil::TwoHosts::new(12, |_| {}).with_ip();
+    h.b.sysctl.set("net.ipv4.ipfrag_time", 2).unwrap();
+    // Lose every second fragment with a non-zero offset: no datagram completes.
+    let n = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let n2 = n.clone();
+    h.wire.set_drop_filter(
+        1,
+        Some(Arc::new(move |f: &usnet::skb::Skb| {
+            let d = f.data();
+            d.len() > 34
+                && d[12..14] == [0x08, 0x00]
+                && u16::from_be_bytes([d[20], d[21]]) & 0x1fff != 0
+                && n2.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 0
+        })),
+    );
+    let rx = UdpSocket::new(&h.b);
+    rx.set_nonblocking(true);
+    rx.bind(SocketAddrV4::new(ip(10, 0, 0, 2), 9000)).unwrap();
+    let tx = UdpSocket::new(&h.a);
+    tx.set_nonblocking(true);
+    tx.connect(SocketAddrV4::new(ip(10, 0, 0, 2), 9000))
+        .unwrap();
+    tx.send_to(&[1u8; 8192], None).unwrap();
+    h.sim.run_for(Duration::from_millis(1500));
+    assert_eq!(h.b.ipv4.frags.queues(), 1, "held for ipfrag_time");
+    h.sim.run_for(Duration::from_millis(1000));
+    assert_eq!(h.b.ipv4.frags.queues(), 0, "expired after 2 s, not 30");
+    assert_eq!(h.b.ipv4.mib.get(Ip::ReasmTimeout), 1);
+    // A high threshold below one fragment's cost refuses the next datagram's pieces.
+    h.b.sysctl.set("net.ipv4.ipfrag_high_thresh", 1).unwrap();
+    h.b.sysctl.set("net.ipv4.ipfrag_low_thresh", 0).unwrap();
+    let fails = h.b.ipv4.mib.get(Ip::ReasmFails);
+    for _ in 0..2 {
+        tx.send_to(&[2u8; 8192], None).unwrap();
+        h.sim.run_for(Duration::from_millis(10));
+    }
+    assert!(
+        h.b.ipv4.mib.get(Ip::ReasmFails) > fails,
+        "refused over the limit"
+    );
+    assert_eq!(h.b.ipv4.frags.config().high_thresh, 1);
+}

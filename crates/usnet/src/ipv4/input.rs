@@ -154,6 +154,7 @@ pub fn ip_local_deliver(stack: &Stack, skb: Skb, broadcast: bool) {
     let frag = u16::from_be_bytes([skb.data()[6], skb.data()[7]]) & 0x3fff != 0;
     let skb = if frag {
         ip.mib.inc(Ip::ReasmReqds);
+        super::sync_frag_config(stack);
         let before = ip.frags.stats();
         let r = ip.frags.ip_defrag(skb, stack.now());
         super::sync_defrag_mib(stack, &before);

@@ -136,6 +136,22 @@ pub(crate) fn reject(stack: &Stack, skb: &Skb, with: RejectWith) {
     icmp::icmp_send(stack, skb, icmp::DEST_UNREACH, code, 0);
 }
 
+/// Take the reassembly limits from the `net.ipv4.ipfrag_*` sysctls (read as each
+/// fragment arrives, as Linux reads its netns's).
+pub(crate) fn sync_frag_config(stack: &Stack) {
+    let s = &stack.sysctl;
+    let cur = stack.ipv4.frags.config();
+    let want = defrag::FragConfig {
+        high_thresh: s.ipfrag_high_thresh().max(0) as usize,
+        low_thresh: s.ipfrag_low_thresh().max(0) as usize,
+        timeout: std::time::Duration::from_secs(s.ipfrag_time().max(1) as u64),
+        ..cur
+    };
+    if want != cur {
+        stack.ipv4.frags.set_config(want);
+    }
+}
+
 /// Copy reassembly counters that changed during a defrag call into the `Ip:` MIB.
 pub(crate) fn sync_defrag_mib(stack: &Stack, before: &defrag::DefragStats) {
     let after = stack.ipv4.frags.stats();
