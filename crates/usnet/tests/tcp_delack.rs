@@ -194,19 +194,18 @@ fn a_growing_window_is_acknowledged_segment_by_segment() {
     assert!(k.h.b.tcp.mib.get(TcpExt::DelayedACKs) <= 2);
 }
 
-/// A receiver whose reader has fallen behind does not acknowledge every second
-/// segment: `__tcp_ack_snd_check` sends at once only if the window's right edge
-/// would move on (`__tcp_select_window >= rcv_wnd`); while unread data fills the
-/// buffer the ACK waits — for the delayed-ACK timer, or for the reader, whose
-/// `tcp_cleanup_rbuf` sends it with the window it freed.
-#[test]
-fn a_receiver_behind_its_reader_holds_acks_until_the_reader_frees_space() {
+/// A bulk transfer into a 64 KiB receive buffer that nobody reads (GRO off: one ACK
+/// decision per segment), with `SO_RCVLOWAT` if given: the connection, and the data
+/// segments a sent and the pure ACKs it got.
+fn unread_bulk(rcvlowat: Option<u32>) -> (Conn, usize, usize) {
     use usnet::tcp::SockOpt;
     let k = Conn::new(5, |h| {
-        // One ACK decision per segment.
         h.db.set_features(h.db.features() - usnet::dev::Features::GRO);
     });
     k.s.set_opt(SockOpt::RcvBuf(64 << 10)).unwrap();
+    if let Some(v) = rcvlowat {
+        k.s.set_opt(SockOpt::RcvLowat(v)).unwrap();
+    }
     k.log.clear();
     let data = vec![3u8; 256 << 10];
     let mut sent = 0;
@@ -220,6 +219,17 @@ fn a_receiver_behind_its_reader_holds_acks_until_the_reader_frees_space() {
     let log = k.log.all();
     let data_segs = log.iter().filter(|s| s.outgoing && s.len > 0).count();
     let acks = log.iter().filter(|s| !s.outgoing && s.len == 0).count();
+    (k, data_segs, acks)
+}
+
+/// A receiver whose reader has fallen behind does not acknowledge every second
+/// segment: `__tcp_ack_snd_check` sends at once only if the window's right edge
+/// would move on (`__tcp_select_window >= rcv_wnd`); while unread data fills the
+/// buffer the ACK waits — for the delayed-ACK timer, or for the reader, whose
+/// `tcp_cleanup_rbuf` sends it with the window it freed.
+#[test]
+fn a_receiver_behind_its_reader_holds_acks_until_the_reader_frees_space() {
+    let (k, data_segs, acks) = unread_bulk(None);
     let unread = k.s.info().bytes_received;
     assert!(
         unread > 16 << 10,
@@ -281,24 +291,7 @@ fn rcvlowat_holds_readability_until_enough_has_arrived() {
 
     // With a mark above what the window holds unread, ACKs are not held for the
     // reader (compare a_receiver_behind_its_reader_holds_acks_until_the_reader_frees_space).
-    let k = Conn::new(5, |h| {
-        h.db.set_features(h.db.features() - usnet::dev::Features::GRO);
-    });
-    k.s.set_opt(SockOpt::RcvBuf(64 << 10)).unwrap();
-    k.s.set_opt(SockOpt::RcvLowat(32 << 10)).unwrap();
-    k.log.clear();
-    let data = vec![3u8; 256 << 10];
-    let mut sent = 0;
-    k.h.sim.run_while(
-        || {
-            common::lifecycle::push(&k.c, &data, &mut sent);
-            true
-        },
-        20 * RTT,
-    );
-    let log = k.log.all();
-    let data_segs = log.iter().filter(|s| s.outgoing && s.len > 0).count();
-    let acks = log.iter().filter(|s| !s.outgoing && s.len == 0).count();
+    let (_, data_segs, acks) = unread_bulk(Some(32 << 10));
     assert!(
         acks * 3 >= data_segs,
         "{acks} ACKs for {data_segs} segments short of the mark"
