@@ -474,8 +474,14 @@ impl Wire {
     }
 
     /// Take every frame that has arrived at `port` by `now` (the NIC's receive side),
-    /// handing each to `f` (a TSO train that crossed whole as one GSO skb). Returns when the next one arrives, if any wait.
-    pub fn pull(&self, port: PortId, now: Instant, mut f: impl FnMut(Skb)) -> Option<Instant> {
+    /// handing each to `f` with the frames it stands for and their bytes (a TSO train
+    /// that crossed whole is one GSO skb of many frames). Returns when the next one arrives, if any wait.
+    pub fn pull(
+        &self,
+        port: PortId,
+        now: Instant,
+        mut f: impl FnMut(Skb, u64, u64),
+    ) -> Option<Instant> {
         let p = self.inner.ports.get(port)?;
         let mut d = p.dir.lock();
         let (mut n, mut bytes) = (0u64, 0u64);
@@ -483,7 +489,7 @@ impl Wire {
             if let Some(e) = d.queue.pop_front() {
                 n += e.frames;
                 bytes += e.bytes;
-                f(e.skb);
+                f(e.skb, e.frames, e.bytes);
             }
         }
         d.stats.delivered += n;

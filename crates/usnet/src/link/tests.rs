@@ -30,7 +30,7 @@ fn setup(n: usize) -> (Arc<VirtualClock>, Wire, Vec<Arc<Probe>>) {
 
 fn seqs(wire: &Wire, port: PortId, now: Instant) -> Vec<u32> {
     let mut v = Vec::new();
-    wire.pull(port, now, |s| {
+    wire.pull(port, now, |s, _, _| {
         let d = s.data();
         v.push(u32::from_be_bytes([d[14], d[15], d[16], d[17]]));
     });
@@ -158,7 +158,7 @@ fn corruption_copies_and_never_touches_shared_pages() {
     f.push_frag(page.clone()).unwrap();
     wire.transmit(0, &mut vec![f]);
     let mut got = Vec::new();
-    wire.pull(1, clock.now(), |s| got.push(s.to_vec()));
+    wire.pull(1, clock.now(), |s, _, _| got.push(s.to_vec()));
     assert_eq!(got.len(), 1);
     assert!(page.iter().all(|&b| b == 0), "the shared page is untouched");
     let original = {

@@ -1342,11 +1342,8 @@ fn tcp_data_queue(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, seg: &Seg, mut 
     }
     sack_remove(t);
     let _ = now;
-    // tcp_data_ready: wake readers once SO_RCVLOWAT bytes can be read (a FIN wakes
-    // them through the state change).
-    if fin || t.epollin_ready(t.rcvlowat) {
-        sk.wq.wake_all();
-    }
+    // Readers are woken by the caller (tcp_v4_do_rcv's tcp_data_ready rule, or the
+    // child's unconditional wake), once per segment.
 }
 
 /// `tcp_data_queue_ofo`: insert in sequence order; duplicates are DSACKed.

@@ -4,8 +4,9 @@
 //! Transmit (`VnicShared::hw_tx`): on a tail write, walk descriptors from the
 //! hardware head to the tail packet by packet (a context descriptor, then data
 //! descriptors up to EOP), put the packets on the wire — a TSO packet as the train of
-//! frames its context's MSS cuts it into, which the wire keeps whole for a receiver
-//! that coalesces in hardware and cuts otherwise ([`crate::link`]) — write DD back into the EOP descriptor and raise the queue's interrupt.
+//! frames its MSS cuts it into, which the wire keeps whole for a receiver that
+//! coalesces in hardware and cuts otherwise ([`crate::link`]) — write DD back into the
+//! EOP descriptor and raise the queue's interrupt.
 //! The driver keeps the socket's charge until it cleans the descriptor, exactly when
 //! igb would free the skb; the buffer itself travels on (the emulated DMA does not copy).
 //!
@@ -26,7 +27,7 @@ use usnet_wire::checksum::{self, Accumulator};
 use super::ring::{cmd, status, TxDescKind, TxRing};
 use super::{VnicShared, RETA_SIZE};
 use crate::dev::flow::flow_hash_ipv4;
-use crate::dev::gso::{skb_checksum, skb_checksum_help, wire_frames};
+use crate::dev::gso::{skb_checksum, skb_checksum_help};
 use crate::dev::Features;
 use crate::skb::{IpSummed, Skb};
 use crate::time::Instant;
@@ -36,6 +37,7 @@ impl VnicShared {
     /// The hardware's transmit engine, run at a doorbell with the ring held.
     pub(super) fn hw_tx(&self, q: usize, ring: &mut TxRing) {
         let mut frames = std::mem::take(&mut ring.hw_scratch);
+        let mut sent_frames = 0u64;
         let mut done_any = false;
         let rate = self.cfg.line_rate_bps;
         let stack = if rate > 0 {
@@ -57,12 +59,8 @@ impl VnicShared {
             }
             let first = ring.hw_head;
             let mut i = first;
-            let mut tso_mss = None;
             let eop = loop {
                 let d = ring.desc[i];
-                if let TxDescKind::Context { mss, .. } = d.kind {
-                    tso_mss = Some(mss);
-                }
                 if matches!(d.kind, TxDescKind::Data { .. }) && d.cmd & cmd::EOP != 0 {
                     break Some(i);
                 }
@@ -74,9 +72,9 @@ impl VnicShared {
             let Some(eop) = eop else {
                 break;
             };
-            let tse = ring.desc[eop].cmd & cmd::TSE != 0;
             ring.hw_head = ring.next(eop);
             if let Some(mut skb) = ring.buf[first].skb.take() {
+                sent_frames += u64::from(ring.buf[first].gso_segs.max(1));
                 ring.buf[first].charge = skb.take_owner();
                 if rate > 0 {
                     // Serialization of every frame this packet becomes, with preamble,
@@ -86,11 +84,6 @@ impl VnicShared {
                     let ns = (u128::from(wire_bytes) * 8 * 1_000_000_000 / u128::from(rate)) as u64;
                     ring.phy_busy_until =
                         ring.phy_busy_until.max(now) + std::time::Duration::from_nanos(ns);
-                }
-                if !(tse && tso_mss.is_some_and(|m| m > 0)) && skb.is_gso() {
-                    // No TSO context: the hardware sends the bytes as one frame.
-                    skb.gso_size = 0;
-                    skb.gso_segs = 0;
                 }
                 frames.push(skb);
             }
@@ -104,8 +97,9 @@ impl VnicShared {
                 qv.raise();
             }
         }
-        let wire: u64 = frames.iter().map(|f| wire_frames(f).0).sum();
-        self.stats.hw_tx_frames.fetch_add(wire, Ordering::Relaxed);
+        self.stats
+            .hw_tx_frames
+            .fetch_add(sent_frames, Ordering::Relaxed);
         if let (Some(t), Some(c)) = (self.trace.get(), self.clock.get()) {
             if t.enabled() {
                 let now = c.now();
@@ -138,7 +132,7 @@ impl VnicShared {
         let mut raised: u64 = 0;
         let (mut got, mut missed, mut coalesced, mut coalesced_frames) = (0u64, 0u64, 0u64, 0u64);
         let mut cur: Option<(usize, parking_lot::MutexGuard<'_, super::ring::RxRing>)> = None;
-        let next = wire.pull(*port, now, |mut frame| {
+        let next = wire.pull(*port, now, |mut frame, frames, wire_bytes| {
             if let Some(t) = tracer {
                 t.hit(Stage::Wire, frame.trace_id, frame.len(), now);
             }
@@ -151,16 +145,13 @@ impl VnicShared {
             let trace_id = frame.trace_id;
             // The descriptor's length counts what arrived on the wire: for a whole TSO
             // train, the packet hardware GRO builds from its frames, every frame.
-            let (frames, len) = if frame.is_gso() {
-                let (n, bytes) = wire_frames(&frame);
+            let len = wire_bytes.min(u64::from(u32::MAX)) as u32;
+            if frame.is_gso() {
                 frame.reset_for_rx_keep_csum(now);
-                frame.gso_segs = n.min(u64::from(u16::MAX)) as u16;
-                (n, bytes.min(u64::from(u32::MAX)) as u32)
+                frame.gso_segs = frames.min(u64::from(u16::MAX)) as u16;
             } else {
-                let len = frame.len() as u32;
                 frame.reset_for_rx(now);
-                (1, len)
-            };
+            }
             if cur.as_ref().is_none_or(|(cq, _)| *cq != q) {
                 cur = None;
                 cur = Some((q, self.rx[q].lock()));
