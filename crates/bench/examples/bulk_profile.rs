@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Arguments: MTU, bytes per run, runs, and optionally the NICs' line rate in bit/s
-//! (default: the bench's, `usn::BULK_LINE_RATE`; 0: none). Prints Gbit/s per run.
+//! (default: the bench's, `usn::BULK_LINE_RATE`; 0: none) and a BIG TCP size for both
+//! NICs' `gso_ipv4_max_size` / `gro_ipv4_max_size` (default 0: not set, 64 KiB).
+//! Prints Gbit/s per run.
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let (Some(mtu), Some(bytes), Some(runs)) = (
@@ -22,7 +24,8 @@ fn main() {
         .get(4)
         .and_then(|r| r.parse::<u64>().ok())
         .unwrap_or(usnet_bench::usn::BULK_LINE_RATE);
-    let pair = usnet_bench::usn::Pair::with_line_rate(mtu, rate);
+    let big = a.get(5).and_then(|r| r.parse::<u32>().ok()).unwrap_or(0);
+    let pair = usnet_bench::usn::Pair::with_big_tcp(mtu, rate, big);
     for _ in 0..runs {
         let cpu0 = cpu_ns();
         let secs = pair.bulk(bytes);

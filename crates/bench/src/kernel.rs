@@ -98,6 +98,28 @@ impl Veth {
         Ok(v)
     }
 
+    /// As [`Veth::new`], with BIG TCP on both ends: `gso_ipv4_max_size` and
+    /// `gro_ipv4_max_size` set to `size` (by the peer's `big-tcp` mode inside each
+    /// namespace: iproute2 before 6.3 does not know the words).
+    pub fn with_big_tcp(mtu: u32, exe: &Path, size: u32) -> Result<Veth, String> {
+        let v = Veth::new(mtu)?;
+        for ns in [&v.a, &v.b] {
+            let out = Command::new("ip")
+                .args(["netns", "exec", ns])
+                .arg(exe)
+                .args(["bench-peer", "big-tcp", "eth0", &size.to_string()])
+                .output()
+                .map_err(|e| format!("ip netns exec: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "BIG TCP on the veth: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        Ok(v)
+    }
+
     /// `bytes` from a to b through the kernels' TCP; returns the receiver's seconds
     /// from the first byte to the end.
     pub fn bulk(&self, exe: &Path, bytes: u64) -> Result<f64, String> {
@@ -267,7 +289,8 @@ impl Drop for Veth {
 /// EOF, prints `bytes seconds`), `source ADDR BYTES [CC]` (writes BYTES with
 /// congestion control CC, closes), `rr-server ADDR [BUSY_US]` (prints `ready`, echoes
 /// one connection's bytes) and `rr-client ADDR N [BUSY_US]` (N one-byte exchanges,
-/// prints the rate); BUSY_US sets `SO_BUSY_POLL`.
+/// prints the rate); BUSY_US sets `SO_BUSY_POLL`. `big-tcp DEV SIZE` sets DEV's
+/// `gso_ipv4_max_size` and `gro_ipv4_max_size` in this namespace.
 pub fn peer_main(args: &[String]) -> i32 {
     let run = || -> std::io::Result<()> {
         match args {
@@ -330,8 +353,12 @@ pub fn peer_main(args: &[String]) -> i32 {
                 println!("{}", crate::rr_client(&c, n)?);
                 Ok(())
             }
+            [mode, dev, size] if mode == "big-tcp" => {
+                let size: u32 = size.parse().map_err(std::io::Error::other)?;
+                set_big_tcp(dev, size)
+            }
             _ => Err(std::io::Error::other(
-                "usage: usnet bench-peer sink ADDR | source ADDR BYTES [CC] | rr-server ADDR [BUSY_US] | rr-client ADDR N [BUSY_US]",
+                "usage: usnet bench-peer sink ADDR | source ADDR BYTES [CC] | rr-server ADDR [BUSY_US] | rr-client ADDR N [BUSY_US] | big-tcp DEV SIZE",
             )),
         }
     };
@@ -387,6 +414,76 @@ fn set_busy_poll(s: &TcpStream, us: u32) -> std::io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// `ip link set DEV gso_ipv4_max_size SIZE gro_ipv4_max_size SIZE`, as one
+/// RTM_NEWLINK request over rtnetlink, checking the kernel's acknowledgement.
+#[allow(unsafe_code)]
+fn set_big_tcp(dev: &str, size: u32) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const IFLA_GSO_IPV4_MAX_SIZE: u16 = 63;
+    const IFLA_GRO_IPV4_MAX_SIZE: u16 = 64;
+    let name = std::ffi::CString::new(dev).map_err(std::io::Error::other)?;
+    // SAFETY: `name` is a NUL-terminated string alive across the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // nlmsghdr (length patched below), ifinfomsg, then two u32 attributes.
+    let mut msg: Vec<u8> = Vec::with_capacity(48);
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    msg.extend_from_slice(&libc::RTM_NEWLINK.to_ne_bytes());
+    msg.extend_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());
+    msg.extend_from_slice(&1u32.to_ne_bytes());
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    msg.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
+    msg.extend_from_slice(&(index as i32).to_ne_bytes());
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    for attr in [IFLA_GSO_IPV4_MAX_SIZE, IFLA_GRO_IPV4_MAX_SIZE] {
+        msg.extend_from_slice(&8u16.to_ne_bytes());
+        msg.extend_from_slice(&attr.to_ne_bytes());
+        msg.extend_from_slice(&size.to_ne_bytes());
+    }
+    let len = msg.len() as u32;
+    msg[..4].copy_from_slice(&len.to_ne_bytes());
+    // SAFETY: a plain socket(2) call; the descriptor is owned below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: the buffer is valid for its length across the call.
+    if unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut ack = [0u8; 1024];
+    // SAFETY: the buffer is valid and writable for its length across the call.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), ack.as_mut_ptr().cast(), ack.len(), 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // The answer is an NLMSG_ERROR message whose error field is 0 or -errno.
+    if n < 20 || u16::from_ne_bytes([ack[4], ack[5]]) != libc::NLMSG_ERROR as u16 {
+        return Err(std::io::Error::other("rtnetlink: no acknowledgement"));
+    }
+    match i32::from_ne_bytes([ack[16], ack[17], ack[18], ack[19]]) {
+        0 => Ok(()),
+        e => Err(std::io::Error::new(
+            std::io::Error::from_raw_os_error(-e).kind(),
+            format!(
+                "{dev}: gso_ipv4_max_size/gro_ipv4_max_size {size}: {} (above its tso_max_size, or a kernel before 6.3)",
+                std::io::Error::from_raw_os_error(-e)
+            ),
+        )),
+    }
 }
 
 /// `setsockopt(TCP_CONGESTION, cc)`; with CAP_NET_ADMIN any loaded algorithm.

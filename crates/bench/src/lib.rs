@@ -177,6 +177,45 @@ pub fn run(o: &Options) -> Value {
         });
     }
     {
+        // BIG TCP (Linux 6.3's gso_ipv4_max_size / gro_ipv4_max_size) on both ends of
+        // the link, usnet's vnics and the kernels' veth alike; frames stay MTU 1500.
+        let exe = o.exe.clone();
+        let exe2 = o.exe.clone();
+        let veth = Rc::new(std::cell::RefCell::new(
+            None::<Result<kernel::Veth, String>>,
+        ));
+        let mut us = None;
+        cases.push(Case {
+            name: "bulk_mtu1500_big_tcp",
+            unit: "Gbit/s",
+            systems: vec![
+                (
+                    "usnet",
+                    Ok(Box::new(move || {
+                        let p = us.get_or_insert_with(|| {
+                            usn::Pair::with_big_tcp(1500, usn::BULK_LINE_RATE, usn::BIG_TCP_SIZE)
+                        });
+                        Ok(gbit(bulk_bytes, p.bulk(bulk_bytes)))
+                    }) as Measure),
+                ),
+                ("smoltcp", Err("smoltcp has no TSO, so no BIG TCP".into())),
+                (
+                    "kernel",
+                    Ok(Box::new(move || {
+                        let mut v = veth.borrow_mut();
+                        let v = v
+                            .get_or_insert_with(|| {
+                                kernel::Veth::with_big_tcp(1500, &exe2, usn::BIG_TCP_SIZE)
+                            })
+                            .as_ref()
+                            .map_err(|e| format!("veth pair with BIG TCP unavailable: {e}"))?;
+                        v.bulk(&exe, bulk_bytes).map(|s| gbit(bulk_bytes, s))
+                    }) as Measure),
+                ),
+            ],
+        });
+    }
+    {
         // One TAP lab for both directions, made when first needed; the kernel column is
         // kernel-to-kernel over a veth pair (MTU 1500, offloads on), in the same run.
         let lab = Rc::new(std::cell::RefCell::new(None::<Result<tap::TapLab, String>>));

@@ -41,6 +41,11 @@ fn connect(h: &TwoHosts, l: &Arc<TcpSock>, port: u16) -> (Arc<TcpSock>, Option<A
 /// Line rate of the NICs in the bulk cases: 100 Gbit/s, above what one core moves.
 pub const BULK_LINE_RATE: u64 = 100_000_000_000;
 
+/// The BIG TCP size of the `bulk_mtu1500_big_tcp` case, for both NICs'
+/// `gso_ipv4_max_size` and `gro_ipv4_max_size`: 185,000 bytes, the figure BIG TCP was
+/// introduced and deployed with (Linux's own selftest uses 128,000).
+pub const BIG_TCP_SIZE: u32 = 185_000;
+
 /// Two hosts and an established connection a → b.
 pub struct Pair {
     h: TwoHosts,
@@ -64,17 +69,42 @@ impl Pair {
         Pair::build(mtu, 1, None, bps)
     }
 
+    /// As [`Pair::with_line_rate`], with BIG TCP: both NICs' `gso_ipv4_max_size` and
+    /// `gro_ipv4_max_size` set to `size` (as `ip link set DEV gso_ipv4_max_size SIZE
+    /// gro_ipv4_max_size SIZE`) before the connection is made.
+    pub fn with_big_tcp(mtu: u32, bps: u64, size: u32) -> Pair {
+        Pair::build_with(mtu, 1, None, bps, size)
+    }
+
     /// As [`Pair::new`], with `netem` on the wire both ways (and `seed` for it).
     pub fn with_netem(mtu: u32, seed: u64, netem: Option<usnet::link::Netem>) -> Pair {
         Pair::build(mtu, seed, netem, 0)
     }
 
     fn build(mtu: u32, seed: u64, netem: Option<usnet::link::Netem>, bps: u64) -> Pair {
+        Pair::build_with(mtu, seed, netem, bps, 0)
+    }
+
+    fn build_with(
+        mtu: u32,
+        seed: u64,
+        netem: Option<usnet::link::Netem>,
+        bps: u64,
+        big_tcp: u32,
+    ) -> Pair {
         let h = TwoHosts::new(seed, |c| {
             c.mtu = mtu;
             c.line_rate_bps = bps;
         })
         .with_ip();
+        if big_tcp > 0 {
+            for d in [&h.da, &h.db] {
+                d.set_gso_ipv4_max_size(big_tcp)
+                    .expect("gso_ipv4_max_size within the vnic's tso_max_size");
+                d.set_gro_ipv4_max_size(big_tcp)
+                    .expect("gro_ipv4_max_size within GRO_MAX_SIZE");
+            }
+        }
         if let Some(n) = netem {
             h.wire.set_netem(0, n);
             h.wire.set_netem(1, n);

@@ -61,6 +61,9 @@ enum Cmd {
     Iptables(views::ViewArgs),
     /// Tunables by their Linux names: `sysctl NAME[=VALUE]`, `-a`.
     Sysctl(views::ViewArgs),
+    /// Devices, as `ip -d -s link show [DEV]`; `set DEV mtu N | txqueuelen N |
+    /// gso_ipv4_max_size N | gro_ipv4_max_size N` (BIG TCP above 65536).
+    Link(views::ViewArgs),
     /// usnet measured beside smoltcp and the Linux kernel in one run: bulk, request/
     /// response, connection setup, and the memcpy limit; medians and ratios.
     Bench(bench::BenchArgs),
@@ -90,6 +93,7 @@ fn main() {
         Cmd::Ethtool(a) => views::run("ethtool", a),
         Cmd::Iptables(a) => views::run("iptables", a),
         Cmd::Sysctl(a) => views::run("sysctl", a),
+        Cmd::Link(a) => views::run("link", a),
         Cmd::Bench(a) => bench::run(a),
         Cmd::BenchPeer { args } => usnet_bench::kernel::peer_main(&args),
     };

@@ -410,6 +410,116 @@ pub fn ethtool_s(stack: &Stack, dev: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// `ip -d -s link show [DEV]`: each device's flags, MTU, queue length, address, GSO /
+/// GRO sizes and counters; or `link set DEV [mtu N] [txqueuelen N]
+/// [gso_ipv4_max_size N] [gro_ipv4_max_size N]` (BIG TCP is the two sizes above 65536
+/// on both ends of a link).
+pub fn link(stack: &Stack, args: &[&str]) -> Result<String, String> {
+    match args {
+        ["set", dev, rest @ ..] => {
+            let d = stack
+                .devs
+                .by_name(dev)
+                .ok_or_else(|| format!("Cannot find device \"{dev}\""))?;
+            if rest.is_empty() || rest.len() % 2 != 0 {
+                return Err(
+                    "link set DEV [mtu N] [txqueuelen N] [gso_ipv4_max_size N] [gro_ipv4_max_size N]"
+                        .into(),
+                );
+            }
+            for kv in rest.chunks(2) {
+                let n: u32 = kv[1]
+                    .parse()
+                    .map_err(|_| format!("Invalid \"{}\" value \"{}\"", kv[0], kv[1]))?;
+                match kv[0] {
+                    "mtu" => d.set_mtu(n),
+                    "txqueuelen" | "qlen" => {
+                        d.set_tx_queue_len(n);
+                        Ok(())
+                    }
+                    "gso_ipv4_max_size" => d.set_gso_ipv4_max_size(n),
+                    "gro_ipv4_max_size" => d.set_gro_ipv4_max_size(n),
+                    other => return Err(format!("link set: unknown setting {other:?}")),
+                }
+                .map_err(|e| e.to_string())?;
+            }
+            Ok(String::new())
+        }
+        [] | ["show"] | ["show", _] | [_] => {
+            let only = match args {
+                ["show", d] => Some(*d),
+                [d] if *d != "show" => Some(*d),
+                _ => None,
+            };
+            let devs = stack.devs.list();
+            if let Some(name) = only {
+                if !devs.iter().any(|d| d.name() == name) {
+                    return Err(format!("Device \"{name}\" does not exist."));
+                }
+            }
+            let mut out = String::new();
+            for d in devs.iter().filter(|d| only.is_none_or(|n| d.name() == n)) {
+                link_show(&mut out, d);
+            }
+            Ok(out)
+        }
+        _ => Err("link [show [DEV]] | link set DEV SETTING VALUE ...".into()),
+    }
+}
+
+fn link_show(out: &mut String, d: &crate::dev::NetDevice) {
+    use crate::dev::flags;
+    let f = d.flags();
+    let names: Vec<&str> = [
+        (flags::LOOPBACK, "LOOPBACK"),
+        (flags::BROADCAST, "BROADCAST"),
+        (flags::MULTICAST, "MULTICAST"),
+        (flags::NOARP, "NOARP"),
+        (flags::PROMISC, "PROMISC"),
+        (flags::UP, "UP"),
+        (flags::RUNNING, "LOWER_UP"),
+    ]
+    .iter()
+    .filter(|(b, _)| f & b != 0)
+    .map(|(_, n)| *n)
+    .collect();
+    let kind = if d.is_loopback() { "loopback" } else { "ether" };
+    let _ = writeln!(
+        out,
+        "{}: {}: <{}> mtu {} qlen {}\n    link/{kind} {} minmtu {} maxmtu {} numtxqueues {} \
+         gso_max_size {} gso_max_segs {} tso_max_size {} gso_ipv4_max_size {} gro_ipv4_max_size {}",
+        d.ifindex,
+        d.name(),
+        names.join(","),
+        d.mtu(),
+        d.tx_queue_len(),
+        d.mac(),
+        d.min_mtu,
+        d.max_mtu,
+        d.txqs.len(),
+        d.gso_max_size,
+        d.gso_max_segs,
+        d.tso_max_size,
+        d.gso_ipv4_max_size(),
+        d.gro_ipv4_max_size(),
+    );
+    let st: std::collections::HashMap<_, _> = d.link_stats().into_iter().collect();
+    let _ = writeln!(
+        out,
+        "    RX:  bytes packets errors dropped  missed\n    {:>6} {:>7} {:>6} {:>7} {:>7}\n    \
+         TX:  bytes packets errors dropped\n    {:>6} {:>7} {:>6} {:>7}",
+        st["rx_bytes"],
+        st["rx_packets"],
+        st["rx_errors"],
+        st["rx_dropped"],
+        st["rx_missed_errors"],
+        st["tx_bytes"],
+        st["tx_packets"],
+        st["tx_errors"],
+        st["tx_dropped"],
+    );
+}
+
 /// `sysctl NAME[=VALUE]` (or `-a`).
 pub fn sysctl(stack: &Stack, args: &[&str]) -> Result<String, String> {
     match args.first().copied() {
@@ -445,7 +555,7 @@ pub fn sysctl(stack: &Stack, args: &[&str]) -> Result<String, String> {
 }
 
 /// Run one view command: `ss`, `netstat -s`, `route ...`, `neigh`, `qdisc ...`,
-/// `ethtool -S DEV`, `iptables ...`, `sysctl ...`.
+/// `ethtool -S DEV`, `iptables ...`, `sysctl ...`, `link ...`.
 pub fn command(stack: &Stack, args: &[&str]) -> Result<String, String> {
     let (cmd, rest) = args.split_first().ok_or("no command")?;
     match *cmd {
@@ -460,8 +570,9 @@ pub fn command(stack: &Stack, args: &[&str]) -> Result<String, String> {
             c.apply(stack.ipv4.nf.filter()).map_err(|e| e.to_string())
         }
         "sysctl" => sysctl(stack, rest),
+        "link" => link(stack, rest),
         other => Err(format!(
-            "unknown command {other:?} (ss, netstat, route, neigh, qdisc, ethtool, iptables, sysctl)"
+            "unknown command {other:?} (ss, netstat, route, neigh, qdisc, ethtool, iptables, sysctl, link)"
         )),
     }
 }

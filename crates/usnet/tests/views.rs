@@ -192,3 +192,48 @@ fn sysctl_iptables_neigh_ethtool() {
         .unwrap_err()
         .contains("unknown command"));
 }
+
+#[test]
+fn link_shows_devices_and_sets_their_gso_and_gro_sizes() {
+    let h = TwoHosts::new(52, |_| {}).with_ip();
+    let out = command(&h.a, &["link", "show", "eth0"]).unwrap();
+    assert!(
+        out.contains("eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500")
+            && out.contains("tso_max_size 524280 gso_ipv4_max_size 65536 gro_ipv4_max_size 65536"),
+        "{out}"
+    );
+    command(
+        &h.a,
+        &[
+            "link",
+            "set",
+            "eth0",
+            "gso_ipv4_max_size",
+            "185000",
+            "gro_ipv4_max_size",
+            "185000",
+        ],
+    )
+    .unwrap();
+    assert_eq!(h.da.gso_ipv4_max_size(), 185_000);
+    assert_eq!(h.da.gro_ipv4_max_size(), 185_000);
+    let all = command(&h.a, &["link"]).unwrap();
+    assert!(
+        all.contains("1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536"),
+        "{all}"
+    );
+    assert!(
+        all.contains("gso_ipv4_max_size 185000 gro_ipv4_max_size 185000"),
+        "{all}"
+    );
+    // As `ip link set`: a size above the device's tso_max_size is refused.
+    let e = command(
+        &h.a,
+        &["link", "set", "eth0", "gso_ipv4_max_size", "600000"],
+    )
+    .unwrap_err();
+    assert!(e.contains("tso_max_size"), "{e}");
+    assert!(command(&h.a, &["link", "show", "eth9"]).is_err());
+    command(&h.a, &["link", "set", "eth0", "mtu", "9000"]).unwrap();
+    assert_eq!(h.da.mtu(), 9000);
+}

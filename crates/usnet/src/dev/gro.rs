@@ -23,8 +23,6 @@ use crate::Stack;
 
 /// Most flows held per NAPI (Linux's `MAX_GRO_SKBS`).
 pub const MAX_GRO_SKBS: usize = 8;
-/// Largest merged IP datagram.
-const GRO_MAX_SIZE: usize = 65535;
 
 const FIN: u8 = 0x01;
 const PSH: u8 = 0x08;
@@ -104,7 +102,7 @@ fn parse(skb: &Skb) -> Option<Parsed> {
     if u16::from_be_bytes([d[6], d[7]]) & 0x3fff != 0 {
         return None;
     }
-    let tot = usize::from(u16::from_be_bytes([d[2], d[3]]));
+    let tot = crate::ipv4::iph_totlen(skb);
     let t = &d[20..];
     let thlen = usize::from(t[12] >> 4) * 4;
     if tot != skb.len() || thlen < 20 || tot < 20 + thlen || d.len() < 20 + thlen {
@@ -180,7 +178,7 @@ pub fn napi_gro_receive(
             && p.thlen == h.thlen
             && opts[..p.thlen - 20] == h.opts[..h.thlen - 20]
             && p.payload <= h.mss
-            && h.skb.len() + p.payload <= GRO_MAX_SIZE
+            && h.skb.len() + p.payload < h.dev.gro_ipv4_max_size() as usize
             && h.skb.frags().len() + frags_needed(&skb, p.ihl + p.thlen)
                 <= crate::skb::MAX_SKB_FRAGS;
         if fits {
@@ -248,13 +246,14 @@ pub fn napi_gro_receive(
 /// fields) and hand it to the stack.
 fn deliver(stack: &Stack, mut h: Held) {
     if h.segs > 1 {
-        let len = h.skb.len() as u16;
+        let len = h.skb.len();
         let d = h.skb.data_mut();
-        d[2..4].copy_from_slice(&len.to_be_bytes());
+        crate::ipv4::iph_set_totlen(d, len);
         d[10..12].copy_from_slice(&[0, 0]);
         let c = usnet_wire::checksum::checksum(&d[..20]);
         d[10..12].copy_from_slice(&c.to_be_bytes());
         h.skb.gso_size = h.mss as u16;
+        h.skb.gso_type = crate::skb::GsoType::TcpV4;
         h.skb.gso_segs = h.segs;
         let st = &h.dev.stats;
         st.rx_gro_packets

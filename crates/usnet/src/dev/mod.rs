@@ -317,6 +317,16 @@ impl NetdevQueue {
     }
 }
 
+/// The GSO size every device starts with and non-TCP traffic never exceeds
+/// (`GSO_LEGACY_MAX_SIZE`): an IPv4 datagram's 16-bit total length.
+pub const GSO_LEGACY_MAX_SIZE: u32 = 65_536;
+/// The largest GSO packet a stack builds for any device (`GSO_MAX_SIZE`, 8 × 65535).
+pub const GSO_MAX_SIZE: u32 = 8 * 65_535;
+/// The GRO size every device starts with (`GRO_LEGACY_MAX_SIZE`).
+pub const GRO_LEGACY_MAX_SIZE: u32 = 65_536;
+/// The largest `gro_ipv4_max_size` a device accepts (`GRO_MAX_SIZE`, 8 × 65535).
+pub const GRO_MAX_SIZE: u32 = 8 * 65_535;
+
 /// How a driver describes a new device (what `alloc_etherdev_mq` plus the driver's
 /// setup fill in).
 #[derive(Clone, Debug)]
@@ -345,6 +355,9 @@ pub struct NetDeviceConfig {
     pub gso_max_size: u32,
     /// Most segments per GSO skb (`gso_max_segs`).
     pub gso_max_segs: u16,
+    /// Largest TSO packet the hardware can segment (`tso_max_size`): the ceiling for
+    /// `gso_ipv4_max_size` (65536, `TSO_LEGACY_MAX_SIZE`, unless the driver says more).
+    pub tso_max_size: u32,
 }
 
 impl NetDeviceConfig {
@@ -361,8 +374,9 @@ impl NetDeviceConfig {
             features: Features::NONE,
             tx_queue_len: 1000,
             flags: flags::BROADCAST | flags::MULTICAST,
-            gso_max_size: 65536,
+            gso_max_size: GSO_LEGACY_MAX_SIZE,
             gso_max_segs: 65535,
+            tso_max_size: GSO_LEGACY_MAX_SIZE,
         }
     }
 }
@@ -387,6 +401,10 @@ pub struct NetDevice {
     pub gso_max_size: u32,
     /// Most segments per GSO skb.
     pub gso_max_segs: u16,
+    /// Largest TSO packet the hardware segments (`tso_max_size`).
+    pub tso_max_size: u32,
+    gso_ipv4_max_size: AtomicU32,
+    gro_ipv4_max_size: AtomicU32,
     /// Transmit queues.
     pub txqs: Box<[NetdevQueue]>,
     /// The driver.
@@ -523,6 +541,64 @@ impl NetDevice {
         let f = Features(wanted.0 & self.hw_features.0).fixed();
         self.features.store(f.0, Ordering::Relaxed);
         f
+    }
+
+    /// Largest GSO packet TCP builds for this device over IPv4
+    /// (`gso_ipv4_max_size`, 65536). Above 65536 is "BIG TCP": such a packet's IP total
+    /// length reads 0 and the receiver takes its length from the skb (`iph_totlen`).
+    #[inline]
+    pub fn gso_ipv4_max_size(&self) -> u32 {
+        self.gso_ipv4_max_size.load(Ordering::Relaxed)
+    }
+
+    /// `ip link set DEV gso_ipv4_max_size N`: `InvalidInput` (EINVAL) above the
+    /// hardware's `tso_max_size` or below what one TCP header needs. Connections pick
+    /// the new size up as they size their next packet.
+    pub fn set_gso_ipv4_max_size(&self, size: u32) -> io::Result<()> {
+        if size > self.tso_max_size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: gso_ipv4_max_size {size} above tso_max_size {}",
+                    self.name, self.tso_max_size
+                ),
+            ));
+        }
+        if size as usize <= crate::tcp::MAX_TCP_HEADER {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: gso_ipv4_max_size {size} must exceed {}",
+                    self.name,
+                    crate::tcp::MAX_TCP_HEADER
+                ),
+            ));
+        }
+        self.gso_ipv4_max_size.store(size, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Largest IPv4 packet GRO (software, or the NIC's `rx-gro-hw`) builds on this
+    /// device (`gro_ipv4_max_size`, 65536).
+    #[inline]
+    pub fn gro_ipv4_max_size(&self) -> u32 {
+        self.gro_ipv4_max_size.load(Ordering::Relaxed)
+    }
+
+    /// `ip link set DEV gro_ipv4_max_size N`: `InvalidInput` (EINVAL) above
+    /// [`GRO_MAX_SIZE`].
+    pub fn set_gro_ipv4_max_size(&self, size: u32) -> io::Result<()> {
+        if size > GRO_MAX_SIZE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: gro_ipv4_max_size {size} above {GRO_MAX_SIZE}",
+                    self.name
+                ),
+            ));
+        }
+        self.gro_ipv4_max_size.store(size, Ordering::Relaxed);
+        Ok(())
     }
 
     /// `txqueuelen`.
@@ -717,6 +793,9 @@ impl DevRegistry {
                 tx_queue_len: AtomicU32::new(cfg.tx_queue_len),
                 gso_max_size: cfg.gso_max_size,
                 gso_max_segs: cfg.gso_max_segs,
+                tso_max_size: cfg.tso_max_size,
+                gso_ipv4_max_size: AtomicU32::new(cfg.gso_max_size.min(GSO_LEGACY_MAX_SIZE)),
+                gro_ipv4_max_size: AtomicU32::new(GRO_LEGACY_MAX_SIZE),
                 txqs,
                 ops,
                 stats: DevStats::default(),

@@ -36,7 +36,8 @@ pub fn create(stack: &Stack) -> io::Result<Arc<NetDevice>> {
     let all = Features::SG | Features::IP_CSUM | Features::RXCSUM | Features::TSO | Features::GSO;
     cfg.hw_features = all;
     cfg.features = all;
-    cfg.gso_max_size = 65536;
+    cfg.gso_max_size = crate::dev::GSO_LEGACY_MAX_SIZE;
+    cfg.tso_max_size = crate::dev::GSO_MAX_SIZE;
     let dev = stack.devs.register(stack, cfg, drv.clone())?;
     let _ = drv.stack.set(stack.downgrade());
     let _ = drv.dev.set(Arc::downgrade(&dev));

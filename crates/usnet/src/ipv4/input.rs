@@ -49,13 +49,10 @@ pub fn ip_rcv(stack: &Stack, dev: &Arc<NetDevice>, mut skb: Skb) {
         ip.mib.inc(Ip::InHdrErrors);
         return;
     }
-    let (ihl, tot) = {
-        let h = skb.data();
-        (
-            usize::from(h[0] & 0x0f) * 4,
-            usize::from(u16::from_be_bytes([h[2], h[3]])),
-        )
-    };
+    let (ihl, tot) = (
+        usize::from(skb.data()[0] & 0x0f) * 4,
+        super::iph_totlen(&skb),
+    );
     if skb.data()[0] >> 4 != 4 || ihl < 20 || !skb.may_pull(ihl) {
         ip.mib.inc(Ip::InHdrErrors);
         return;

@@ -102,6 +102,31 @@ impl Ipv4 {
     }
 }
 
+/// Largest IPv4 datagram the 16-bit total length can describe (`IP_MAX_MTU`).
+pub const IP_MAX_MTU: usize = 0xffff;
+
+/// `iph_set_totlen`: write `len` as the total length of the IPv4 header `iph`, or 0 for
+/// a BIG TCP packet longer than a total length can say.
+#[inline]
+pub fn iph_set_totlen(iph: &mut [u8], len: usize) {
+    let v = if len <= IP_MAX_MTU { len as u16 } else { 0 };
+    iph[2..4].copy_from_slice(&v.to_be_bytes());
+}
+
+/// `iph_totlen`: the length of the IPv4 datagram at `skb`'s data — its header's total
+/// length, or, when that reads 0 on a TCP GSO packet (BIG TCP), the skb's own length.
+/// The caller has checked that 20 header bytes are there.
+#[inline]
+pub fn iph_totlen(skb: &Skb) -> usize {
+    let d = skb.data();
+    let len = usize::from(u16::from_be_bytes([d[2], d[3]]));
+    if len != 0 || skb.gso_type != crate::skb::GsoType::TcpV4 || skb.gso_size == 0 {
+        len
+    } else {
+        skb.len()
+    }
+}
+
 /// Register IPv4 and ARP with the device layer and bring up `lo` (127.0.0.1/8).
 pub fn init(stack: &Stack) {
     let _ = stack.dev_add_pack(crate::dev::rx::ETH_P_IP, Arc::new(input::IpHandler));

@@ -220,11 +220,11 @@ pub fn ip_local_out(stack: &Stack, dst: &Arc<Dst>, mut skb: Skb) -> io::Result<(
     stack
         .trace
         .hit(Stage::IpLocalOut, skb.trace_id, skb.len(), stack.now());
-    let tot = skb.len().min(0xffff) as u16;
+    let tot = skb.len();
     {
         let h = skb.data_mut();
         let hlen = usize::from(h[0] & 0x0f) * 4;
-        h[2..4].copy_from_slice(&tot.to_be_bytes());
+        super::iph_set_totlen(h, tot);
         h[10..12].copy_from_slice(&[0, 0]);
         let c = checksum::checksum(&h[..hlen.min(h.len())]);
         h[10..12].copy_from_slice(&c.to_be_bytes());

@@ -36,6 +36,7 @@ use netem::NetemState;
 pub use netem::{Loss, Netem};
 
 use crate::dev::gso::{segment, skb_checksum_help, wire_frames};
+use crate::dev::rx::ETH_HLEN;
 use crate::skb::{GsoType, IpSummed, Skb};
 use crate::time::{Clock, Instant};
 
@@ -45,9 +46,11 @@ pub trait Endpoint: Send + Sync {
     /// [`Wire::pull`] then.
     fn frame_arriving(&self, at: Instant);
 
-    /// Whether this port's NIC coalesces in-order TCP segments in hardware (GRO_HW),
-    /// so a TSO train may reach it whole over an unimpaired direction.
-    fn accepts_coalesced(&self) -> bool {
+    /// Whether this port's NIC coalesces in-order TCP segments in hardware (GRO_HW)
+    /// into a packet of `ip_len` bytes (IP header on), so a TSO train that long may
+    /// reach it whole over an unimpaired direction.
+    fn accepts_coalesced(&self, ip_len: usize) -> bool {
+        let _ = ip_len;
         false
     }
 }
@@ -392,7 +395,10 @@ impl Wire {
         let whole = skb.gso_type == GsoType::TcpV4
             && d.filter.is_none()
             && d.netem.is_clean()
-            && port.endpoint.get().is_some_and(|e| e.accepts_coalesced());
+            && port
+                .endpoint
+                .get()
+                .is_some_and(|e| e.accepts_coalesced(skb.len().saturating_sub(ETH_HLEN)));
         if whole {
             let (frames, bytes) = wire_frames(&skb);
             d.stats.sent += frames;

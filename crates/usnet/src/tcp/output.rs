@@ -155,12 +155,7 @@ pub fn tcp_send_mss(stack: &Stack, t: &mut Tcb) -> (u32, u32) {
     if !gso {
         return (mss, mss);
     }
-    let gso_max = t
-        .dst
-        .as_ref()
-        .map(|d| d.dev.gso_max_size)
-        .unwrap_or(65536)
-        .min(65536 - 256);
+    let gso_max = sk_gso_max_size(t);
     // tcp_bound_to_half_wnd
     let bound = if t.max_window > TCP_MSS_DEFAULT {
         gso_max.min(t.max_window / 2)
@@ -169,6 +164,18 @@ pub fn tcp_send_mss(stack: &Stack, t: &mut Tcb) -> (u32, u32) {
     };
     let segs = (bound / mss).max(1);
     (mss, (segs * mss).max(mss))
+}
+
+/// `sk_gso_max_size` (`sk_dst_gso_max_size`): the most bytes of payload one TSO/GSO
+/// skb may carry on the route's device — its `gso_ipv4_max_size` less the headroom of
+/// the headers (`MAX_TCP_HEADER + 1`). Above 64 KiB only when the device has BIG TCP
+/// turned on. Linux caches it in the socket when the route is set up; usnet reads it
+/// as each packet is sized, so a changed device setting applies at once.
+pub(crate) fn sk_gso_max_size(t: &Tcb) -> u32 {
+    let dev = t.dst.as_ref().map_or(crate::dev::GSO_LEGACY_MAX_SIZE, |d| {
+        d.dev.gso_ipv4_max_size()
+    });
+    dev.saturating_sub(MAX_TCP_HEADER as u32 + 1)
 }
 
 /// Segments the skb needs at `mss` (`tcp_init_tso_segs`).
@@ -237,12 +244,7 @@ fn pacing_bytes_per_ms(t: &Tcb) -> u64 {
 /// `tcp_tso_autosize` / `tcp_tso_segs`: segments per TSO skb — about 1 ms of the pacing
 /// rate, at least `tcp_min_tso_segs`, at most what the device takes.
 pub fn tcp_tso_segs(stack: &Stack, t: &Tcb, mss: u32) -> u32 {
-    let gso_max = t
-        .dst
-        .as_ref()
-        .map(|d| d.dev.gso_max_size)
-        .unwrap_or(65536)
-        .min(65536 - 256);
+    let gso_max = sk_gso_max_size(t);
     let mut bytes = pacing_bytes_per_ms(t);
     // Short paths get bigger skbs: gso_max >> (min_rtt / 2^tcp_tso_rtt_log µs).
     let shift = u64::from(t.min_rtt_us) >> stack.sysctl.tcp_tso_rtt_log().clamp(0, 32);

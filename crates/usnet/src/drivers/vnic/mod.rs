@@ -272,11 +272,11 @@ impl crate::link::Endpoint for VnicPhy {
         }
     }
 
-    fn accepts_coalesced(&self) -> bool {
-        self.dev
-            .get()
-            .and_then(Weak::upgrade)
-            .is_some_and(|d| d.features().contains(Features::GRO_HW))
+    fn accepts_coalesced(&self, ip_len: usize) -> bool {
+        // As skb_gro_receive: a packet reaching gro_ipv4_max_size is not built.
+        self.dev.get().and_then(Weak::upgrade).is_some_and(|d| {
+            d.features().contains(Features::GRO_HW) && ip_len < d.gro_ipv4_max_size() as usize
+        })
     }
 }
 
@@ -381,8 +381,10 @@ impl Vnic {
         d.hw_features = Vnic::hw_features();
         d.features = c.features;
         d.tx_queue_len = c.tx_queue_len;
-        d.gso_max_size = 65536;
+        d.gso_max_size = crate::dev::GSO_LEGACY_MAX_SIZE;
         d.gso_max_segs = 65535;
+        // As veth: the engine cuts any size, so BIG TCP can be turned on.
+        d.tso_max_size = crate::dev::GSO_MAX_SIZE;
         d
     }
 
