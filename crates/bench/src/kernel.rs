@@ -45,10 +45,16 @@ impl Veth {
     /// Make the namespaces and the link with `mtu`; an error (not root, no `ip`) says
     /// why.
     pub fn new(mtu: u32) -> Result<Veth, String> {
+        Veth::tagged(mtu, "")
+    }
+
+    /// As [`Veth::new`], the namespaces' names marked with `tag` so that several
+    /// pairs of one MTU can exist at once.
+    fn tagged(mtu: u32, tag: &str) -> Result<Veth, String> {
         let id = std::process::id();
         let v = Veth {
-            a: format!("usbench-a{mtu}-{id}"),
-            b: format!("usbench-b{mtu}-{id}"),
+            a: format!("usbench-a{mtu}{tag}-{id}"),
+            b: format!("usbench-b{mtu}{tag}-{id}"),
             relay: None,
             cc: None,
         };
@@ -102,7 +108,7 @@ impl Veth {
     /// `gro_ipv4_max_size` set to `size` (by the peer's `big-tcp` mode inside each
     /// namespace: iproute2 before 6.3 does not know the words).
     pub fn with_big_tcp(mtu: u32, exe: &Path, size: u32) -> Result<Veth, String> {
-        let v = Veth::new(mtu)?;
+        let v = Veth::tagged(mtu, "big")?;
         for ns in [&v.a, &v.b] {
             let out = Command::new("ip")
                 .args(["netns", "exec", ns])

@@ -22,3 +22,22 @@ fn the_kernel_peers_work_over_loopback() {
     assert!(usnet_bench::kernel::rr_loopback(100).unwrap() > 0.0);
     assert!(usnet_bench::kernel::conn_rate_loopback(50).unwrap() > 0.0);
 }
+
+#[test]
+fn usnet_pair_with_big_tcp_moves_data() {
+    let p = usnet_bench::usn::Pair::with_big_tcp(
+        1500,
+        usnet_bench::usn::BULK_LINE_RATE,
+        usnet_bench::usn::BIG_TCP_SIZE,
+    );
+    assert!(p.bulk(16 << 20) > 0.0);
+}
+
+#[test]
+fn the_big_tcp_peer_names_a_missing_device() {
+    let args: Vec<String> = ["big-tcp", "usnet-none0", "185000"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(usnet_bench::kernel::peer_main(&args), 1);
+}

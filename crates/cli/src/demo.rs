@@ -66,7 +66,7 @@ pub struct DemoArgs {
     #[arg(long)]
     json: bool,
     /// After the transfer, show host a's state as Linux's tools would: any of ss,
-    /// netstat, route, neigh, qdisc, ethtool (comma separated).
+    /// netstat, route, neigh, qdisc, ethtool, link (comma separated).
     #[arg(long, value_delimiter = ',')]
     show: Vec<String>,
     /// Draw cwnd, ssthresh, srtt and throughput against virtual time to this file

@@ -1,5 +1,5 @@
 //! The Linux-style views (`ss`, `netstat -s`, `route`, `neigh`, `qdisc`, `ethtool -S`,
-//! `iptables`, `sysctl`) on a running `usnet up` through its control socket, and the
+//! `iptables`, `sysctl`, `link`) on a running `usnet up` through its control socket, and the
 //! control socket's server side.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -19,7 +19,8 @@ use usnet::Stack;
     usnet qdisc --ctl /run/usnet.sock replace dev eth0 fq flow_limit 200 maxrate 1gbit\n  \
     usnet iptables --ctl /run/usnet.sock -A INPUT -p tcp --dport 9 -j DROP\n  \
     usnet sysctl --ctl /run/usnet.sock net.ipv4.tcp_sack=0\n  \
-    (on the demo: usnet demo --bytes 10M --show ss,netstat,route,neigh,qdisc,ethtool)")]
+    usnet link --ctl /run/usnet.sock set eth0 gso_ipv4_max_size 185000 gro_ipv4_max_size 185000\n  \
+    (on the demo: usnet demo --bytes 10M --show ss,netstat,route,neigh,qdisc,ethtool,link)")]
 pub struct ViewArgs {
     /// The control socket of a `usnet up --ctl PATH` instance.
     #[arg(long)]

@@ -142,6 +142,10 @@ impl WaitQueue {
     /// sleep is still never lost, because the sleeper compares the queue's generation
     /// with the one it saw before checking.
     pub fn wait_until(&self, timeout: Option<Duration>, mut ready: impl FnMut() -> bool) -> bool {
+        if timeout == Some(Duration::ZERO) {
+            // Non-blocking: one look, no clock read, no sleep.
+            return ready();
+        }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {
             let seen = self.seq();
