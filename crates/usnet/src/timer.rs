@@ -38,10 +38,12 @@ struct TimerState {
     queued_at: Option<Instant>,
 }
 
-struct TimerShared {
+/// A timer's state and its callback, in one allocation (the callback, usually a weak
+/// reference to its owner, is stored inline: `TimerShared<dyn TimerFn>`).
+struct TimerShared<F: ?Sized = TimerFn> {
     state: Mutex<TimerState>,
     hr: bool,
-    func: Box<TimerFn>,
+    func: F,
 }
 
 /// A timer owned by some object. Cloning gives another handle to the same timer.
@@ -63,25 +65,24 @@ impl fmt::Debug for Timer {
 impl Timer {
     /// A jiffy timer (1 ms resolution) running `func` when it fires (`timer_setup`).
     pub fn new(func: impl Fn(&crate::Stack, Instant) + Send + Sync + 'static) -> Timer {
-        Timer::build(false, Box::new(func))
+        Timer::build(false, func)
     }
 
     /// A high-resolution timer (nanosecond resolution, `hrtimer_init`).
     pub fn new_hr(func: impl Fn(&crate::Stack, Instant) + Send + Sync + 'static) -> Timer {
-        Timer::build(true, Box::new(func))
+        Timer::build(true, func)
     }
 
-    fn build(hr: bool, func: Box<TimerFn>) -> Timer {
-        Timer {
-            shared: Arc::new(TimerShared {
-                state: Mutex::new(TimerState {
-                    expires: None,
-                    queued_at: None,
-                }),
-                hr,
-                func,
+    fn build(hr: bool, func: impl Fn(&crate::Stack, Instant) + Send + Sync + 'static) -> Timer {
+        let shared: Arc<TimerShared> = Arc::new(TimerShared {
+            state: Mutex::new(TimerState {
+                expires: None,
+                queued_at: None,
             }),
-        }
+            hr,
+            func,
+        });
+        Timer { shared }
     }
 
     /// Disarm (`del_timer`). Returns whether it was armed.

@@ -3,15 +3,15 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 
 fn entry(tick: u64, id: u64) -> Entry {
-    let shared = Arc::new(TimerShared {
+    let shared: Arc<TimerShared> = Arc::new(TimerShared {
         state: Mutex::new(TimerState {
             expires: None,
             queued_at: None,
         }),
         hr: false,
-        func: Box::new(move |_, _| {
+        func: move |_: &crate::Stack, _: Instant| {
             let _ = id;
-        }),
+        },
     });
     Entry {
         at: Instant::from_nanos(tick * TICK_NS + id), // id smuggled in the sub-tick part
