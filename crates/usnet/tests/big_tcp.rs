@@ -264,3 +264,64 @@ fn a_zero_total_length_on_a_packet_that_is_not_big_tcp_is_a_header_error() {
     h.sim.run_for(Duration::from_millis(1));
     assert_eq!(h.b.ipv4.mib.get(Ip::InHdrErrors), before + 1);
 }
+
+#[test]
+fn a_router_segments_big_packets_for_a_link_without_big_tcp() {
+    // a and the router's first NIC speak BIG TCP; the router's second NIC and b do not.
+    // The router takes BIG packets in whole and, forwarding, hands its second NIC
+    // nothing it could not send: validate_xmit_skb segments them in software.
+    let h = usnet::testutil::Routed::new(38, |c| c.line_rate_bps = 10_000_000_000);
+    big_tcp(&h.da, BIG, BIG);
+    big_tcp(&h.r0, BIG, BIG);
+    let (t_in, t_out) = (Sizes::attach(&h.r0), Sizes::attach(&h.r1));
+    let l = TcpSock::new(&h.b);
+    l.set_nonblocking(true);
+    l.bind(SocketAddrV4::new(usnet::testutil::ip(10, 0, 2, 1), 7000))
+        .expect("bind");
+    l.listen(4).expect("listen");
+    let c = TcpSock::new(&h.a);
+    c.set_nonblocking(true);
+    let _ = c.connect(SocketAddrV4::new(usnet::testutil::ip(10, 0, 2, 1), 7000));
+    let mut s = None;
+    h.sim.run_while(
+        || {
+            s = s.take().or_else(|| l.accept().ok());
+            s.is_none()
+        },
+        Duration::from_secs(5),
+    );
+    let s = s.expect("accepted");
+    s.set_nonblocking(true);
+    let n = 16 << 20;
+    let data: Vec<u8> = (0..n).map(|i| (i % 253) as u8).collect();
+    let (mut sent, mut got) = (0, Vec::with_capacity(n));
+    let mut buf = vec![0u8; 1 << 16];
+    h.sim.run_while(
+        || {
+            if sent < n {
+                if let Ok(k) = c.send(&data[sent..]) {
+                    sent += k;
+                }
+            }
+            while let Ok(k) = s.recv(&mut buf) {
+                if k == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..k]);
+            }
+            got.len() < n
+        },
+        Duration::from_secs(60),
+    );
+    assert!(got == data, "{} of {n} bytes arrived intact", got.len());
+    assert!(
+        t_in.largest(false) > 0xffff,
+        "BIG packets reached the router"
+    );
+    assert!(
+        t_out.largest(true) <= 0xffff,
+        "the router's second NIC sent nothing above its 64 KiB: {}",
+        t_out.largest(true)
+    );
+    assert!(h.r.ipv4.mib.get(Ip::ForwDatagrams) > 0);
+}
