@@ -422,37 +422,119 @@ fn set_busy_poll(s: &TcpStream, us: u32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `IFLA_GSO_IPV4_MAX_SIZE` and `IFLA_GRO_IPV4_MAX_SIZE` (Linux 6.3).
+const IFLA_GSO_IPV4_MAX_SIZE: u16 = 63;
+const IFLA_GRO_IPV4_MAX_SIZE: u16 = 64;
+
 /// `ip link set DEV gso_ipv4_max_size SIZE gro_ipv4_max_size SIZE`, as one
-/// RTM_NEWLINK request over rtnetlink, checking the kernel's acknowledgement.
-#[allow(unsafe_code)]
+/// RTM_NEWLINK request over rtnetlink, then read back with RTM_GETLINK: a kernel before
+/// 6.3 acknowledges attributes it does not know and ignores them.
 fn set_big_tcp(dev: &str, size: u32) -> std::io::Result<()> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    const IFLA_GSO_IPV4_MAX_SIZE: u16 = 63;
-    const IFLA_GRO_IPV4_MAX_SIZE: u16 = 64;
+    let index = if_index(dev)?;
+    let attrs = [
+        (IFLA_GSO_IPV4_MAX_SIZE, size),
+        (IFLA_GRO_IPV4_MAX_SIZE, size),
+    ];
+    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16;
+    let ack = rtnl_request(&link_msg(libc::RTM_NEWLINK, flags, index, &attrs))?;
+    // The answer is an NLMSG_ERROR message whose error field is 0 or -errno.
+    if ack.len() < 20 || u16::from_ne_bytes([ack[4], ack[5]]) != libc::NLMSG_ERROR as u16 {
+        return Err(std::io::Error::other("rtnetlink: no acknowledgement"));
+    }
+    let e = i32::from_ne_bytes([ack[16], ack[17], ack[18], ack[19]]);
+    if e != 0 {
+        let os = std::io::Error::from_raw_os_error(-e);
+        return Err(std::io::Error::new(
+            os.kind(),
+            format!(
+                "{dev}: gso_ipv4_max_size/gro_ipv4_max_size {size}: {os} (above its tso_max_size?)"
+            ),
+        ));
+    }
+    let reply = rtnl_request(&link_msg(
+        libc::RTM_GETLINK,
+        libc::NLM_F_REQUEST as u16,
+        index,
+        &[],
+    ))?;
+    for (attr, name) in [
+        (IFLA_GSO_IPV4_MAX_SIZE, "gso_ipv4_max_size"),
+        (IFLA_GRO_IPV4_MAX_SIZE, "gro_ipv4_max_size"),
+    ] {
+        match link_attr_u32(&reply, attr) {
+            Some(v) if v == size => {}
+            Some(v) => {
+                return Err(std::io::Error::other(format!(
+                    "{dev}: {name} reads {v} after setting {size}"
+                )))
+            }
+            None => {
+                return Err(std::io::Error::other(format!(
+                    "{dev}: the kernel reports no {name} (BIG TCP for IPv4 needs Linux 6.3)"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A link message: nlmsghdr, ifinfomsg for `index`, then u32 attributes.
+fn link_msg(kind: u16, flags: u16, index: u32, attrs: &[(u16, u32)]) -> Vec<u8> {
+    let mut m: Vec<u8> = Vec::with_capacity(32 + 8 * attrs.len());
+    m.extend_from_slice(&0u32.to_ne_bytes()); // length, set below
+    m.extend_from_slice(&kind.to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
+    m.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+    m.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
+    m.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
+    m.extend_from_slice(&(index as i32).to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes()); // flags
+    m.extend_from_slice(&0u32.to_ne_bytes()); // change mask
+    for &(t, v) in attrs {
+        m.extend_from_slice(&8u16.to_ne_bytes());
+        m.extend_from_slice(&t.to_ne_bytes());
+        m.extend_from_slice(&v.to_ne_bytes());
+    }
+    let len = m.len() as u32;
+    m[..4].copy_from_slice(&len.to_ne_bytes());
+    m
+}
+
+/// The u32 attribute `attr` of the RTM_NEWLINK message at the start of `reply`.
+fn link_attr_u32(reply: &[u8], attr: u16) -> Option<u32> {
+    let total = (u32::from_ne_bytes(reply.get(..4)?.try_into().ok()?) as usize).min(reply.len());
+    if u16::from_ne_bytes([*reply.get(4)?, *reply.get(5)?]) != libc::RTM_NEWLINK {
+        return None;
+    }
+    let mut off = 32;
+    while off + 4 <= total {
+        let len = usize::from(u16::from_ne_bytes([reply[off], reply[off + 1]]));
+        let kind = u16::from_ne_bytes([reply[off + 2], reply[off + 3]]) & 0x3fff;
+        if len < 4 || off + len > total {
+            return None;
+        }
+        if kind == attr && len >= 8 {
+            return Some(u32::from_ne_bytes(reply[off + 4..off + 8].try_into().ok()?));
+        }
+        off += (len + 3) & !3;
+    }
+    None
+}
+
+#[allow(unsafe_code)]
+fn if_index(dev: &str) -> std::io::Result<u32> {
     let name = std::ffi::CString::new(dev).map_err(std::io::Error::other)?;
     // SAFETY: `name` is a NUL-terminated string alive across the call.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if index == 0 {
-        return Err(std::io::Error::last_os_error());
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(std::io::Error::last_os_error()),
+        i => Ok(i),
     }
-    // nlmsghdr (length patched below), ifinfomsg, then two u32 attributes.
-    let mut msg: Vec<u8> = Vec::with_capacity(48);
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    msg.extend_from_slice(&libc::RTM_NEWLINK.to_ne_bytes());
-    msg.extend_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());
-    msg.extend_from_slice(&1u32.to_ne_bytes());
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    msg.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
-    msg.extend_from_slice(&(index as i32).to_ne_bytes());
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    for attr in [IFLA_GSO_IPV4_MAX_SIZE, IFLA_GRO_IPV4_MAX_SIZE] {
-        msg.extend_from_slice(&8u16.to_ne_bytes());
-        msg.extend_from_slice(&attr.to_ne_bytes());
-        msg.extend_from_slice(&size.to_ne_bytes());
-    }
-    let len = msg.len() as u32;
-    msg[..4].copy_from_slice(&len.to_ne_bytes());
+}
+
+/// Send one rtnetlink request and return the first reply datagram.
+#[allow(unsafe_code)]
+fn rtnl_request(msg: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     // SAFETY: a plain socket(2) call; the descriptor is owned below.
     let fd = unsafe {
         libc::socket(
@@ -470,26 +552,14 @@ fn set_big_tcp(dev: &str, size: u32) -> std::io::Result<()> {
     if unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let mut ack = [0u8; 1024];
+    let mut buf = vec![0u8; 16 << 10];
     // SAFETY: the buffer is valid and writable for its length across the call.
-    let n = unsafe { libc::recv(fd.as_raw_fd(), ack.as_mut_ptr().cast(), ack.len(), 0) };
+    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // The answer is an NLMSG_ERROR message whose error field is 0 or -errno.
-    if n < 20 || u16::from_ne_bytes([ack[4], ack[5]]) != libc::NLMSG_ERROR as u16 {
-        return Err(std::io::Error::other("rtnetlink: no acknowledgement"));
-    }
-    match i32::from_ne_bytes([ack[16], ack[17], ack[18], ack[19]]) {
-        0 => Ok(()),
-        e => Err(std::io::Error::new(
-            std::io::Error::from_raw_os_error(-e).kind(),
-            format!(
-                "{dev}: gso_ipv4_max_size/gro_ipv4_max_size {size}: {} (above its tso_max_size, or a kernel before 6.3)",
-                std::io::Error::from_raw_os_error(-e)
-            ),
-        )),
-    }
+    buf.truncate(n as usize);
+    Ok(buf)
 }
 
 /// `setsockopt(TCP_CONGESTION, cc)`; with CAP_NET_ADMIN any loaded algorithm.
@@ -599,4 +669,34 @@ fn open_files_limit() -> usize {
                 .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
         })
         .unwrap_or(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_message_carries_its_attributes_and_they_read_back() {
+        let m = link_msg(
+            libc::RTM_NEWLINK,
+            0,
+            7,
+            &[
+                (IFLA_GSO_IPV4_MAX_SIZE, 185_000),
+                (IFLA_GRO_IPV4_MAX_SIZE, 128_000),
+            ],
+        );
+        assert_eq!(m.len(), 48);
+        assert_eq!(u32::from_ne_bytes(m[..4].try_into().unwrap()), 48);
+        assert_eq!(i32::from_ne_bytes(m[20..24].try_into().unwrap()), 7);
+        assert_eq!(link_attr_u32(&m, IFLA_GSO_IPV4_MAX_SIZE), Some(185_000));
+        assert_eq!(link_attr_u32(&m, IFLA_GRO_IPV4_MAX_SIZE), Some(128_000));
+        assert_eq!(link_attr_u32(&m, 3), None, "absent: an old kernel's reply");
+        // A truncated or malformed reply reads as absent, never panics.
+        assert_eq!(link_attr_u32(&m[..40], IFLA_GRO_IPV4_MAX_SIZE), None);
+        let mut bad = m.clone();
+        bad[32] = 2; // attribute length below its header
+        assert_eq!(link_attr_u32(&bad, IFLA_GSO_IPV4_MAX_SIZE), None);
+        assert_eq!(link_attr_u32(&[], IFLA_GSO_IPV4_MAX_SIZE), None);
+    }
 }

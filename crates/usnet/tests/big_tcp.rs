@@ -197,6 +197,10 @@ fn software_gso_cuts_big_packets_for_a_device_without_tso() {
         h.da.set_features(h.da.features() - Features::TSO);
     });
     bulk(&h, &c, &s, 8 << 20);
+    // TCP sized its GSO packets past 64 KiB (tcp_tso_autosize from sk_gso_max_size)...
+    let goal = c.with_tcb(|t| usnet::tcp::output::tcp_tso_segs(&h.a, t, t.mss_cache) * t.mss_cache);
+    assert!(goal > 0xffff, "GSO packets of {goal} bytes");
+    // ...and the device, without TSO, got them as frames.
     let a: std::collections::HashMap<_, _> = h.va.ethtool_stats().into_iter().collect();
     assert_eq!(a["tx_queue_0_tso"], 0);
     assert!(
@@ -265,15 +269,8 @@ fn a_zero_total_length_on_a_packet_that_is_not_big_tcp_is_a_header_error() {
     assert_eq!(h.b.ipv4.mib.get(Ip::InHdrErrors), before + 1);
 }
 
-#[test]
-fn a_router_segments_big_packets_for_a_link_without_big_tcp() {
-    // a and the router's first NIC speak BIG TCP; the router's second NIC and b do not.
-    // The router takes BIG packets in whole and, forwarding, hands its second NIC
-    // nothing it could not send: validate_xmit_skb segments them in software.
-    let h = usnet::testutil::Routed::new(38, |c| c.line_rate_bps = 10_000_000_000);
-    big_tcp(&h.da, BIG, BIG);
-    big_tcp(&h.r0, BIG, BIG);
-    let (t_in, t_out) = (Sizes::attach(&h.r0), Sizes::attach(&h.r1));
+/// Move 16 MiB a → b (10.0.2.1:7000) through the router and check it arrives intact.
+fn routed_bulk(h: &usnet::testutil::Routed) {
     let l = TcpSock::new(&h.b);
     l.set_nonblocking(true);
     l.bind(SocketAddrV4::new(usnet::testutil::ip(10, 0, 2, 1), 7000))
@@ -314,6 +311,19 @@ fn a_router_segments_big_packets_for_a_link_without_big_tcp() {
         Duration::from_secs(60),
     );
     assert!(got == data, "{} of {n} bytes arrived intact", got.len());
+    assert!(h.r.ipv4.mib.get(Ip::ForwDatagrams) > 0);
+}
+
+#[test]
+fn a_router_segments_big_packets_for_a_link_without_big_tcp() {
+    // a and the router's first NIC speak BIG TCP; the router's second NIC and b do not.
+    // The router takes BIG packets in whole and, forwarding, hands its second NIC
+    // nothing it could not send: validate_xmit_skb segments them in software.
+    let h = usnet::testutil::Routed::new(38, |c| c.line_rate_bps = 10_000_000_000);
+    big_tcp(&h.da, BIG, BIG);
+    big_tcp(&h.r0, BIG, BIG);
+    let (t_in, t_out) = (Sizes::attach(&h.r0), Sizes::attach(&h.r1));
+    routed_bulk(&h);
     assert!(
         t_in.largest(false) > 0xffff,
         "BIG packets reached the router"
@@ -323,5 +333,24 @@ fn a_router_segments_big_packets_for_a_link_without_big_tcp() {
         "the router's second NIC sent nothing above its 64 KiB: {}",
         t_out.largest(true)
     );
-    assert!(h.r.ipv4.mib.get(Ip::ForwDatagrams) > 0);
+}
+
+#[test]
+fn a_router_forwards_what_its_software_gro_merged_with_good_checksums() {
+    // a sends finished frames (no checksum offload, so no TSO either); the router's NIC
+    // verifies each and software GRO merges them. Forwarded, the merged packet goes out
+    // as TSO — and each segment must get its own TCP checksum (tcp4_gro_complete leaves
+    // the merged packet CHECKSUM_PARTIAL), which b's NIC checks.
+    // No line rate: a's frames arrive in bursts, as GRO needs.
+    let h = usnet::testutil::Routed::new(39, |c| c.line_rate_bps = 0);
+    h.da.set_features(h.da.features() - Features::IP_CSUM);
+    assert!(!h.da.features().contains(Features::TSO));
+    routed_bulk(&h);
+    let gro: std::collections::HashMap<_, _> = h.r0.offload_stats().into_iter().collect();
+    assert!(gro["rx_gro_skbs"] > 0, "the router merged in software");
+    assert_eq!(
+        h.b.tcp.snmp.get(usnet::tcp::Tcp::InCsumErrors),
+        0,
+        "no segment reached b with a bad checksum"
+    );
 }

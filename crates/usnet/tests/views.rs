@@ -236,4 +236,20 @@ fn link_shows_devices_and_sets_their_gso_and_gro_sizes() {
     assert!(command(&h.a, &["link", "show", "eth9"]).is_err());
     command(&h.a, &["link", "set", "eth0", "mtu", "9000"]).unwrap();
     assert_eq!(h.da.mtu(), 9000);
+    // All or nothing: a refused value leaves the earlier ones unapplied too.
+    let e = command(
+        &h.a,
+        &[
+            "link",
+            "set",
+            "eth0",
+            "mtu",
+            "1500",
+            "gro_ipv4_max_size",
+            "999999999",
+        ],
+    )
+    .unwrap_err();
+    assert!(e.contains("gro_ipv4_max_size"), "{e}");
+    assert_eq!(h.da.mtu(), 9000);
 }

@@ -242,16 +242,25 @@ pub fn napi_gro_receive(
     super::rx::netif_receive_skb(stack, dev, skb);
 }
 
-/// Fix up a merged skb's headers (`tcp_gro_complete`: IP length and checksum, GSO
-/// fields) and hand it to the stack.
+/// Fix up a merged skb's headers (`inet_gro_complete` / `tcp4_gro_complete`: IP
+/// length and checksum; the TCP checksum left to finish over the whole merged payload,
+/// `CHECKSUM_PARTIAL`, so a forwarded packet's segments get theirs; GSO fields) and
+/// hand it to the stack.
 fn deliver(stack: &Stack, mut h: Held) {
     if h.segs > 1 {
         let len = h.skb.len();
-        let d = h.skb.data_mut();
-        crate::ipv4::iph_set_totlen(d, len);
-        d[10..12].copy_from_slice(&[0, 0]);
-        let c = usnet_wire::checksum::checksum(&d[..20]);
-        d[10..12].copy_from_slice(&c.to_be_bytes());
+        let (src, dst) = {
+            let d = h.skb.data_mut();
+            crate::ipv4::iph_set_totlen(d, len);
+            d[10..12].copy_from_slice(&[0, 0]);
+            let c = usnet_wire::checksum::checksum(&d[..20]);
+            d[10..12].copy_from_slice(&c.to_be_bytes());
+            (
+                std::net::Ipv4Addr::new(d[12], d[13], d[14], d[15]),
+                std::net::Ipv4Addr::new(d[16], d[17], d[18], d[19]),
+            )
+        };
+        super::gso::set_partial_csum(&mut h.skb, 20, 6, src, dst, len - 20);
         h.skb.gso_size = h.mss as u16;
         h.skb.gso_type = crate::skb::GsoType::TcpV4;
         h.skb.gso_segs = h.segs;

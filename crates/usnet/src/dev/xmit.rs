@@ -93,8 +93,9 @@ fn gso_ok(skb: &Skb, dev: &NetDevice, f: Features) -> bool {
         GsoType::UdpL4 => f.contains(Features::GSO_UDP_L4),
         GsoType::None => true,
     };
-    // gso_features_check: too many segments, or a packet (link header included) not
-    // under the device's IPv4 GSO size, is segmented in software.
+    // gso_features_check: too many segments, or (as since Linux 6.8, against the IPv4
+    // size since 6.12) a packet, link header included, not under the device's
+    // gso_ipv4_max_size, is segmented in software.
     kind_ok && skb.gso_segs <= dev.gso_max_segs && (skb.len() as u32) < dev.gso_ipv4_max_size()
 }
 

@@ -101,6 +101,9 @@ const TP_STATUS_USER: u32 = 1;
 const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
 /// `TP_STATUS_VLAN_VALID`: a VLAN tag was stripped into the header.
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+/// `TP_STATUS_GSO_TCP` (Linux 6.3): the packet is a TCP GSO packet (GRO built it), whose
+/// IPv4 total length may read 0 (BIG TCP).
+const TP_STATUS_GSO_TCP: u32 = 1 << 8;
 /// `TP_STATUS_AVAILABLE`: the TX frame is free.
 const TP_STATUS_AVAILABLE: u32 = 0;
 /// `TP_STATUS_SEND_REQUEST`: the TX frame waits for the kernel.
@@ -525,6 +528,32 @@ fn rx_frame_to_skb(frame: &[u8], status: u32, now: Instant) -> Result<Skb, RxErr
         }
     }
     Ok(skb)
+}
+
+/// A frame the kernel flagged `TP_STATUS_GSO_TCP` becomes a TCP GSO skb, with the
+/// segment size a sender on this link of `mtu` would use (the ring carries no
+/// `gso_size`), so IP takes a BIG TCP packet's length from the frame (`iph_totlen`)
+/// and TCP counts its segments.
+fn mark_gso_tcp(skb: &mut Skb, status: u32, mtu: u32) {
+    if status & TP_STATUS_GSO_TCP == 0 {
+        return;
+    }
+    let d = skb.data();
+    if d.len() < 14 + 40 || d[12..14] != [0x08, 0x00] || d[14] >> 4 != 4 || d[14 + 9] != 6 {
+        return;
+    }
+    let ihl = usize::from(d[14] & 0x0f) * 4;
+    let Some(thl) = d.get(14 + ihl + 12).map(|b| usize::from(b >> 4) * 4) else {
+        return;
+    };
+    let mss = (mtu as usize).saturating_sub(ihl + thl);
+    let payload = skb.len().saturating_sub(14 + ihl + thl);
+    if mss == 0 || payload == 0 {
+        return;
+    }
+    skb.gso_type = crate::skb::GsoType::TcpV4;
+    skb.gso_size = mss.min(usize::from(u16::MAX)) as u16;
+    skb.gso_segs = payload.div_ceil(mss).min(0xffff) as u16;
 }
 
 /// Copy `chunks` into `dst`; `None` when they do not fit.
@@ -956,6 +985,7 @@ fn rx_clean(
             if skb.ip_summed == IpSummed::Partial {
                 stats.rx_csum_partial.fetch_add(1, Ordering::Relaxed);
             }
+            mark_gso_tcp(&mut skb, p.status, dev.mtu());
             stats.rx_frames.fetch_add(1, Ordering::Relaxed);
             dev.stats.rx_packets.fetch_add(1, Ordering::Relaxed);
             dev.stats
@@ -1264,6 +1294,30 @@ mod tests {
         assert_eq!(collect(&b), vec![Err(RxError::Truncated), Ok(a)]);
         // Too short for the header fields at all.
         assert_eq!(collect(&[0u8; 10]), vec![Err(RxError::BadLayout)]);
+    }
+
+    #[test]
+    fn a_frame_flagged_gso_tcp_becomes_a_tcp_gso_skb() {
+        // A BIG TCP packet as GRO built it: 100,000 bytes of payload, total length 0.
+        let mut f = ipv4_frame(6, 100_000);
+        f[46] = 0x50; // TCP header of 20 bytes
+        let mut big = rx_frame_to_skb(&f, TP_STATUS_USER, Instant::ZERO).unwrap();
+        mark_gso_tcp(&mut big, TP_STATUS_USER | TP_STATUS_GSO_TCP, 1500);
+        assert_eq!(big.gso_type, crate::skb::GsoType::TcpV4);
+        assert_eq!(big.gso_size, 1460);
+        assert_eq!(big.gso_segs, 69);
+        let _ = big.pull(14);
+        assert_eq!(crate::ipv4::iph_totlen(&big), f.len() - 14);
+        // Without the flag, or on anything but TCP, nothing changes.
+        let mut plain = rx_frame_to_skb(&f, TP_STATUS_USER, Instant::ZERO).unwrap();
+        mark_gso_tcp(&mut plain, TP_STATUS_USER, 1500);
+        assert!(!plain.is_gso());
+        let mut udp = rx_frame_to_skb(&ipv4_frame(17, 100), 0, Instant::ZERO).unwrap();
+        mark_gso_tcp(&mut udp, TP_STATUS_GSO_TCP, 1500);
+        assert!(!udp.is_gso());
+        let mut short = rx_frame_to_skb(&f[..40], 0, Instant::ZERO).unwrap();
+        mark_gso_tcp(&mut short, TP_STATUS_GSO_TCP, 1500);
+        assert!(!short.is_gso());
     }
 
     #[test]

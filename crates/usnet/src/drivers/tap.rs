@@ -371,6 +371,11 @@ impl Tap {
                     let (Some(stack), Some(dev)) = (weak.upgrade(), dev.upgrade()) else {
                         return;
                     };
+                    // As after a NIC's interrupt (irq_exit → invoke_softirq), the
+                    // NET_RX this batch raises runs here when the batch is in, unless
+                    // ksoftirqd is already running: no wake-up of another thread per
+                    // batch.
+                    let _bh = crate::dev::softnet::local_bh_disable();
                     for _ in 0..RX_BATCH {
                         let got = read_frame(raw, &mut rx, offload);
                         let (n, h) = match got {

@@ -306,14 +306,12 @@ pub fn ip_finish_output(stack: &Stack, dst: &Arc<Dst>, skb: Skb) -> io::Result<(
         if hdr + tcp_hlen + usize::from(skb.gso_size) <= mtu {
             return ip_finish_output2(stack, dst, skb);
         }
-        // Segments would not fit: segment in software, then fragment each.
+        // Segments would not fit: segment in software, then fragment each
+        // (ip_finish_output_gso). A packet that cannot be segmented is dropped, as
+        // Linux does (it may be longer than any one datagram: BIG TCP).
         let mut segs = Vec::new();
-        let skb = match crate::dev::gso::segment(skb, true, &mut segs) {
-            Ok(()) => None,
-            Err((s, _)) => Some(s),
-        };
-        if let Some(s) = skb {
-            return ip_fragment(stack, dst, s, mtu);
+        if crate::dev::gso::segment(skb, true, &mut segs).is_err() {
+            return Err(io::Error::from_raw_os_error(12)); // ENOMEM, as Linux
         }
         for s in segs {
             ip_fragment(stack, dst, s, mtu)?;
