@@ -86,28 +86,7 @@ fn big_tcp(d: &NetDevice, gso: u32, gro: u32) {
 /// Move `n` patterned bytes a → b with the receiver reading all the time; asserts
 /// they arrive intact.
 fn bulk(h: &TwoHosts, c: &Arc<TcpSock>, s: &Arc<TcpSock>, n: usize) {
-    let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
-    let mut sent = 0;
-    let mut got = Vec::with_capacity(n);
-    let mut buf = vec![0u8; 1 << 16];
-    h.sim.run_while(
-        || {
-            if sent < n {
-                if let Ok(k) = c.send(&data[sent..]) {
-                    sent += k;
-                }
-            }
-            while let Ok(k) = s.recv(&mut buf) {
-                if k == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..k]);
-            }
-            got.len() < n
-        },
-        Duration::from_secs(60),
-    );
-    assert!(got == data, "{} of {} bytes arrived intact", got.len(), n);
+    common::bulk_intact(&h.sim, c, s, n, Duration::from_secs(60));
 }
 
 #[test]
@@ -289,28 +268,7 @@ fn routed_bulk(h: &usnet::testutil::Routed) {
     );
     let s = s.expect("accepted");
     s.set_nonblocking(true);
-    let n = 16 << 20;
-    let data: Vec<u8> = (0..n).map(|i| (i % 253) as u8).collect();
-    let (mut sent, mut got) = (0, Vec::with_capacity(n));
-    let mut buf = vec![0u8; 1 << 16];
-    h.sim.run_while(
-        || {
-            if sent < n {
-                if let Ok(k) = c.send(&data[sent..]) {
-                    sent += k;
-                }
-            }
-            while let Ok(k) = s.recv(&mut buf) {
-                if k == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..k]);
-            }
-            got.len() < n
-        },
-        Duration::from_secs(60),
-    );
-    assert!(got == data, "{} of {n} bytes arrived intact", got.len());
+    common::bulk_intact(&h.sim, &c, &s, 16 << 20, Duration::from_secs(60));
     assert!(h.r.ipv4.mib.get(Ip::ForwDatagrams) > 0);
 }
 

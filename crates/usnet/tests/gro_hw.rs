@@ -3,6 +3,8 @@
 //! packet its frames rebuild, counted as frames on both NICs and the wire; a receiver
 //! without it, or a wire that loses or delays frames one by one, gets the frames.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,31 +23,10 @@ fn pair(seed: u64, setup: impl Fn(&TwoHosts)) -> (TwoHosts, Arc<TcpSock>, Arc<Tc
     (h, c, s)
 }
 
-/// Move `n` bytes a → b with the receiver reading all the time; returns what arrived.
-fn bulk(h: &TwoHosts, c: &Arc<TcpSock>, s: &Arc<TcpSock>, n: usize) -> Vec<u8> {
-    let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
-    let mut sent = 0;
-    let mut got = Vec::with_capacity(n);
-    let mut buf = vec![0u8; 1 << 16];
-    h.sim.run_while(
-        || {
-            if sent < n {
-                if let Ok(k) = c.send(&data[sent..]) {
-                    sent += k;
-                }
-            }
-            while let Ok(k) = s.recv(&mut buf) {
-                if k == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..k]);
-            }
-            got.len() < n
-        },
-        Duration::from_secs(30),
-    );
-    assert!(got == data, "{} of {} bytes arrived intact", got.len(), n);
-    got
+/// Move `n` bytes a → b with the receiver reading all the time; asserts they arrive
+/// intact.
+fn bulk(h: &TwoHosts, c: &Arc<TcpSock>, s: &Arc<TcpSock>, n: usize) {
+    common::bulk_intact(&h.sim, c, s, n, Duration::from_secs(30));
 }
 
 fn ethtool(v: &Vnic) -> HashMap<String, u64> {

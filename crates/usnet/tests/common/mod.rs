@@ -320,3 +320,37 @@ pub fn ping_pong(h: &TwoHosts, a: &Arc<TcpSock>, b: &Arc<TcpSock>) {
     let n = a.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"pong");
 }
+
+/// Move `n` patterned bytes `c` → `s` (non-blocking sockets on `sim`'s hosts) with the
+/// receiver reading all the time, within `limit` of virtual time; asserts they arrive
+/// intact.
+pub fn bulk_intact(
+    sim: &usnet::sim::Sim,
+    c: &Arc<TcpSock>,
+    s: &Arc<TcpSock>,
+    n: usize,
+    limit: Duration,
+) {
+    let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::with_capacity(n);
+    let mut buf = vec![0u8; 1 << 16];
+    sim.run_while(
+        || {
+            if sent < n {
+                if let Ok(k) = c.send(&data[sent..]) {
+                    sent += k;
+                }
+            }
+            while let Ok(k) = s.recv(&mut buf) {
+                if k == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..k]);
+            }
+            got.len() < n
+        },
+        limit,
+    );
+    assert!(got == data, "{} of {n} bytes arrived intact", got.len());
+}
