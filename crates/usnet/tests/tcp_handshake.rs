@@ -537,7 +537,6 @@ fn same_four_tuple_isn_advances_with_the_clock_and_time_wait_accepts_the_new_syn
 /// ISN: the reopened connection's SYN-ACK starts beyond anything the old incarnation
 /// sent.
 #[test]
-#[ignore = "bug: the SYN reopening a TIME_WAIT pair now gets tw_isn, but its SYN-ACK never reaches the client, which connects only on its SYN retransmission with a fresh ISN"]
 fn time_wait_reuse_synack_isn_is_tw_snd_nxt_plus_65537() {
     let h = hosts(135);
     let l = listen(&h, 80, 16);
@@ -563,6 +562,7 @@ fn time_wait_reuse_synack_isn_is_tw_snd_nxt_plus_65537() {
     let c2 = TcpSock::new(&h.a);
     c2.set_nonblocking(true);
     c2.bind(local).unwrap();
+    let t0 = h.sim.now();
     let _ = c2.connect(server());
     let s2 = accept_for(&h, &l, &c2);
     assert_eq!(
@@ -570,4 +570,6 @@ fn time_wait_reuse_synack_isn_is_tw_snd_nxt_plus_65537() {
         tw.snd_nxt.wrapping_add(65537),
         "tcp_tw_isn"
     );
+    // Answered at once: the first SYN reopened the pair (no retransmission after 1 s).
+    assert!(h.sim.now() - t0 < Duration::from_millis(100));
 }

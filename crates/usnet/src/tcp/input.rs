@@ -165,7 +165,7 @@ pub fn tcp_v4_rcv(stack: &Stack, mut skb: Skb) {
     }
     // TIME_WAIT?
     if stack.tcp.tw.contains(seg.dst, seg.src) {
-        super::minisocks::tcp_timewait_state_process(stack, &skb, &seg);
+        super::minisocks::tcp_timewait_state_process(stack, skb, &seg);
         return;
     }
     // A listener?

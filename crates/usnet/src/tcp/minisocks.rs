@@ -756,7 +756,7 @@ pub fn tcp_time_wait(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb, _state: TcpS
 }
 
 /// `tcp_timewait_state_process`: a segment for a TIME_WAIT pair.
-pub fn tcp_timewait_state_process(stack: &Stack, skb: &Skb, seg: &Seg) {
+pub fn tcp_timewait_state_process(stack: &Stack, skb: Skb, seg: &Seg) {
     let now = stack.now();
     let key = (seg.dst, seg.src);
     let Some(tw) = stack.tcp.tw.map.lock().get(&key).copied() else {
@@ -792,7 +792,9 @@ pub fn tcp_timewait_state_process(stack: &Stack, skb: &Skb, seg: &Seg) {
         stack.tcp.tw.remove(seg.dst, seg.src);
         stack.tcp.mib.inc(TcpExt::TWRecycled);
         if let Some(l) = super::input::lookup_listener(stack, seg.dst, seg.src) {
-            let mut syn = skb.clone_shared();
+            // The SYN itself goes on (a copy of its TCP part alone would lose the IP
+            // header the listener reads the addresses from).
+            let mut syn = skb;
             syn.cb.tcp.tw_isn = tw.snd_nxt.wrapping_add(65535 + 2).max(1);
             l.rcv_or_backlog(stack, syn);
         }
