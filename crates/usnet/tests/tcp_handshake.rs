@@ -9,8 +9,7 @@
 //! * ephemeral ports and RFC 6528 ISNs, including a new incarnation of a 4-tuple
 //!   reopening a TIME_WAIT pair.
 //!
-//! Every time is virtual. Tests marked `#[ignore = "bug: ..."]` describe where this
-//! stack differs from Linux.
+//! Every time is virtual.
 
 mod common;
 
