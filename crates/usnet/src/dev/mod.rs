@@ -554,6 +554,19 @@ impl NetDevice {
     /// `ip link set DEV gso_ipv4_max_size N`: `InvalidInput` (EINVAL) above the
     /// hardware's `tso_max_size` or below what one TCP header needs. Connections pick
     /// the new size up as they size their next packet.
+    ///
+    /// BIG TCP on both ends of a vnic link:
+    ///
+    /// ```
+    /// let h = usnet::testutil::TwoHosts::new(1, |_| {}).with_ip();
+    /// for d in [&h.da, &h.db] {
+    ///     d.set_gso_ipv4_max_size(185_000)?;
+    ///     d.set_gro_ipv4_max_size(185_000)?;
+    /// }
+    /// // Above the hardware's tso_max_size (the vnic's is GSO_MAX_SIZE): refused.
+    /// assert!(h.da.set_gso_ipv4_max_size(usnet::dev::GSO_MAX_SIZE + 1).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_gso_ipv4_max_size(&self, size: u32) -> io::Result<()> {
         if size > self.tso_max_size {
             return Err(io::Error::new(
