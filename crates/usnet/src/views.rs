@@ -524,19 +524,46 @@ fn link_show(out: &mut String, d: &crate::dev::NetDevice) {
         d.gro_ipv4_max_size(),
     );
     let st: std::collections::HashMap<_, _> = d.link_stats().into_iter().collect();
-    let _ = writeln!(
+    // As `ip -s link`: each column as wide as its header or its number.
+    let table = |out: &mut String, dir: &str, cols: &[(&str, u64)]| {
+        let cells: Vec<(String, usize)> = cols
+            .iter()
+            .map(|(h, v)| {
+                let v = v.to_string();
+                let w = h.len().max(v.len());
+                (v, w)
+            })
+            .collect();
+        let _ = write!(out, "    {dir}:");
+        for ((h, _), (_, w)) in cols.iter().zip(&cells) {
+            let _ = write!(out, " {h:>w$}");
+        }
+        let _ = write!(out, "\n       ");
+        for (v, w) in &cells {
+            let _ = write!(out, " {v:>w$}");
+        }
+        out.push('\n');
+    };
+    table(
         out,
-        "    RX:  bytes packets errors dropped  missed\n    {:>6} {:>7} {:>6} {:>7} {:>7}\n    \
-         TX:  bytes packets errors dropped\n    {:>6} {:>7} {:>6} {:>7}",
-        st["rx_bytes"],
-        st["rx_packets"],
-        st["rx_errors"],
-        st["rx_dropped"],
-        st["rx_missed_errors"],
-        st["tx_bytes"],
-        st["tx_packets"],
-        st["tx_errors"],
-        st["tx_dropped"],
+        "RX",
+        &[
+            ("bytes", st["rx_bytes"]),
+            ("packets", st["rx_packets"]),
+            ("errors", st["rx_errors"]),
+            ("dropped", st["rx_dropped"]),
+            ("missed", st["rx_missed_errors"]),
+        ],
+    );
+    table(
+        out,
+        "TX",
+        &[
+            ("bytes", st["tx_bytes"]),
+            ("packets", st["tx_packets"]),
+            ("errors", st["tx_errors"]),
+            ("dropped", st["tx_dropped"]),
+        ],
     );
 }
 
