@@ -427,41 +427,36 @@ pub fn link(stack: &Stack, args: &[&str]) -> Result<String, String> {
                         .into(),
                 );
             }
-            let mut settings = Vec::with_capacity(rest.len() / 2);
-            for kv in rest.chunks(2) {
-                let n: u32 = kv[1]
-                    .parse()
-                    .map_err(|_| format!("Invalid \"{}\" value \"{}\"", kv[0], kv[1]))?;
-                match kv[0] {
-                    "mtu" | "txqueuelen" | "qlen" | "gso_ipv4_max_size" | "gro_ipv4_max_size" => {
-                        settings.push((kv[0], n))
-                    }
-                    other => return Err(format!("link set: unknown setting {other:?}")),
-                }
-            }
-            // All or nothing, as one RTM_NEWLINK: on a refused value the device is put
-            // back as it was.
+            // All or nothing, as one RTM_NEWLINK: on a bad setting or a refused value
+            // the device is put back as it was.
             let before = (
                 d.mtu(),
                 d.tx_queue_len(),
                 d.gso_ipv4_max_size(),
                 d.gro_ipv4_max_size(),
             );
-            let applied = settings.iter().try_for_each(|&(k, n)| match k {
-                "mtu" => d.set_mtu(n),
-                "gso_ipv4_max_size" => d.set_gso_ipv4_max_size(n),
-                "gro_ipv4_max_size" => d.set_gro_ipv4_max_size(n),
-                _ => {
-                    d.set_tx_queue_len(n);
-                    Ok(())
+            let applied = rest.chunks(2).try_for_each(|kv| {
+                let n: u32 = kv[1]
+                    .parse()
+                    .map_err(|_| format!("Invalid \"{}\" value \"{}\"", kv[0], kv[1]))?;
+                match kv[0] {
+                    "mtu" => d.set_mtu(n),
+                    "gso_ipv4_max_size" => d.set_gso_ipv4_max_size(n),
+                    "gro_ipv4_max_size" => d.set_gro_ipv4_max_size(n),
+                    "txqueuelen" | "qlen" => {
+                        d.set_tx_queue_len(n);
+                        Ok(())
+                    }
+                    other => return Err(format!("link set: unknown setting {other:?}")),
                 }
+                .map_err(|e| e.to_string())
             });
             if let Err(e) = applied {
                 let _ = d.set_mtu(before.0);
                 d.set_tx_queue_len(before.1);
                 let _ = d.set_gso_ipv4_max_size(before.2);
                 let _ = d.set_gro_ipv4_max_size(before.3);
-                return Err(e.to_string());
+                return Err(e);
             }
             Ok(String::new())
         }

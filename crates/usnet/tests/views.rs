@@ -252,4 +252,8 @@ fn link_shows_devices_and_sets_their_gso_and_gro_sizes() {
     .unwrap_err();
     assert!(e.contains("gro_ipv4_max_size"), "{e}");
     assert_eq!(h.da.mtu(), 9000);
+    // An unknown setting after a good one: refused, the good one undone.
+    let e = command(&h.a, &["link", "set", "eth0", "mtu", "1500", "bogus", "1"]).unwrap_err();
+    assert!(e.contains("bogus"), "{e}");
+    assert_eq!(h.da.mtu(), 9000);
 }

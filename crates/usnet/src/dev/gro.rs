@@ -252,9 +252,7 @@ fn deliver(stack: &Stack, mut h: Held) {
         let (src, dst) = {
             let d = h.skb.data_mut();
             crate::ipv4::iph_set_totlen(d, len);
-            d[10..12].copy_from_slice(&[0, 0]);
-            let c = usnet_wire::checksum::checksum(&d[..20]);
-            d[10..12].copy_from_slice(&c.to_be_bytes());
+            crate::ipv4::ip_send_check(&mut d[..20]);
             (
                 std::net::Ipv4Addr::new(d[12], d[13], d[14], d[15]),
                 std::net::Ipv4Addr::new(d[16], d[17], d[18], d[19]),

@@ -23,7 +23,6 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use usnet_wire::checksum;
 
 use crate::skb::{IpSummed, Skb};
 use crate::time::Instant;
@@ -418,9 +417,7 @@ fn reassemble(q: Queue) -> Skb {
         d[2..4].copy_from_slice(&(total as u16).to_be_bytes());
         let df = u16::from_be_bytes([d[6], d[7]]) & 0x4000;
         d[6..8].copy_from_slice(&df.to_be_bytes());
-        d[10..12].copy_from_slice(&[0, 0]);
-        let c = checksum::checksum(&d[..hlen]);
-        d[10..12].copy_from_slice(&c.to_be_bytes());
+        super::ip_send_check(&mut d[..hlen]);
     }
     out.copy_meta_for_segment(&first.skb);
     out.ip_summed = IpSummed::None;

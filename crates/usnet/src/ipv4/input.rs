@@ -216,19 +216,6 @@ pub fn ip_local_deliver_finish(stack: &Stack, mut skb: Skb, broadcast: bool) {
     }
 }
 
-/// Length of each IP datagram a GSO skb (at its IP header) is cut into: IP and
-/// TCP/UDP headers plus `gso_size`.
-fn gso_network_seglen(skb: &Skb) -> usize {
-    let d = skb.data();
-    let ihl = usize::from(d.first().map_or(5, |b| b & 0x0f)) * 4;
-    let l4 = if skb.gso_type == crate::skb::GsoType::TcpV4 {
-        d.get(ihl + 12).map_or(20, |b| usize::from(b >> 4) * 4)
-    } else {
-        8
-    };
-    ihl + l4 + usize::from(skb.gso_size)
-}
-
 /// `ip_forward`: a router's decisions for a packet not addressed to it.
 pub fn ip_forward(
     stack: &Stack,
@@ -260,7 +247,7 @@ pub fn ip_forward(
     let exceeds = if skb.cb.ip.frag_max_size != 0 || !skb.is_gso() {
         size > mtu
     } else {
-        size > mtu && gso_network_seglen(&skb) > mtu
+        size > mtu && super::gso_network_seglen(&skb) > mtu
     };
     if df && exceeds {
         ip.mib.inc(Ip::FragFails);

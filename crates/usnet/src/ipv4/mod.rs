@@ -118,13 +118,43 @@ pub fn iph_set_totlen(iph: &mut [u8], len: usize) {
 /// The caller has checked that 20 header bytes are there.
 #[inline]
 pub fn iph_totlen(skb: &Skb) -> usize {
+    iph_totlen_at(skb, 0)
+}
+
+/// [`iph_totlen`] of the IPv4 header `nh` bytes into `skb`'s data (a NIC looking past
+/// the Ethernet header).
+#[inline]
+pub fn iph_totlen_at(skb: &Skb, nh: usize) -> usize {
     let d = skb.data();
-    let len = usize::from(u16::from_be_bytes([d[2], d[3]]));
+    let len = usize::from(u16::from_be_bytes([d[nh + 2], d[nh + 3]]));
     if len != 0 || skb.gso_type != crate::skb::GsoType::TcpV4 || skb.gso_size == 0 {
         len
     } else {
-        skb.len()
+        skb.len().saturating_sub(nh)
     }
+}
+
+/// `ip_send_check`: recompute the header checksum of the IPv4 header `iph` (its IHL
+/// bytes, or what there is).
+#[inline]
+pub fn ip_send_check(iph: &mut [u8]) {
+    let hlen = (usize::from(iph[0] & 0x0f) * 4).min(iph.len());
+    iph[10..12].copy_from_slice(&[0, 0]);
+    let c = usnet_wire::checksum::checksum(&iph[..hlen]);
+    iph[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Length of each IP datagram a GSO skb (at its IP header) is cut into: IP and
+/// TCP/UDP headers plus `gso_size` (what `skb_gso_validate_network_len` checks).
+pub(crate) fn gso_network_seglen(skb: &Skb) -> usize {
+    let d = skb.data();
+    let ihl = usize::from(d.first().map_or(5, |b| b & 0x0f)) * 4;
+    let l4 = if skb.gso_type == crate::skb::GsoType::TcpV4 {
+        d.get(ihl + 12).map_or(20, |b| usize::from(b >> 4) * 4)
+    } else {
+        8
+    };
+    ihl + l4 + usize::from(skb.gso_size)
 }
 
 /// Register IPv4 and ARP with the device layer and bring up `lo` (127.0.0.1/8).

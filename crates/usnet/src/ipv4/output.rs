@@ -15,8 +15,6 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use usnet_wire::checksum;
-
 use super::route::{Dst, Flowi4, RtnType};
 use crate::mib::{Ip, IpExt};
 use crate::netfilter::{NfHook, NfPacket, Verdict};
@@ -223,11 +221,8 @@ pub fn ip_local_out(stack: &Stack, dst: &Arc<Dst>, mut skb: Skb) -> io::Result<(
     let tot = skb.len();
     {
         let h = skb.data_mut();
-        let hlen = usize::from(h[0] & 0x0f) * 4;
         super::iph_set_totlen(h, tot);
-        h[10..12].copy_from_slice(&[0, 0]);
-        let c = checksum::checksum(&h[..hlen.min(h.len())]);
-        h[10..12].copy_from_slice(&c.to_be_bytes());
+        super::ip_send_check(h);
     }
     if nf(stack, NfHook::LocalOut, &skb, None, Some(dst.dev.name())) != Verdict::Accept {
         stack.ipv4.mib.inc(Ip::OutDiscards);
@@ -291,19 +286,7 @@ pub fn ip_finish_output(stack: &Stack, dst: &Arc<Dst>, skb: Skb) -> io::Result<(
         .hit(Stage::IpFinishOutput, skb.trace_id, skb.len(), stack.now());
     let mtu = ip_skb_dst_mtu(stack, dst, stack.now()) as usize;
     if skb.is_gso() {
-        let hdr = skb
-            .transport_header_offset()
-            .map(|t| t - skb.data_offset())
-            .unwrap_or(20);
-        let tcp_hlen = {
-            let t = skb.transport_header();
-            if t.len() >= 13 && skb.gso_type == crate::skb::GsoType::TcpV4 {
-                usize::from(t[12] >> 4) * 4
-            } else {
-                8
-            }
-        };
-        if hdr + tcp_hlen + usize::from(skb.gso_size) <= mtu {
+        if super::gso_network_seglen(&skb) <= mtu {
             return ip_finish_output2(stack, dst, skb);
         }
         // Segments would not fit: segment in software, then fragment each
@@ -399,9 +382,7 @@ pub fn ip_fragment(stack: &Stack, dst: &Arc<Dst>, mut skb: Skb, mtu: usize) -> i
                 fo |= IP_MF;
             }
             d[6..8].copy_from_slice(&fo.to_be_bytes());
-            d[10..12].copy_from_slice(&[0, 0]);
-            let c = checksum::checksum(&d[..h]);
-            d[10..12].copy_from_slice(&c.to_be_bytes());
+            super::ip_send_check(&mut d[..h]);
         }
         f.copy_meta_for_segment(&skb);
         f.reset_network_header();

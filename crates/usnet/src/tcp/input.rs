@@ -148,7 +148,7 @@ pub fn tcp_v4_rcv(stack: &Stack, mut skb: Skb) {
             return;
         }
     }
-    let Some((seg, hlen)) = parse(&skb, saddr, daddr) else {
+    let Some((seg, _)) = parse(&skb, saddr, daddr) else {
         snmp.inc(Tcp::InErrs);
         return;
     };
@@ -156,7 +156,6 @@ pub fn tcp_v4_rcv(stack: &Stack, mut skb: Skb) {
     skb.cb.tcp.end_seq = seg.end_seq;
     skb.cb.tcp.tcp_flags = seg.flags;
     skb.cb.tcp.tx_time = now;
-    let _ = hlen;
     // Established (or connecting) socket?
     let sk = stack.tcp.ehash.read().get(&(seg.dst, seg.src)).cloned();
     if let Some(sk) = sk {

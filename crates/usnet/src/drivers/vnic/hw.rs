@@ -267,10 +267,8 @@ fn verify_l4(frame: &Skb) -> u8 {
     if frag || (proto != 6 && proto != 17) {
         return 0;
     }
-    let tot = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
     // A coalesced BIG TCP packet's total length reads 0: its length is the frame's.
-    let big = tot == 0 && frame.gso_type == crate::skb::GsoType::TcpV4 && frame.gso_size > 0;
-    let tot = if big { frame.len() - 14 } else { tot };
+    let tot = crate::ipv4::iph_totlen_at(frame, 14);
     if tot < ihl || 14 + tot > frame.len() {
         return status::L4_ERR;
     }

@@ -4,6 +4,7 @@
 use super::*;
 use proptest::prelude::*;
 use std::time::Duration;
+use usnet_wire::checksum;
 
 const SRC: [u8; 4] = [10, 0, 0, 1];
 const DST: [u8; 4] = [10, 0, 0, 2];

@@ -195,7 +195,6 @@ pub(super) fn tcp_data_queue(
     seg: &Seg,
     mut skb: Skb,
 ) {
-    let now = stack.now();
     let fin = seg.has(tcphdr::FIN);
     if seg.len == 0 && !fin {
         return;
@@ -244,11 +243,7 @@ pub(super) fn tcp_data_queue(
             seg.len
         };
         event_data_recv(stack, t, seg_len, len, seg.flags);
-        t.rmem_alloc += skb.len();
-        t.rcv_nxt = t.rcv_nxt.wrapping_add(len);
-        t.stats.bytes_received += u64::from(len);
-        skb.cb.tcp.seq = t.rcv_nxt.wrapping_sub(len);
-        t.rx_queue.push_back(skb);
+        tcp_queue_rcv(t, skb);
     }
     if fin {
         tcp_fin(stack, sk, t);
@@ -260,9 +255,19 @@ pub(super) fn tcp_data_queue(
         t.ack.pending |= ack::NOW;
     }
     sack_remove(t);
-    let _ = now;
     // Readers are woken by the caller (tcp_v4_do_rcv's tcp_data_ready rule, or the
     // child's unconditional wake), once per segment.
+}
+
+/// `tcp_queue_rcv`: append in-order data at `rcv_nxt` to the receive queue, charged to
+/// the receive buffer.
+fn tcp_queue_rcv(t: &mut Tcb, mut skb: Skb) {
+    let len = skb.len() as u32;
+    skb.cb.tcp.seq = t.rcv_nxt;
+    t.rmem_alloc += skb.len();
+    t.rcv_nxt = t.rcv_nxt.wrapping_add(len);
+    t.stats.bytes_received += u64::from(len);
+    t.rx_queue.push_back(skb);
 }
 
 /// `tcp_data_queue_ofo`: insert in sequence order; duplicates are DSACKed.
@@ -328,13 +333,8 @@ fn ofo_queue_pull(stack: &Stack, sk: &Arc<TcpSock>, t: &mut Tcb) {
         if overlap > 0 {
             output::trim_head(&mut skb, overlap);
         }
-        let len = skb.len() as u32;
-        if len > 0 {
-            t.rmem_alloc += skb.len();
-            t.rcv_nxt = t.rcv_nxt.wrapping_add(len);
-            t.stats.bytes_received += u64::from(len);
-            skb.cb.tcp.seq = t.rcv_nxt.wrapping_sub(len);
-            t.rx_queue.push_back(skb);
+        if !skb.is_empty() {
+            tcp_queue_rcv(t, skb);
         }
         if fin {
             tcp_fin(stack, sk, t);
