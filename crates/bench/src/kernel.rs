@@ -109,19 +109,18 @@ impl Veth {
     /// namespace: iproute2 before 6.3 does not know the words).
     pub fn with_big_tcp(mtu: u32, exe: &Path, size: u32) -> Result<Veth, String> {
         let v = Veth::tagged(mtu, "big")?;
+        let (exe, size) = (exe.to_string_lossy(), size.to_string());
         for ns in [&v.a, &v.b] {
-            let out = Command::new("ip")
-                .args(["netns", "exec", ns])
-                .arg(exe)
-                .args(["bench-peer", "big-tcp", "eth0", &size.to_string()])
-                .output()
-                .map_err(|e| format!("ip netns exec: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "BIG TCP on the veth: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
+            ip(&[
+                "netns",
+                "exec",
+                ns,
+                &exe,
+                "bench-peer",
+                "big-tcp",
+                "eth0",
+                &size,
+            ])?;
         }
         Ok(v)
     }
