@@ -1,5 +1,7 @@
 //! IPv4 across three hosts, a — r — b, where r routes between two wires.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::sync::Arc;
@@ -355,27 +357,7 @@ fn a_coalesced_tcp_packet_too_big_for_the_next_link_is_refused_before_forwarding
     h.sim.run_for(Duration::from_millis(10));
     let s = l.accept().unwrap();
     s.set_nonblocking(true);
-    let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 253) as u8).collect();
-    let (mut sent, mut got) = (0, Vec::new());
-    let mut buf = vec![0u8; 1 << 16];
-    h.sim.run_while(
-        || {
-            if sent < data.len() {
-                if let Ok(n) = c.send(&data[sent..]) {
-                    sent += n;
-                }
-            }
-            while let Ok(n) = s.recv(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..n]);
-            }
-            got.len() < data.len()
-        },
-        Duration::from_secs(30),
-    );
-    assert!(got == data, "{} of {} bytes intact", got.len(), data.len());
+    common::bulk_intact(&h.sim, &c, &s, 1 << 20, Duration::from_secs(30));
     assert!(c.info().snd_mss <= 1000 - 40, "mss {}", c.info().snd_mss);
     let fails = h.r.ipv4.mib.get(Ip::FragFails);
     let sent_icmp = h.r.ipv4.icmp_mib.get(Icmp::OutDestUnreachs);
