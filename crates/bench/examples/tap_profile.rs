@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Arguments: the `usnet` binary (its `bench-peer sink` is the kernel's receiver in the
-//! namespace), bytes per run, runs. Needs root (a namespace and a TAP).
+//! namespace), bytes per run, runs, and `splice` to send with `send_pages` (no copy)
+//! instead of `write`. Needs root (a namespace and a TAP).
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let (Some(exe), Some(bytes), Some(runs)) = (
@@ -15,9 +16,10 @@ fn main() {
         a.get(2).and_then(|b| b.parse::<u64>().ok()),
         a.get(3).and_then(|r| r.parse::<u32>().ok()),
     ) else {
-        eprintln!("usage: tap_profile USNET_EXE BYTES RUNS");
+        eprintln!("usage: tap_profile USNET_EXE BYTES RUNS [splice]");
         std::process::exit(2);
     };
+    let splice = a.get(4).is_some_and(|m| m == "splice");
     let mut lab = match usnet_bench::tap::TapLab::new() {
         Ok(l) => l,
         Err(e) => {
@@ -26,7 +28,7 @@ fn main() {
         }
     };
     for _ in 0..runs {
-        let secs = match lab.usnet_to_kernel(&exe, bytes) {
+        let secs = match lab.usnet_to_kernel(&exe, bytes, splice) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("tap_profile: {e}");

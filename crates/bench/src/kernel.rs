@@ -132,6 +132,14 @@ impl Veth {
         source(&self.a, exe, "10.77.0.2:5201", bytes, self.cc.as_deref())?;
         sink.finish(bytes)
     }
+
+    /// [`Veth::bulk`] with the sender using `sendfile` (no copy on its side).
+    pub fn bulk_sendfile(&self, exe: &Path, bytes: u64) -> Result<f64, String> {
+        let sink = Sink::start(&self.b, exe, "10.77.0.2:5201")?;
+        let n = bytes.to_string();
+        run_peer(&self.a, exe, &["source-sendfile", "10.77.0.2:5201", &n])?;
+        sink.finish(bytes)
+    }
 }
 
 impl Veth {
@@ -268,17 +276,25 @@ pub fn source(
     bytes: u64,
     cc: Option<&str>,
 ) -> Result<(), String> {
+    let n = bytes.to_string();
+    let mut args = vec!["source", addr, &n];
+    args.extend(cc);
+    run_peer(ns, exe, &args)
+}
+
+/// Run `bench-peer ARGS` in namespace `ns` to its end.
+fn run_peer(ns: &str, exe: &Path, args: &[&str]) -> Result<(), String> {
     let status = Command::new("ip")
         .args(["netns", "exec", ns])
         .arg(exe)
-        .args(["bench-peer", "source", addr, &bytes.to_string()])
-        .args(cc)
+        .arg("bench-peer")
+        .args(args)
         .status()
-        .map_err(|e| format!("source: {e}"))?;
+        .map_err(|e| format!("bench-peer {}: {e}", args[0]))?;
     if status.success() {
         Ok(())
     } else {
-        Err("the source failed".into())
+        Err(format!("bench-peer {} failed", args[0]))
     }
 }
 
@@ -292,7 +308,8 @@ impl Drop for Veth {
 
 /// The peer processes: `sink ADDR` (prints `ready`, accepts one connection, reads to
 /// EOF, prints `bytes seconds`), `source ADDR BYTES [CC]` (writes BYTES with
-/// congestion control CC, closes), `rr-server ADDR [BUSY_US]` (prints `ready`, echoes
+/// congestion control CC, closes), `source-sendfile ADDR BYTES` (the same with
+/// `sendfile` from a 1 MiB file, no copy on the sending side), `rr-server ADDR [BUSY_US]` (prints `ready`, echoes
 /// one connection's bytes) and `rr-client ADDR N [BUSY_US]` (N one-byte exchanges,
 /// prints the rate); BUSY_US sets `SO_BUSY_POLL`. `big-tcp DEV SIZE` sets DEV's
 /// `gso_ipv4_max_size` and `gro_ipv4_max_size` in this namespace.
@@ -338,6 +355,15 @@ pub fn peer_main(args: &[String]) -> i32 {
                 let _ = s.read(&mut [0u8; 1]);
                 Ok(())
             }
+            [mode, addr, bytes] if mode == "source-sendfile" => {
+                let addr: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+                let bytes: u64 = bytes.parse().map_err(std::io::Error::other)?;
+                let mut s = TcpStream::connect(addr)?;
+                sendfile_loop(&mut s, bytes)?;
+                s.shutdown(std::net::Shutdown::Write)?;
+                let _ = s.read(&mut [0u8; 1]);
+                Ok(())
+            }
             [mode, addr, busy @ ..] if mode == "rr-server" && busy.len() <= 1 => {
                 let addr: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
                 let busy = busy_arg(busy)?;
@@ -363,7 +389,7 @@ pub fn peer_main(args: &[String]) -> i32 {
                 set_big_tcp(dev, size)
             }
             _ => Err(std::io::Error::other(
-                "usage: usnet bench-peer sink ADDR | source ADDR BYTES [CC] | rr-server ADDR [BUSY_US] | rr-client ADDR N [BUSY_US] | big-tcp DEV SIZE",
+                "usage: usnet bench-peer sink ADDR | source ADDR BYTES [CC] | source-sendfile ADDR BYTES | rr-server ADDR [BUSY_US] | rr-client ADDR N [BUSY_US] | big-tcp DEV SIZE",
             )),
         }
     };
@@ -374,6 +400,46 @@ pub fn peer_main(args: &[String]) -> i32 {
             1
         }
     }
+}
+
+/// Send `bytes` to `s` with `sendfile(2)` from a 1 MiB file in `/dev/shm`: the
+/// kernel attaches the file's page-cache pages to its skbs instead of copying
+/// (`MSG_SPLICE_PAGES`).
+#[allow(unsafe_code)]
+fn sendfile_loop(s: &mut TcpStream, bytes: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    const CHUNK: u64 = 1 << 20;
+    let path = format!("/dev/shm/usnet-bench-sendfile-{}", std::process::id());
+    let mut f = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let _ = std::fs::remove_file(&path);
+    f.write_all(&vec![0x5au8; CHUNK as usize])?;
+    let mut sent = 0u64;
+    let mut off: libc::off_t = 0;
+    while sent < bytes {
+        if off as u64 >= CHUNK {
+            off = 0;
+        }
+        let n = (bytes - sent).min(CHUNK - off as u64) as usize;
+        // SAFETY: both descriptors are open for the call and `off` is a live off_t
+        // the kernel advances by the bytes sent.
+        let r = unsafe { libc::sendfile(s.as_raw_fd(), f.as_raw_fd(), &mut off, n) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Err(std::io::Error::other("sendfile: end of file"));
+        }
+        sent += r as u64;
+    }
+    Ok(())
 }
 
 /// The request/response server: echo each byte back at once (TCP_NODELAY).

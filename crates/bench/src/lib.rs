@@ -223,9 +223,12 @@ pub fn run(o: &Options) -> Value {
             None::<Result<tap::SmolTapLab, String>>,
         ));
         let tap_bytes: u64 = if o.quick { 256 << 20 } else { 1 << 30 };
-        for (name, to_kernel) in [
-            ("tap_usnet_to_kernel", true),
-            ("tap_kernel_to_usnet", false),
+        // `_sendfile`: the senders hand their pages over uncopied (usnet `send_pages`,
+        // the kernel `sendfile`); smoltcp has no such call.
+        for (name, to_kernel, splice) in [
+            ("tap_usnet_to_kernel", true, false),
+            ("tap_usnet_to_kernel_sendfile", true, true),
+            ("tap_kernel_to_usnet", false, false),
         ] {
             let lab = lab.clone();
             let slab = slab.clone();
@@ -247,7 +250,7 @@ pub fn run(o: &Options) -> Value {
                                 .as_mut()
                                 .map_err(|e| e.clone())?;
                             let secs = if to_kernel {
-                                lab.usnet_to_kernel(&exe, tap_bytes)?
+                                lab.usnet_to_kernel(&exe, tap_bytes, splice)?
                             } else {
                                 lab.kernel_to_usnet(&exe, tap_bytes)?
                             };
@@ -256,21 +259,35 @@ pub fn run(o: &Options) -> Value {
                     ),
                     (
                         "smoltcp",
-                        Ok(Box::new(move || {
-                            let mut l = slab.borrow_mut();
-                            let lab = l
-                                .get_or_insert_with(tap::SmolTapLab::new)
-                                .as_mut()
-                                .map_err(|e| e.clone())?;
-                            let secs = if to_kernel {
-                                lab.smoltcp_to_kernel(&exe3, smol_bytes)?
-                            } else {
-                                lab.kernel_to_smoltcp(&exe3, smol_bytes)?
-                            };
-                            Ok(gbit(smol_bytes, secs))
-                        }) as Measure),
+                        if splice {
+                            Err("smoltcp has no zero-copy send".to_string())
+                        } else {
+                            Ok(Box::new(move || {
+                                let mut l = slab.borrow_mut();
+                                let lab = l
+                                    .get_or_insert_with(tap::SmolTapLab::new)
+                                    .as_mut()
+                                    .map_err(|e| e.clone())?;
+                                let secs = if to_kernel {
+                                    lab.smoltcp_to_kernel(&exe3, smol_bytes)?
+                                } else {
+                                    lab.kernel_to_smoltcp(&exe3, smol_bytes)?
+                                };
+                                Ok(gbit(smol_bytes, secs))
+                            }) as Measure)
+                        },
                     ),
-                    ("kernel", kernel_bulk(&veth1500, exe2, tap_bytes)),
+                    (
+                        "kernel",
+                        if splice {
+                            on_veth(&veth1500, move |v| {
+                                v.bulk_sendfile(&exe2, tap_bytes)
+                                    .map(|s| gbit(tap_bytes, s))
+                            })
+                        } else {
+                            kernel_bulk(&veth1500, exe2, tap_bytes)
+                        },
+                    ),
                 ],
             });
         }

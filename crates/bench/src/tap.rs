@@ -74,17 +74,28 @@ impl TapLab {
         self.port
     }
 
-    /// usnet sends `bytes` to a kernel sink; the sink's seconds.
-    pub fn usnet_to_kernel(&mut self, exe: &Path, bytes: u64) -> Result<f64, String> {
+    /// usnet sends `bytes` to a kernel sink, with `write` from a 1 MiB buffer or, with
+    /// `splice`, handing that buffer's pages over uncopied (`send_pages`, as `sendfile`
+    /// would); the sink's seconds.
+    pub fn usnet_to_kernel(&mut self, exe: &Path, bytes: u64, splice: bool) -> Result<f64, String> {
         let port = self.next_port();
         let sink = Sink::start(&self.ns, exe, &format!("10.77.1.1:{port}"))?;
         let mut s = TcpStream::connect(&self.stack, SocketAddrV4::new(ip(10, 77, 1, 1), port))
             .map_err(|e| format!("usnet connect: {e}"))?;
-        let buf = vec![0x5au8; 1 << 20];
+        let buf = bytes::Bytes::from(vec![0x5au8; 1 << 20]);
         let mut sent = 0u64;
         while sent < bytes {
             let n = ((bytes - sent) as usize).min(buf.len());
-            s.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+            if splice {
+                let mut off = 0;
+                while off < n {
+                    off += s
+                        .send_pages(&[buf.slice(off..n)])
+                        .map_err(|e| e.to_string())?;
+                }
+            } else {
+                s.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+            }
             sent += n as u64;
         }
         s.shutdown(std::net::Shutdown::Write)

@@ -4,10 +4,12 @@
 //! in-process peer: its discard service reports what it took in, and for `recv` it
 //! sends `--peer-send` bytes of the same pattern `send` writes.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
+use bytes::{Bytes, BytesMut};
 use clap::Args;
 use sha2::{Digest, Sha256};
 use usnet::socket::std_api::{TcpListener, TcpStream};
@@ -22,13 +24,19 @@ use crate::up::{bring_up, LinkArgs};
     (a Linux receiver: `python3 -c ...` or `nc -l 5001 > /dev/null` on 10.0.0.1)\n  \
     usnet send 10.0.0.1:9 --bytes 1G --link vnic\n  \
     (no root: into the discard service of the in-process peer 10.0.0.1, which reports\n   the bytes and SHA-256 it took in)\n  \
-    usnet send 10.0.0.1:9 --bytes 10M --link vnic --loss 1% --delay 1ms --rate 1gbit")]
+    usnet send 10.0.0.1:9 --bytes 10M --link vnic --loss 1% --delay 1ms --rate 1gbit\n  \
+    usnet send 10.0.0.1:9 --bytes 1G --link vnic --splice\n  \
+    (the buffers go to the stack uncopied, as with sendfile)")]
 pub struct SendArgs {
     /// Where to connect: `ADDRESS:PORT`.
     to: SocketAddrV4,
     /// How much to send: a number with an optional K, M or G suffix (powers of 1024).
     #[arg(long, default_value = "100M")]
     bytes: String,
+    /// Hand the buffers to the stack uncopied (`send_pages`, Linux's
+    /// `MSG_SPLICE_PAGES` as `sendfile` uses), reusing each once the socket lets it go.
+    #[arg(long)]
+    splice: bool,
     #[command(flatten)]
     link: LinkArgs,
 }
@@ -89,26 +97,56 @@ fn rate_line(n: u64, secs: f64, digest: &[u8]) -> String {
 }
 
 /// Connect from `stack` to `to`, send `bytes` of [`pattern`], and wait for the receiver
-/// to close; returns the seconds and the SHA-256. With `progress`, a line on stderr
-/// every second.
+/// to close; returns the seconds and the SHA-256. With `splice`, each 1 MiB buffer goes
+/// to the stack uncopied and is refilled once the socket has let it go (all its bytes
+/// acknowledged). With `progress`, a line on stderr every second.
 fn send_pattern(
     stack: &Stack,
     to: SocketAddrV4,
     bytes: u64,
+    splice: bool,
     progress: bool,
 ) -> std::io::Result<(f64, Vec<u8>)> {
+    const CHUNK: usize = 1 << 20;
+    const LENT_MAX: usize = 16;
     let mut s = TcpStream::connect(stack, to)?;
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; CHUNK];
+    // Spliced buffers, oldest first, waiting for the socket to let them go.
+    let mut lent: VecDeque<Bytes> = VecDeque::new();
     let mut h = Sha256::new();
     let t0 = Instant::now();
     let mut sent = 0u64;
     let mut last = Instant::now();
     let mut shown = false;
     while sent < bytes {
-        let n = ((bytes - sent) as usize).min(buf.len());
-        pattern(sent, &mut buf[..n]);
-        s.write_all(&buf[..n])?;
-        h.update(&buf[..n]);
+        let n = ((bytes - sent) as usize).min(CHUNK);
+        if splice {
+            let mut page = match lent.front().map(Bytes::is_unique) {
+                Some(true) => lent
+                    .pop_front()
+                    .and_then(|b| b.try_into_mut().ok())
+                    .unwrap_or_default(),
+                _ => BytesMut::new(),
+            };
+            page.clear();
+            page.resize(n, 0);
+            pattern(sent, &mut page);
+            h.update(&page);
+            let page = page.freeze();
+            let mut off = 0;
+            while off < n {
+                off += s.send_pages(&[page.slice(off..)])?;
+            }
+            lent.push_back(page);
+            // Bounded: a buffer still lent beyond this is let go, not waited for.
+            while lent.len() > LENT_MAX {
+                lent.pop_front();
+            }
+        } else {
+            pattern(sent, &mut buf[..n]);
+            s.write_all(&buf[..n])?;
+            h.update(&buf[..n]);
+        }
         sent += n as u64;
         if progress && last.elapsed().as_secs() >= 1 {
             last = Instant::now();
@@ -141,7 +179,7 @@ pub fn run_send(a: SendArgs) -> i32 {
             return 1;
         }
     };
-    let r = send_pattern(&host.stack, a.to, bytes, true);
+    let r = send_pattern(&host.stack, a.to, bytes, a.splice, true);
     host.report_wire("send");
     host.stop();
     match r {
@@ -195,7 +233,7 @@ pub fn run_recv(a: RecvArgs) -> i32 {
             let count = a.count;
             sender = Some(std::thread::spawn(move || {
                 for _ in 0..count {
-                    match send_pattern(&ps, to, bytes, false) {
+                    match send_pattern(&ps, to, bytes, false, false) {
                         Ok((secs, d)) => {
                             eprintln!("peer {who}: sent {}", rate_line(bytes, secs, &d))
                         }

@@ -212,6 +212,12 @@ fn with_offloads_tso_frames_go_out_and_gso_packets_come_in_intact() {
     usnet_sends_to_the_kernel(&lab, 8005, 8_000_000);
     let tso = tap_stat(&lab, "tx_tso_frames");
     assert!(tso > 0, "usnet handed the kernel TSO frames");
+    // The application's own pages as the frames' fragments (`send_pages`).
+    usnet_splices_to_the_kernel(&lab, 8007, 8_000_000);
+    assert!(
+        tap_stat(&lab, "tx_tso_frames") > tso,
+        "spliced pages went out as TSO"
+    );
     the_kernel_sends_to_usnet(&lab, 8006, 8_000_000);
     let gso = tap_stat(&lab, "rx_gso_frames");
     assert!(gso > 0, "the kernel handed usnet GSO packets");

@@ -52,6 +52,10 @@ impl ProtoOps for InetStream {
         self.0.send_flags(iov, flags | msg::NOSIGNAL)
     }
 
+    fn send_pages(&self, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
+        self.0.send_pages(pages, flags | msg::NOSIGNAL)
+    }
+
     fn recvmsg(&self, buf: &mut [u8], flags: u32) -> io::Result<(usize, Option<SocketAddrV4>)> {
         let n = self.0.recv_flags(buf, flags)?;
         Ok((n, None))

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::sock::{os_err, Notify, WaitQueue};
+use crate::sock::{errno, os_err, Notify, WaitQueue};
 use crate::tcp::{msg, TcpSock};
 use crate::Stack;
 
@@ -138,6 +138,12 @@ pub trait ProtoOps: Send + Sync {
     fn accept(&self) -> io::Result<(Arc<dyn ProtoOps>, SocketAddrV4)>;
     /// `sendmsg`.
     fn sendmsg(&self, iov: &[&[u8]], flags: u32, to: Option<SocketAddrV4>) -> io::Result<usize>;
+    /// `sendmsg(MSG_SPLICE_PAGES)`: queue `pages` without copying them (stream
+    /// sockets; `EOPNOTSUPP` elsewhere).
+    fn send_pages(&self, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
+        let _ = (pages, flags);
+        Err(os_err(errno::EOPNOTSUPP))
+    }
     /// `recvmsg`: bytes and (datagrams) the sender.
     fn recvmsg(&self, buf: &mut [u8], flags: u32) -> io::Result<(usize, Option<SocketAddrV4>)>;
     /// `shutdown`.
@@ -330,6 +336,18 @@ impl Sys {
             flags
         };
         f.ops.sendmsg(iov, flags, to)
+    }
+
+    /// `sendmsg(MSG_SPLICE_PAGES)` (what `sendfile` and `splice` do): queue `pages`
+    /// without copying them; `EOPNOTSUPP` on a datagram socket.
+    pub fn send_pages(&self, fd: Fd, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
+        let f = self.file(fd)?;
+        let flags = if f.is_nonblocking() {
+            flags | msg::DONTWAIT
+        } else {
+            flags
+        };
+        f.ops.send_pages(pages, flags)
     }
 
     /// `read`.

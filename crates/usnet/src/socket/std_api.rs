@@ -134,6 +134,40 @@ impl TcpStream {
         self.sys.setsockopt(self.fd, Opt::SndTimeo(t))
     }
 
+    /// `sendmsg(MSG_SPLICE_PAGES)`: queue `pages` without copying them, as `sendfile`
+    /// does with page-cache pages ([`crate::tcp::TcpSock::send_pages`]). Returns the
+    /// bytes queued, like `write`; the socket holds each page until acknowledged.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::net::{Ipv4Addr, SocketAddrV4};
+    /// use usnet::socket::std_api::{TcpListener, TcpStream};
+    ///
+    /// let stack = usnet::Stack::builder().name("doc").build();
+    /// stack.start();
+    /// let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7);
+    /// let l = TcpListener::bind(&stack, addr).unwrap();
+    /// let c = TcpStream::connect(&stack, addr).unwrap();
+    /// let (mut s, _) = l.accept().unwrap();
+    /// let reader = std::thread::spawn(move || {
+    ///     let mut got = Vec::new();
+    ///     s.read_to_end(&mut got).unwrap();
+    ///     got
+    /// });
+    ///
+    /// let page = bytes::Bytes::from(vec![7u8; 300_000]);
+    /// let mut sent = 0;
+    /// while sent < page.len() {
+    ///     sent += c.send_pages(&[page.slice(sent..)]).unwrap();
+    /// }
+    /// c.shutdown(std::net::Shutdown::Write).unwrap();
+    /// assert_eq!(reader.join().unwrap(), page);
+    /// stack.stop();
+    /// ```
+    pub fn send_pages(&self, pages: &[bytes::Bytes]) -> io::Result<usize> {
+        self.sys.send_pages(self.fd, pages, 0)
+    }
+
     /// `recv(MSG_PEEK)`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.sys.recv(self.fd, buf, crate::tcp::msg::PEEK)

@@ -1219,6 +1219,23 @@ impl TcpSock {
         sendmsg::tcp_sendmsg(self, &mut t, iov, flags, timeout)
     }
 
+    /// `sendmsg(MSG_SPLICE_PAGES)`, what `sendfile` and `splice` do: queue `pages`
+    /// as skb fragments without copying them. The stack keeps a reference to each
+    /// page until its bytes are acknowledged (the page is unique again, see
+    /// [`bytes::Bytes::is_unique`], once the socket is done with it — Linux's
+    /// `MSG_ZEROCOPY` completion, by ownership). Returns bytes queued; blocks and fails
+    /// as [`TcpSock::send_flags`].
+    ///
+    pub fn send_pages(self: &Arc<Self>, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
+        let timeout = if flags & msg::DONTWAIT != 0 {
+            Some(Duration::ZERO)
+        } else {
+            self.sndtimeo()
+        };
+        let mut t = self.lock_sock()?;
+        sendmsg::tcp_sendmsg(self, &mut t, pages, flags, timeout)
+    }
+
     /// `recv` / `read`: copy in-order data into `buf`. Returns 0 at end of stream.
     pub fn recv(self: &Arc<Self>, buf: &mut [u8]) -> io::Result<usize> {
         self.recv_flags(buf, 0)

@@ -3,13 +3,17 @@
 //! queue (a new skb every `size_goal` bytes), waits for send-buffer space, and pushes:
 //! `tcp_push` with Nagle, corking, `MSG_MORE` and autocorking deciding whether
 //! `tcp_write_xmit` (in [`super::output`]) runs now.
+//!
+//! The bytes come from a [`SendSource`]: the application's buffers, copied, or its
+//! pages themselves (`MSG_SPLICE_PAGES`, what `sendfile` and `splice` hand TCP),
+//! attached to the skb as fragments and held until acknowledged, with no copy at all.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
 use super::output::{
@@ -187,11 +191,65 @@ fn copy_to_tail(stack: &Stack, t: &mut Tcb, data: &[u8]) -> usize {
     done
 }
 
+/// Attach `page` to the tail skb as a fragment, no copy (`skb_splice_from_iter`);
+/// bytes taken: 0 when the skb is out of fragment slots.
+fn splice_to_tail(t: &mut Tcb, page: Bytes) -> usize {
+    commit_frag(t);
+    let n = page.len();
+    match t.write_queue.back_mut().map(|skb| skb.push_frag(page)) {
+        Some(Ok(())) => n,
+        _ => 0,
+    }
+}
+
+/// Where `tcp_sendmsg` takes the bytes it queues from: a list of buffers, each queued
+/// at the tail skb in pieces.
+pub trait SendSource {
+    /// How many buffers there are.
+    fn bufs(&self) -> usize;
+    /// The length of buffer `i`.
+    fn buf_len(&self, i: usize) -> usize;
+    /// Queue bytes `off..off + n` of buffer `i` at the tail skb; bytes taken (fewer, or
+    /// 0, when the skb runs out of fragment slots).
+    fn queue(&self, stack: &Stack, t: &mut Tcb, i: usize, off: usize, n: usize) -> usize;
+}
+
+/// The application's buffers (`write`, `sendmsg`): copied once, into page fragments.
+impl SendSource for [&[u8]] {
+    fn bufs(&self) -> usize {
+        self.len()
+    }
+
+    fn buf_len(&self, i: usize) -> usize {
+        self[i].len()
+    }
+
+    fn queue(&self, stack: &Stack, t: &mut Tcb, i: usize, off: usize, n: usize) -> usize {
+        copy_to_tail(stack, t, &self[i][off..off + n])
+    }
+}
+
+/// The application's pages (`MSG_SPLICE_PAGES`): attached as fragments, no copy; the
+/// stack holds a reference to each until its bytes are acknowledged.
+impl SendSource for [Bytes] {
+    fn bufs(&self) -> usize {
+        self.len()
+    }
+
+    fn buf_len(&self, i: usize) -> usize {
+        self[i].len()
+    }
+
+    fn queue(&self, _stack: &Stack, t: &mut Tcb, i: usize, off: usize, n: usize) -> usize {
+        splice_to_tail(t, self[i].slice(off..off + n))
+    }
+}
+
 /// `tcp_sendmsg_locked`.
-pub fn tcp_sendmsg(
+pub fn tcp_sendmsg<S: SendSource + ?Sized>(
     sk: &Arc<TcpSock>,
     t: &mut SockGuard<'_>,
-    iov: &[&[u8]],
+    src: &S,
     flags: u32,
     timeout: Option<Duration>,
 ) -> std::io::Result<usize> {
@@ -199,7 +257,8 @@ pub fn tcp_sendmsg(
     if flags & msg::OOB != 0 {
         return Err(os_err(errno::EOPNOTSUPP));
     }
-    let total: usize = iov.iter().map(|b| b.len()).sum();
+    let bufs = src.bufs();
+    let total: usize = (0..bufs).map(|i| src.buf_len(i)).sum();
     // Wait for the connection to be established (sk_stream_wait_connect).
     loop {
         if t.err != 0 {
@@ -226,10 +285,11 @@ pub fn tcp_sendmsg(
     super::rate::check_app_limited(t, below);
     let (mut mss_now, mut size_goal) = tcp_send_mss(&stack, t);
     let mut copied = 0usize;
-    let mut seg = 0usize; // index in iov
-    let mut off = 0usize; // offset in iov[seg]
-    'outer: while seg < iov.len() {
-        if off >= iov[seg].len() {
+    let mut seg = 0usize; // index in src
+    let mut off = 0usize; // offset in buffer seg
+    'outer: while seg < bufs {
+        let seg_len = src.buf_len(seg);
+        if off >= seg_len {
             seg += 1;
             off = 0;
             continue;
@@ -288,8 +348,8 @@ pub fn tcp_sendmsg(
             skb_entail(t, skb);
             copy = size_goal as usize;
         }
-        let want = copy.min(iov[seg].len() - off);
-        let n = copy_to_tail(&stack, t, &iov[seg][off..off + want]);
+        let want = copy.min(seg_len - off);
+        let n = src.queue(&stack, t, seg, off, want);
         if n == 0 {
             // The tail skb is out of fragment slots: start a new one.
             commit_frag(t);
@@ -315,7 +375,7 @@ pub fn tcp_sendmsg(
             is_head = t.write_queue.len() == 1;
         }
         let skb_len = skb_len + t.frag_pending;
-        if seg == iov.len() - 1 && off == iov[seg].len() {
+        if seg == bufs - 1 && off == seg_len {
             break;
         }
         if skb_len < size_goal as usize {

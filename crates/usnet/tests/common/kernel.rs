@@ -125,6 +125,36 @@ pub fn connect_when_listening(stack: &Stack, to: SocketAddrV4) -> TcpStream {
 /// usnet sends `bytes` to a Python server in the kernel's namespace on `port`, which
 /// answers with the SHA-256 of what it got.
 pub fn usnet_sends_to_the_kernel(lab: &impl KernelLab, port: u16, bytes: u32) {
+    usnet_sends_to_the_kernel_with(lab, port, bytes, |s, data| s.write_all(data).unwrap());
+}
+
+/// As [`usnet_sends_to_the_kernel`], the bytes handed over uncopied with `send_pages`
+/// in pages of uneven sizes.
+pub fn usnet_splices_to_the_kernel(lab: &impl KernelLab, port: u16, bytes: u32) {
+    usnet_sends_to_the_kernel_with(lab, port, bytes, |s, data| {
+        let all = bytes::Bytes::copy_from_slice(data);
+        let mut off = 0;
+        let mut size = 1000;
+        while off < all.len() {
+            let end = (off + size).min(all.len());
+            let page = all.slice(off..end);
+            let mut done = 0;
+            while done < page.len() {
+                done += s.send_pages(&[page.slice(done..)]).unwrap();
+            }
+            off = end;
+            size = size * 3 % 700_001;
+        }
+    });
+}
+
+/// usnet sends `bytes` with `send` to a Python server that answers with their SHA-256.
+fn usnet_sends_to_the_kernel_with(
+    lab: &impl KernelLab,
+    port: u16,
+    bytes: u32,
+    send: impl FnOnce(&mut TcpStream, &[u8]),
+) {
     let py = lab.python(&format!(
         "import socket\nl=socket.socket()\nl.settimeout(30)\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\nl.bind(('{k}',{port}))\nl.listen()\nprint('ready',flush=True)\nc,_=l.accept()\nc.settimeout(30)\nd=b''\nwhile True:\n  x=c.recv(65536)\n  if not x: break\n  d+=x\nimport hashlib\nc.sendall(hashlib.sha256(d).hexdigest().encode())\nc.close()",
         k = lab.kernel()
@@ -133,7 +163,7 @@ pub fn usnet_sends_to_the_kernel(lab: &impl KernelLab, port: u16, bytes: u32) {
     let mut s = connect_when_listening(lab.stack(), SocketAddrV4::new(lab.kernel(), port));
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(&data).unwrap();
+    send(&mut s, &data);
     s.shutdown(std::net::Shutdown::Write).unwrap();
     let mut digest = String::new();
     s.read_to_string(&mut digest).unwrap();
