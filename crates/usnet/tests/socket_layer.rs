@@ -358,10 +358,16 @@ fn tokio_sockets_in_real_time() {
         let mut c = TcpStream::connect(&a, addr(2, 7000)).await.unwrap();
         let data = vec![0x5au8; 1_000_000];
         c.write_all(&data).await.unwrap();
+        // Then 500,000 bytes handed over uncopied, waiting for room as needed.
+        let page = bytes::Bytes::from(vec![0xa5u8; 500_000]);
+        let mut off = 0;
+        while off < page.len() {
+            off += c.send_pages(&[page.slice(off..)]).await.unwrap();
+        }
         c.shutdown().await.unwrap();
         let mut len = [0u8; 8];
         c.read_exact(&mut len).await.unwrap();
-        assert_eq!(u64::from_be_bytes(len), 1_000_000);
+        assert_eq!(u64::from_be_bytes(len), 1_500_000);
         let refused = TcpStream::connect(&a, addr(2, 7001)).await;
         assert_eq!(
             refused.err().and_then(|e| e.raw_os_error()),
@@ -369,8 +375,9 @@ fn tokio_sockets_in_real_time() {
         );
         server.await.unwrap()
     });
-    assert_eq!(got.len(), 1_000_000);
-    assert!(got.iter().all(|b| *b == 0x5a));
+    assert_eq!(got.len(), 1_500_000);
+    assert!(got[..1_000_000].iter().all(|b| *b == 0x5a));
+    assert!(got[1_000_000..].iter().all(|b| *b == 0xa5));
 }
 
 mod common;

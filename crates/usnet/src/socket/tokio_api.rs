@@ -103,6 +103,13 @@ impl TcpStream {
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.sk.set_opt(crate::tcp::SockOpt::NoDelay(on))
     }
+
+    /// `sendmsg(MSG_SPLICE_PAGES)`: queue `pages` without copying them, waiting for
+    /// send-buffer room if none is free; the bytes queued (see
+    /// [`TcpSock::send_pages`]).
+    pub async fn send_pages(&self, pages: &[bytes::Bytes]) -> io::Result<usize> {
+        poll_fn(|cx| poll_op(&self.sk, cx, || self.sk.send_pages(pages, msg::DONTWAIT))).await
+    }
 }
 
 impl AsyncRead for TcpStream {
