@@ -108,18 +108,6 @@ fn in_pieces(f: &usnet::skb::Skb, head: usize, pieces: usize) -> usnet::skb::Skb
     out
 }
 
-fn read_all(k: &Conn) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    while let Ok(n) = k.s.recv(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    out
-}
-
 fn expect(idx: std::ops::Range<usize>) -> Vec<u8> {
     idx.flat_map(payload).collect()
 }
@@ -141,7 +129,7 @@ fn in_order_segments_of_one_poll_reach_tcp_as_one_skb() {
     );
     // IP saw one datagram: the merged header's length and checksum were right.
     assert_eq!(ip_datagrams_since(&k, mark), 1);
-    assert_eq!(read_all(&k), expect(0..4));
+    assert_eq!(k.read_all(), expect(0..4));
     // tcp_measure_rcv_mss saw the segment size, not the merged length.
     assert_eq!(k.s.with_tcb(|t| t.ack.rcv_mss), SEG as u32);
 }
@@ -157,9 +145,9 @@ fn a_gap_flushes_the_held_skb_and_order_is_kept() {
     );
     let (skbs, pkts) = gro(&k);
     assert_eq!((skbs - skbs0, pkts - pkts0), (2, 4));
-    assert_eq!(read_all(&k), expect(0..2));
+    assert_eq!(k.read_all(), expect(0..2));
     burst(&k, &[(2, ACK, 64)]);
-    assert_eq!(read_all(&k), expect(2..5));
+    assert_eq!(k.read_all(), expect(2..5));
 }
 
 #[test]
@@ -175,7 +163,7 @@ fn psh_ends_the_merge_and_the_rest_flushes_at_the_end_of_the_poll() {
     // 0+1 delivered at the PSH, 2+3 held until napi_complete_done flushed them.
     assert_eq!((skbs - skbs0, pkts - pkts0), (2, 4));
     assert_eq!(ip_datagrams_since(&k, mark), 2);
-    assert_eq!(read_all(&k), expect(0..4));
+    assert_eq!(k.read_all(), expect(0..4));
 }
 
 /// Segments whose payloads come in three fragments each: a merged skb runs out of
@@ -187,7 +175,7 @@ fn a_merge_that_runs_out_of_fragment_slots_flushes_and_loses_nothing() {
     let (skbs0, pkts0) = gro(&k);
     let segs: Vec<(usize, u8, u8)> = (0..20).map(|i| (i, ACK, 64)).collect();
     burst_in_pieces(&k, &segs, 3);
-    let got = read_all(&k);
+    let got = k.read_all();
     assert!(
         got == expect(0..20),
         "{} of 20000 bytes, or out of order",
@@ -209,7 +197,7 @@ fn a_fin_joins_the_merge_and_ends_it() {
     assert_eq!(gro(&k).1 - pkts0, 3);
     assert_eq!(ip_datagrams_since(&k, mark), 1);
     assert_eq!(k.s.state(), usnet::tcp::TcpState::CloseWait);
-    assert_eq!(read_all(&k), expect(0..3));
+    assert_eq!(k.read_all(), expect(0..3));
 }
 
 #[test]
@@ -221,7 +209,7 @@ fn segments_whose_ip_headers_differ_are_not_merged() {
     burst(&k, &[(0, ACK, 64), (1, ACK, 63)]);
     assert_eq!(gro(&k).0 - skbs0, 0);
     assert_eq!(ip_datagrams_since(&k, mark), 2);
-    assert_eq!(read_all(&k), expect(0..2));
+    assert_eq!(k.read_all(), expect(0..2));
 }
 
 #[test]
@@ -295,5 +283,5 @@ fn ethtool_gro_off_passes_every_segment_up_alone() {
     burst(&k, &[(0, ACK, 64), (1, ACK, 64), (2, ACK, 64)]);
     assert_eq!(gro(&k).0 - skbs0, 0);
     assert_eq!(ip_datagrams_since(&k, mark), 3);
-    assert_eq!(read_all(&k), expect(0..3));
+    assert_eq!(k.read_all(), expect(0..3));
 }

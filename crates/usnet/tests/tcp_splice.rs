@@ -72,7 +72,7 @@ fn spliced_pages_between_copied_writes_arrive_in_order_through_loss() {
             match k.c.send(&copied[off..]) {
                 Ok(n) => off += n,
                 Err(_) => {
-                    got.extend(drain(&k));
+                    got.extend(k.read_all());
                     k.h.sim.run_for(Duration::from_millis(1));
                 }
             }
@@ -84,7 +84,7 @@ fn spliced_pages_between_copied_writes_arrive_in_order_through_loss() {
     }
     k.h.sim.run_while(
         || {
-            got.extend(drain(&k));
+            got.extend(k.read_all());
             got.len() < want.len()
         },
         Duration::from_secs(60),
@@ -95,18 +95,6 @@ fn spliced_pages_between_copied_writes_arrive_in_order_through_loss() {
         k.c.info().total_retrans > 0,
         "2% loss must have retransmitted spliced bytes"
     );
-}
-
-fn drain(k: &Conn) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    while let Ok(n) = k.s.recv(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    out
 }
 
 #[test]
@@ -140,7 +128,7 @@ fn many_small_pages_spill_into_new_skbs_when_fragment_slots_run_out() {
     let mut got = Vec::new();
     k.h.sim.run_while(
         || {
-            got.extend(drain(&k));
+            got.extend(k.read_all());
             got.len() < want.len()
         },
         Duration::from_secs(5),
@@ -186,7 +174,7 @@ fn a_full_send_buffer_takes_part_of_a_page_then_eagain() {
     let mut got = Vec::new();
     k.h.sim.run_while(
         || {
-            got.extend(drain(&k));
+            got.extend(k.read_all());
             false
         },
         Duration::from_millis(1),
@@ -196,7 +184,7 @@ fn a_full_send_buffer_takes_part_of_a_page_then_eagain() {
     got.extend(rest);
     k.h.sim.run_while(
         || {
-            got.extend(drain(&k));
+            got.extend(k.read_all());
             got.len() < page.len()
         },
         Duration::from_secs(30),

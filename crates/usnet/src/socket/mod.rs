@@ -185,6 +185,15 @@ impl File {
     pub fn is_nonblocking(&self) -> bool {
         self.nonblock.load(Ordering::Relaxed)
     }
+
+    /// A call's message flags with `MSG_DONTWAIT` added when the file is non-blocking.
+    fn msg_flags(&self, flags: u32) -> u32 {
+        if self.is_nonblocking() {
+            flags | msg::DONTWAIT
+        } else {
+            flags
+        }
+    }
 }
 
 /// A stack's file descriptor table (`files_struct`): the lowest free number is
@@ -330,11 +339,7 @@ impl Sys {
         to: Option<SocketAddrV4>,
     ) -> io::Result<usize> {
         let f = self.file(fd)?;
-        let flags = if f.is_nonblocking() {
-            flags | msg::DONTWAIT
-        } else {
-            flags
-        };
+        let flags = f.msg_flags(flags);
         f.ops.sendmsg(iov, flags, to)
     }
 
@@ -342,11 +347,7 @@ impl Sys {
     /// without copying them; `EOPNOTSUPP` on a datagram socket.
     pub fn send_pages(&self, fd: Fd, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
         let f = self.file(fd)?;
-        let flags = if f.is_nonblocking() {
-            flags | msg::DONTWAIT
-        } else {
-            flags
-        };
+        let flags = f.msg_flags(flags);
         f.ops.send_pages(pages, flags)
     }
 
@@ -378,11 +379,7 @@ impl Sys {
         flags: u32,
     ) -> io::Result<(usize, Option<SocketAddrV4>)> {
         let f = self.file(fd)?;
-        let flags = if f.is_nonblocking() {
-            flags | msg::DONTWAIT
-        } else {
-            flags
-        };
+        let flags = f.msg_flags(flags);
         f.ops.recvmsg(buf, flags)
     }
 

@@ -1210,13 +1210,22 @@ impl TcpSock {
 
     /// `sendmsg` with an iovec and flags ([`msg`]).
     pub fn send_flags(self: &Arc<Self>, iov: &[&[u8]], flags: u32) -> io::Result<usize> {
+        self.sendmsg_from(iov, flags)
+    }
+
+    /// `tcp_sendmsg` from `src`, blocking up to `SO_SNDTIMEO` unless `MSG_DONTWAIT`.
+    fn sendmsg_from<S: sendmsg::SendSource + ?Sized>(
+        self: &Arc<Self>,
+        src: &S,
+        flags: u32,
+    ) -> io::Result<usize> {
         let timeout = if flags & msg::DONTWAIT != 0 {
             Some(Duration::ZERO)
         } else {
             self.sndtimeo()
         };
         let mut t = self.lock_sock()?;
-        sendmsg::tcp_sendmsg(self, &mut t, iov, flags, timeout)
+        sendmsg::tcp_sendmsg(self, &mut t, src, flags, timeout)
     }
 
     /// `sendmsg(MSG_SPLICE_PAGES)`, what `sendfile` and `splice` do: queue `pages`
@@ -1225,15 +1234,8 @@ impl TcpSock {
     /// [`bytes::Bytes::is_unique`], once the socket is done with it — Linux's
     /// `MSG_ZEROCOPY` completion, by ownership). Returns bytes queued; blocks and fails
     /// as [`TcpSock::send_flags`].
-    ///
     pub fn send_pages(self: &Arc<Self>, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
-        let timeout = if flags & msg::DONTWAIT != 0 {
-            Some(Duration::ZERO)
-        } else {
-            self.sndtimeo()
-        };
-        let mut t = self.lock_sock()?;
-        sendmsg::tcp_sendmsg(self, &mut t, pages, flags, timeout)
+        self.sendmsg_from(pages, flags)
     }
 
     /// `recv` / `read`: copy in-order data into `buf`. Returns 0 at end of stream.

@@ -65,6 +65,19 @@ impl Conn {
         n
     }
 
+    /// Everything the receiver can read now (without running the hosts).
+    pub fn read_all(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(n) = self.s.recv(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
     /// Run for `d`, with the receiving application reading all the time.
     pub fn run_reading(&self, d: Duration) -> usize {
         let mut got = 0;
