@@ -113,6 +113,7 @@ fn send_pattern(
     let mut buf = vec![0u8; CHUNK];
     // Spliced buffers, oldest first, waiting for the socket to let them go.
     let mut lent: VecDeque<Bytes> = VecDeque::new();
+    let (mut spliced, mut refilled) = (0u64, 0u64);
     let mut h = Sha256::new();
     let t0 = Instant::now();
     let mut sent = 0u64;
@@ -122,12 +123,15 @@ fn send_pattern(
         let n = ((bytes - sent) as usize).min(CHUNK);
         if splice {
             let mut page = match lent.front().map(Bytes::is_unique) {
-                Some(true) => lent
-                    .pop_front()
-                    .and_then(|b| b.try_into_mut().ok())
-                    .unwrap_or_default(),
+                Some(true) => {
+                    refilled += 1;
+                    lent.pop_front()
+                        .and_then(|b| b.try_into_mut().ok())
+                        .unwrap_or_default()
+                }
                 _ => BytesMut::new(),
             };
+            spliced += 1;
             page.clear();
             page.resize(n, 0);
             pattern(sent, &mut page);
@@ -156,6 +160,12 @@ fn send_pattern(
     }
     if shown {
         eprintln!();
+    }
+    if splice && progress {
+        eprintln!(
+            "usnet send: spliced {spliced} buffers with send_pages, {refilled} of them \
+             refilled after the stack let them go"
+        );
     }
     s.shutdown(std::net::Shutdown::Write)?;
     // Wait for the receiver to close: everything was delivered.

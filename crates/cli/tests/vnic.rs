@@ -164,8 +164,8 @@ fn get_completes_intact_through_one_percent_loss() {
 }
 
 /// `usnet send` (with `extra` options) into the peer's discard service: the count and
-/// the digest match at both ends.
-fn send_into_discard(extra: &[&str]) {
+/// the digest match at both ends. Returns stderr.
+fn send_into_discard(extra: &[&str]) -> String {
     let n = 5u64 << 20;
     let mut args = vec!["send", "10.0.0.1:9", "--bytes", "5M", "--link", "vnic"];
     args.extend(extra);
@@ -178,18 +178,25 @@ fn send_into_discard(extra: &[&str]) {
     let want = pattern_sha256(n);
     assert_eq!(sha_on_line(&out, "usnet send:"), want);
     assert_eq!(sha_on_line(&err, "discard:9 received"), want);
+    err
 }
 
 #[test]
 fn send_into_the_peers_discard_reports_the_exact_count_at_both_ends() {
-    send_into_discard(&[]);
+    let err = send_into_discard(&[]);
+    assert!(!err.contains("spliced"), "{err}");
 }
 
 /// `--splice`: buffers handed over uncopied and reused once let go (five 1 MiB
 /// buffers, with loss so some wait for retransmissions) — the same bytes arrive.
 #[test]
 fn send_splice_delivers_the_same_bytes() {
-    send_into_discard(&["--splice", "--loss", "1%", "--delay", "1ms"]);
+    let err = send_into_discard(&["--splice", "--loss", "1%", "--delay", "1ms"]);
+    assert!(
+        err.contains("usnet send: spliced 5 buffers with send_pages"),
+        "{err}"
+    );
+    assert!(wire_lost(&err) > 0, "the wire lost nothing: {err}");
 }
 
 #[test]

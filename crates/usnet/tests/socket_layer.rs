@@ -358,16 +358,19 @@ fn tokio_sockets_in_real_time() {
         let mut c = TcpStream::connect(&a, addr(2, 7000)).await.unwrap();
         let data = vec![0x5au8; 1_000_000];
         c.write_all(&data).await.unwrap();
-        // Then 500,000 bytes handed over uncopied, waiting for room as needed.
-        let page = bytes::Bytes::from(vec![0xa5u8; 500_000]);
-        let mut off = 0;
+        // Then 8 MB handed over uncopied, more than the send buffer's 4 MiB ceiling:
+        // some calls take part and the next waits for room.
+        let page = bytes::Bytes::from(vec![0xa5u8; 8_000_000]);
+        let (mut off, mut calls) = (0, 0);
         while off < page.len() {
             off += c.send_pages(&[page.slice(off..)]).await.unwrap();
+            calls += 1;
         }
+        assert!(calls > 1, "{calls} calls");
         c.shutdown().await.unwrap();
         let mut len = [0u8; 8];
         c.read_exact(&mut len).await.unwrap();
-        assert_eq!(u64::from_be_bytes(len), 1_500_000);
+        assert_eq!(u64::from_be_bytes(len), 9_000_000);
         let refused = TcpStream::connect(&a, addr(2, 7001)).await;
         assert_eq!(
             refused.err().and_then(|e| e.raw_os_error()),
@@ -375,7 +378,7 @@ fn tokio_sockets_in_real_time() {
         );
         server.await.unwrap()
     });
-    assert_eq!(got.len(), 1_500_000);
+    assert_eq!(got.len(), 9_000_000);
     assert!(got[..1_000_000].iter().all(|b| *b == 0x5a));
     assert!(got[1_000_000..].iter().all(|b| *b == 0xa5));
 }

@@ -192,6 +192,13 @@ impl ProtoOps for InetDgram {
         self.0.send_vectored(iov, to)
     }
 
+    /// A datagram of `pages` to the connected peer, copied into its skb (Linux's UDP
+    /// takes `MSG_SPLICE_PAGES` since 6.5, so `sendfile` to a UDP socket works).
+    fn send_pages(&self, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
+        let iov: Vec<&[u8]> = pages.iter().map(|p| &p[..]).collect();
+        self.sendmsg(&iov, flags, None)
+    }
+
     fn recvmsg(&self, buf: &mut [u8], flags: u32) -> io::Result<(usize, Option<SocketAddrV4>)> {
         let (n, from) = self.0.recv_flags(buf, flags)?;
         Ok((n, Some(from)))

@@ -138,8 +138,8 @@ pub trait ProtoOps: Send + Sync {
     fn accept(&self) -> io::Result<(Arc<dyn ProtoOps>, SocketAddrV4)>;
     /// `sendmsg`.
     fn sendmsg(&self, iov: &[&[u8]], flags: u32, to: Option<SocketAddrV4>) -> io::Result<usize>;
-    /// `sendmsg(MSG_SPLICE_PAGES)`: queue `pages` without copying them (stream
-    /// sockets; `EOPNOTSUPP` elsewhere).
+    /// `sendmsg(MSG_SPLICE_PAGES)`: queue `pages` without copying them where the
+    /// protocol can (TCP), else as `sendmsg` would (`EOPNOTSUPP` if it cannot at all).
     fn send_pages(&self, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
         let _ = (pages, flags);
         Err(os_err(errno::EOPNOTSUPP))
@@ -344,7 +344,8 @@ impl Sys {
     }
 
     /// `sendmsg(MSG_SPLICE_PAGES)` (what `sendfile` and `splice` do): queue `pages`
-    /// without copying them; `EOPNOTSUPP` on a datagram socket.
+    /// without copying them (TCP); a datagram socket sends them as one datagram to
+    /// its connected peer, copied.
     pub fn send_pages(&self, fd: Fd, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
         let f = self.file(fd)?;
         let flags = f.msg_flags(flags);

@@ -136,7 +136,8 @@ impl TcpStream {
 
     /// `sendmsg(MSG_SPLICE_PAGES)`: queue `pages` without copying them, as `sendfile`
     /// does with page-cache pages ([`crate::tcp::TcpSock::send_pages`]). Returns the
-    /// bytes queued, like `write`; the socket holds each page until acknowledged.
+    /// bytes queued, like `write`; the stack holds each page while an skb carries its
+    /// bytes (until acknowledged, on loopback until read).
     ///
     /// ```
     /// use std::io::Read;

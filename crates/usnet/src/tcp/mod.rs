@@ -1230,10 +1230,13 @@ impl TcpSock {
 
     /// `sendmsg(MSG_SPLICE_PAGES)`, what `sendfile` and `splice` do: queue `pages`
     /// as skb fragments without copying them. The stack keeps a reference to each
-    /// page until its bytes are acknowledged (the page is unique again, see
-    /// [`bytes::Bytes::is_unique`], once the socket is done with it — Linux's
-    /// `MSG_ZEROCOPY` completion, by ownership). Returns bytes queued; blocks and fails
-    /// as [`TcpSock::send_flags`].
+    /// page while any skb carries its bytes: until they are acknowledged and the
+    /// driver is done with the frames — on loopback, where the receiver gets the skb
+    /// itself, until the peer has read them. [`bytes::Bytes::is_unique`] tells when the
+    /// stack has let a page go (Linux's `MSG_ZEROCOPY` completion, by ownership). The
+    /// send buffer counts the bytes sent, not the allocation a slice keeps alive (a
+    /// small slice of a large buffer holds all of it). Returns bytes queued; blocks and
+    /// fails as [`TcpSock::send_flags`].
     pub fn send_pages(self: &Arc<Self>, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
         self.sendmsg_from(pages, flags)
     }

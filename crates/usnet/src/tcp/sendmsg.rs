@@ -6,7 +6,7 @@
 //!
 //! The bytes come from a [`SendSource`]: the application's buffers, copied, or its
 //! pages themselves (`MSG_SPLICE_PAGES`, what `sendfile` and `splice` hand TCP),
-//! attached to the skb as fragments and held until acknowledged, with no copy at all.
+//! attached to the skb as fragments and held while an skb carries them, no copy at all.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -165,10 +165,14 @@ fn copy_to_tail(stack: &Stack, t: &mut Tcb, data: &[u8]) -> usize {
         let room = t.page_frag.as_ref().map_or(0, |p| p.capacity() - p.len());
         if room == 0 {
             commit_frag(t);
-            let nfrags = t.write_queue.back().map(|s| s.frags().len()).unwrap_or(0);
-            if nfrags >= MAX_SKB_FRAGS {
-                break;
-            }
+        }
+        // Bytes not joining a pending fragment start a new one: only with a slot free
+        // (the tail may be full of spliced pages), as Linux checks before copying.
+        let nfrags = t.write_queue.back().map_or(0, |s| s.frags().len());
+        if t.frag_pending == 0 && nfrags >= MAX_SKB_FRAGS {
+            break;
+        }
+        if room == 0 {
             // A fresh page: the old one if every reference is gone already, else one
             // from the stack's pool whose skbs have all been freed.
             let mut old = t.page_frag.take();
@@ -202,9 +206,18 @@ fn splice_to_tail(t: &mut Tcb, page: Bytes) -> usize {
     }
 }
 
+/// Only this module's sources: `queue` must take what it reports, or `write_seq` and
+/// the send-buffer accounting would be wrong.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for [&[u8]] {}
+    impl Sealed for [bytes::Bytes] {}
+}
+
 /// Where `tcp_sendmsg` takes the bytes it queues from: a list of buffers, each queued
-/// at the tail skb in pieces.
-pub trait SendSource {
+/// at the tail skb in pieces. Sealed: the application's buffers (`[&[u8]]`) or pages
+/// (`[Bytes]`).
+pub trait SendSource: sealed::Sealed {
     /// How many buffers there are.
     fn bufs(&self) -> usize;
     /// The length of buffer `i`.
@@ -230,7 +243,9 @@ impl SendSource for [&[u8]] {
 }
 
 /// The application's pages (`MSG_SPLICE_PAGES`): attached as fragments, no copy; the
-/// stack holds a reference to each until its bytes are acknowledged.
+/// stack holds a reference to each while an skb carries its bytes. (Linux copies
+/// instead when the route's device cannot scatter-gather; a usnet device without
+/// `SG` linearizes each skb at transmit, as it does for copied bytes.)
 impl SendSource for [Bytes] {
     fn bufs(&self) -> usize {
         self.len()
@@ -287,6 +302,7 @@ pub fn tcp_sendmsg<S: SendSource + ?Sized>(
     let mut copied = 0usize;
     let mut seg = 0usize; // index in src
     let mut off = 0usize; // offset in buffer seg
+    let mut new_segment = false; // the tail skb is out of fragment slots
     'outer: while seg < bufs {
         let seg_len = src.buf_len(seg);
         if off >= seg_len {
@@ -295,14 +311,18 @@ pub fn tcp_sendmsg<S: SendSource + ?Sized>(
             continue;
         }
         // Room in the tail skb?
-        let tail_room = t.write_queue.back().map_or(0, |s| {
-            let used = s.len() + t.frag_pending;
-            if s.cb.tcp.eor || s.cb.tcp.tcp_flags & tcphdr::FIN != 0 {
-                0
-            } else {
-                (size_goal as usize).saturating_sub(used)
-            }
-        });
+        let tail_room = if new_segment {
+            0
+        } else {
+            t.write_queue.back().map_or(0, |s| {
+                let used = s.len() + t.frag_pending;
+                if s.cb.tcp.eor || s.cb.tcp.tcp_flags & tcphdr::FIN != 0 {
+                    0
+                } else {
+                    (size_goal as usize).saturating_sub(used)
+                }
+            })
+        };
         let mut copy = tail_room;
         if copy == 0 {
             // new_segment
@@ -346,16 +366,17 @@ pub fn tcp_sendmsg<S: SendSource + ?Sized>(
             commit_frag(t);
             let skb = new_data_skb(&stack, t);
             skb_entail(t, skb);
+            new_segment = false;
             copy = size_goal as usize;
         }
         let want = copy.min(seg_len - off);
         let n = src.queue(&stack, t, seg, off, want);
         if n == 0 {
-            // The tail skb is out of fragment slots: start a new one.
+            // The tail skb is out of fragment slots: mark it pushed and start a new
+            // one (tcp_mark_push; goto new_segment).
             commit_frag(t);
-            if let Some(s) = t.write_queue.back_mut() {
-                s.cb.tcp.eor = true;
-            }
+            mark_push(t);
+            new_segment = true;
             continue;
         }
         off += n;
