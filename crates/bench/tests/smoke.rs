@@ -41,3 +41,27 @@ fn the_big_tcp_peer_names_a_missing_device() {
         .collect();
     assert_eq!(usnet_bench::kernel::peer_main(&args), 1);
 }
+
+/// `bench-peer source-sendfile` sends exactly the bytes asked for, past the end of its
+/// 1 MiB file (the offset wraps), all of the file's pattern.
+#[test]
+fn the_sendfile_source_sends_exactly_its_bytes() {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        got
+    });
+    let n = 3 * (1 << 20) + 12_345;
+    let args: Vec<String> = ["source-sendfile", &addr, &n.to_string()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(usnet_bench::kernel::peer_main(&args), 0);
+    let got = reader.join().unwrap();
+    assert_eq!(got.len(), n);
+    assert!(got.iter().all(|b| *b == 0x5a));
+}

@@ -365,6 +365,9 @@ fn bench_quick_json_reports_every_case_side_by_side() {
         "lossy_1pct_10ms",
         "conn_setup",
         "idle_conn_memory",
+        "tap_usnet_to_kernel",
+        "tap_usnet_to_kernel_sendfile",
+        "tap_kernel_to_usnet",
         "limit",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
@@ -400,5 +403,12 @@ fn bench_quick_json_reports_every_case_side_by_side() {
             !cases[0]["kernel"].is_null(),
             "CI runs as root: the veth case must run"
         );
+        // The zero-copy TAP case: usnet's send_pages and the kernel's sendfile both ran.
+        let zc = cases
+            .iter()
+            .find(|c| c["name"] == "tap_usnet_to_kernel_sendfile")
+            .expect("the sendfile case");
+        assert!(zc["usnet"]["median"].as_f64().unwrap() > 0.1, "{zc}");
+        assert!(zc["kernel"]["median"].as_f64().unwrap() > 0.1, "{zc}");
     }
 }

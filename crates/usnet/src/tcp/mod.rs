@@ -1235,7 +1235,10 @@ impl TcpSock {
     /// itself, until the peer has read them. [`bytes::Bytes::is_unique`] tells when the
     /// stack has let a page go (Linux's `MSG_ZEROCOPY` completion, by ownership). The
     /// send buffer counts the bytes sent, not the allocation a slice keeps alive (a
-    /// small slice of a large buffer holds all of it). Returns bytes queued; blocks and
+    /// small slice of a large buffer holds all of it). Each page is a fragment of its
+    /// own — adjacent slices are not merged, as Linux's `skb_can_coalesce` merges
+    /// contiguous pages — so with many small pages an skb ends at 17 fragments
+    /// (`MAX_SKB_FRAGS`) short of its size goal. Returns bytes queued; blocks and
     /// fails as [`TcpSock::send_flags`].
     pub fn send_pages(self: &Arc<Self>, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
         self.sendmsg_from(pages, flags)
