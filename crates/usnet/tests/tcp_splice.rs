@@ -84,13 +84,7 @@ fn spliced_pages_between_copied_writes_arrive_in_order_through_loss() {
         splice_all(&k, &page, &mut got);
         want.extend_from_slice(&page);
     }
-    k.h.sim.run_while(
-        || {
-            got.extend(k.read_all());
-            got.len() < want.len()
-        },
-        Duration::from_secs(60),
-    );
+    k.read_to(&mut got, want.len(), Duration::from_secs(60));
     assert_eq!(got.len(), want.len());
     assert!(got == want, "bytes arrived intact and in order");
     // More retransmitted than all the copied bytes together: spliced bytes were.
@@ -132,13 +126,7 @@ fn many_small_pages_spill_into_new_skbs_when_fragment_slots_run_out() {
     assert_eq!(n, 200 * 50, "every page queued in one call");
     let want: Vec<u8> = pages.iter().flat_map(|p| p.iter().copied()).collect();
     let mut got = Vec::new();
-    k.h.sim.run_while(
-        || {
-            got.extend(k.read_all());
-            got.len() < want.len()
-        },
-        Duration::from_secs(5),
-    );
+    k.read_to(&mut got, want.len(), Duration::from_secs(5));
     assert!(got == want, "{} of {} bytes intact", got.len(), want.len());
     // 17 fragments of 50 bytes per skb at most: at least 200 / 17 skbs, so at least
     // that many data segments (the skbs are not merged on the way out).
@@ -188,13 +176,7 @@ fn a_full_send_buffer_takes_part_of_a_page_then_eagain() {
     let mut rest = Vec::new();
     splice_all(&k, &page.slice(queued..), &mut rest);
     got.extend(rest);
-    k.h.sim.run_while(
-        || {
-            got.extend(k.read_all());
-            got.len() < page.len()
-        },
-        Duration::from_secs(30),
-    );
+    k.read_to(&mut got, page.len(), Duration::from_secs(30));
     assert!(got == page, "{} of {} bytes intact", got.len(), page.len());
 }
 
@@ -264,12 +246,6 @@ fn a_write_after_pages_filling_the_fragment_slots_starts_a_new_skb() {
     want.extend(pages.iter().flat_map(|p| p.iter().copied()));
     want.extend_from_slice(b"after");
     let mut got = Vec::new();
-    k.h.sim.run_while(
-        || {
-            got.extend(k.read_all());
-            got.len() < want.len()
-        },
-        Duration::from_secs(5),
-    );
+    k.read_to(&mut got, want.len(), Duration::from_secs(5));
     assert!(got == want, "{} of {} bytes intact", got.len(), want.len());
 }

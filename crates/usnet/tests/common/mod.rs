@@ -65,6 +65,18 @@ impl Conn {
         n
     }
 
+    /// Run the hosts, the receiver appending what it reads to `got`, until it holds
+    /// `n` bytes or `limit` has passed.
+    pub fn read_to(&self, got: &mut Vec<u8>, n: usize, limit: Duration) {
+        self.h.sim.run_while(
+            || {
+                got.extend(self.read_all());
+                got.len() < n
+            },
+            limit,
+        );
+    }
+
     /// Everything the receiver can read now (without running the hosts).
     pub fn read_all(&self) -> Vec<u8> {
         let mut out = Vec::new();
