@@ -4,14 +4,13 @@
 //! in-process peer: its discard service reports what it took in, and for `recv` it
 //! sends `--peer-send` bytes of the same pattern `send` writes.
 
-use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
 use clap::Args;
 use sha2::{Digest, Sha256};
+use usnet::socket::pages::PageRing;
 use usnet::socket::std_api::{TcpListener, TcpStream};
 use usnet::Stack;
 
@@ -111,9 +110,9 @@ fn send_pattern(
     const LENT_MAX: usize = 16;
     let mut s = TcpStream::connect(stack, to)?;
     let mut buf = vec![0u8; CHUNK];
-    // Spliced buffers, oldest first, waiting for the socket to let them go.
-    let mut lent: VecDeque<Bytes> = VecDeque::new();
-    let (mut spliced, mut refilled) = (0u64, 0u64);
+    // Spliced buffers, refilled once the stack lets them go.
+    let mut ring = PageRing::new(LENT_MAX);
+    let mut spliced = 0u64;
     let mut h = Sha256::new();
     let t0 = Instant::now();
     let mut sent = 0u64;
@@ -122,18 +121,8 @@ fn send_pattern(
     while sent < bytes {
         let n = ((bytes - sent) as usize).min(CHUNK);
         if splice {
-            let mut page = match lent.front().map(Bytes::is_unique) {
-                Some(true) => {
-                    refilled += 1;
-                    lent.pop_front()
-                        .and_then(|b| b.try_into_mut().ok())
-                        .unwrap_or_default()
-                }
-                _ => BytesMut::new(),
-            };
+            let mut page = ring.take(n);
             spliced += 1;
-            page.clear();
-            page.resize(n, 0);
             pattern(sent, &mut page);
             h.update(&page);
             let page = page.freeze();
@@ -141,11 +130,7 @@ fn send_pattern(
             while off < n {
                 off += s.send_pages(&[page.slice(off..)])?;
             }
-            lent.push_back(page);
-            // Bounded: a buffer still lent beyond this is let go, not waited for.
-            while lent.len() > LENT_MAX {
-                lent.pop_front();
-            }
+            ring.lend(page);
         } else {
             pattern(sent, &mut buf[..n]);
             s.write_all(&buf[..n])?;
@@ -163,8 +148,9 @@ fn send_pattern(
     }
     if splice && progress {
         eprintln!(
-            "usnet send: spliced {spliced} buffers with send_pages, {refilled} of them \
-             refilled after the stack let them go"
+            "usnet send: spliced {spliced} buffers with send_pages, {} of them \
+             refilled after the stack let them go",
+            ring.refilled()
         );
     }
     s.shutdown(std::net::Shutdown::Write)?;

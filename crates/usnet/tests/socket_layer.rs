@@ -239,6 +239,63 @@ fn blocking_std_sockets_across_threads_in_real_time() {
     assert!(t0.elapsed() >= Duration::from_millis(50));
 }
 
+/// A reader giving `ok` bytes of 0xee, then an error.
+struct FailingReader {
+    ok: usize,
+}
+
+impl Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ok == 0 {
+            return Err(std::io::Error::other("disk on fire"));
+        }
+        let n = self.ok.min(buf.len());
+        buf[..n].fill(0xee);
+        self.ok -= n;
+        Ok(n)
+    }
+}
+
+/// `TcpStream::sendfile`: a count stops it exactly, `None` sends to the end (3 MB,
+/// twelve 256 KiB reads), and a read error after some bytes returns the partial count
+/// (those bytes sent), before any the error.
+#[test]
+fn sendfile_sends_exactly_what_it_reads_and_reports_partial_sends() {
+    let h = RealTwoHosts::start(50);
+    let listener = std_api::TcpListener::bind(&h.b, addr(2, 8081)).unwrap();
+    let file: Vec<u8> = (0..3_012_345u32)
+        .map(|i| (i * 13 + i / 4099) as u8)
+        .collect();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        got
+    });
+    let c = std_api::TcpStream::connect(&h.a, addr(2, 8081)).unwrap();
+    let mut f = std::io::Cursor::new(file.clone());
+    assert_eq!(c.sendfile(&mut f, Some(1000)).unwrap(), 1000);
+    assert_eq!(f.position(), 1000, "read no further than the count");
+    assert_eq!(c.sendfile(&mut f, None).unwrap(), file.len() as u64 - 1000);
+    assert_eq!(
+        c.sendfile(&mut f, None).unwrap(),
+        0,
+        "at the end of the file"
+    );
+    assert_eq!(
+        c.sendfile(&mut FailingReader { ok: 100 }, None).unwrap(),
+        100,
+        "the bytes sent before the error"
+    );
+    let e = c.sendfile(&mut FailingReader { ok: 0 }, None).unwrap_err();
+    assert_eq!(e.to_string(), "disk on fire");
+    c.shutdown(Shutdown::Write).unwrap();
+    let got = server.join().unwrap();
+    assert_eq!(got.len(), file.len() + 100);
+    assert!(got[..file.len()] == file[..], "the file intact");
+    assert!(got[file.len()..].iter().all(|b| *b == 0xee));
+}
+
 /// Softirq bookkeeping of a request/response run: how often each stack's softirq ran
 /// inline in an application thread, and how often the ksoftirqd threads were woken.
 struct RrStats {

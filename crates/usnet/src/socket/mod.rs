@@ -26,6 +26,7 @@
 
 pub mod epoll;
 pub mod inet;
+pub mod pages;
 pub mod std_api;
 #[cfg(feature = "tokio")]
 pub mod tokio_api;

@@ -169,6 +169,57 @@ impl TcpStream {
         self.sys.send_pages(self.fd, pages, 0)
     }
 
+    /// `sendfile(2)`: send `count` bytes read from `file` (to its end when `None`),
+    /// each 256 KiB read going to the stack uncopied ([`TcpStream::send_pages`]) and
+    /// its buffer refilled once the stack lets it go ([`super::pages::PageRing`]) —
+    /// one copy per byte, the read, where `write` would make two. Returns the bytes
+    /// sent: fewer than `count` at the end of the file, or when an error came after
+    /// some were sent (as Linux returns a partial count); the error otherwise.
+    pub fn sendfile(&self, file: &mut impl io::Read, count: Option<u64>) -> io::Result<u64> {
+        const CHUNK: usize = 256 << 10;
+        let mut ring = super::pages::PageRing::new(32);
+        let mut sent = 0u64;
+        let partial = |sent: u64, e: io::Error| if sent > 0 { Ok(sent) } else { Err(e) };
+        loop {
+            let want = count.map_or(CHUNK as u64, |c| (c - sent).min(CHUNK as u64)) as usize;
+            if want == 0 {
+                return Ok(sent);
+            }
+            let mut page = ring.take(CHUNK);
+            let mut filled = 0;
+            let mut read_err = None;
+            while filled < want {
+                match file.read(&mut page[filled..want]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // What was read before the error still goes.
+                        read_err = Some(e);
+                        break;
+                    }
+                }
+            }
+            page.truncate(filled);
+            let page = page.freeze();
+            let mut off = 0;
+            while off < filled {
+                match self.send_pages(&[page.slice(off..)]) {
+                    Ok(n) => off += n,
+                    Err(e) => return partial(sent + off as u64, e),
+                }
+            }
+            sent += filled as u64;
+            ring.lend(page);
+            if let Some(e) = read_err {
+                return partial(sent, e);
+            }
+            if filled < want {
+                return Ok(sent);
+            }
+        }
+    }
+
     /// `recv(MSG_PEEK)`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.sys.recv(self.fd, buf, crate::tcp::msg::PEEK)
