@@ -110,45 +110,72 @@ fn new_data_skb(stack: &Stack, t: &Tcb) -> Skb {
     skb
 }
 
-/// Filled page fragments waiting for their skbs to be freed, oldest first, shared by a
-/// stack's sockets: a sender refills the oldest one whose bytes have all been
-/// acknowledged instead of allocating a new page. Without it each 32 KiB page went back
-/// to malloc when its last skb was freed, often on another thread, and a fresh one came
-/// from newly mapped memory (page faults and zeroing on the copy into it).
+/// Filled page fragments waiting for their skbs to be freed, shared by a stack's
+/// sockets: a sender refills a page whose bytes have all been acknowledged instead of
+/// allocating a new one — the one freed last, whose lines the copy into it and the
+/// driver's read of it left in the cache most recently (a page freed long ago has
+/// left the cache, and writing it costs a read of every line first). Without a pool
+/// each 32 KiB page went back to malloc when its last skb was freed, often on another
+/// thread, and a fresh one came from newly mapped memory (page faults and zeroing on
+/// the copy into it).
 #[derive(Debug, Default)]
 pub struct PagePool {
-    pages: Mutex<VecDeque<BytesMut>>,
+    pages: Mutex<Pages>,
 }
 
-/// Pages a pool keeps at most (8 MiB): beyond that the oldest is let go.
+/// The pool's pages: lent (oldest first) and free again (freed last on top).
+#[derive(Debug, Default)]
+struct Pages {
+    lent: VecDeque<BytesMut>,
+    free: Vec<BytesMut>,
+}
+
+/// Pages a pool keeps at most (8 MiB): beyond that the oldest lent one is let go.
 const PAGE_POOL_MAX: usize = 256;
-/// Pages at the head of the pool looked at for one that is free again.
+/// Lent pages at the head of the pool looked at for ones that are free again (pages
+/// come back in about the order they went out; sockets sharing the pool mix it).
 const PAGE_POOL_SCAN: usize = 4;
+/// Free pages kept beyond what the senders take again.
+const PAGE_POOL_FREE_MAX: usize = 64;
 
 impl PagePool {
     /// Retire the filled page `full` (if there is one) and hand out a page to fill.
     pub fn exchange(&self, full: Option<BytesMut>) -> BytesMut {
-        let mut q = self.pages.lock();
+        let mut guard = self.pages.lock();
+        let p = &mut *guard;
         if let Some(full) = full {
-            q.push_back(full);
+            p.lent.push_back(full);
         }
-        for i in 0..q.len().min(PAGE_POOL_SCAN) {
-            if q[i].try_reclaim(PAGE_FRAG_SIZE) {
-                if let Some(page) = q.remove(i) {
-                    return page;
+        // Free pages at the head move to the free stack, oldest first, so the one
+        // freed last ends on top.
+        let mut i = 0;
+        while i < p.lent.len().min(PAGE_POOL_SCAN) {
+            if p.lent[i].try_reclaim(PAGE_FRAG_SIZE) {
+                if let Some(page) = p.lent.remove(i) {
+                    p.free.push(page);
                 }
+            } else {
+                i += 1;
             }
         }
-        while q.len() > PAGE_POOL_MAX {
-            q.pop_front();
+        if p.free.len() > PAGE_POOL_FREE_MAX {
+            let extra = p.free.len() - PAGE_POOL_FREE_MAX;
+            p.free.drain(..extra);
         }
-        drop(q);
+        if let Some(page) = p.free.pop() {
+            return page;
+        }
+        while p.lent.len() > PAGE_POOL_MAX {
+            p.lent.pop_front();
+        }
+        drop(guard);
         BytesMut::with_capacity(PAGE_FRAG_SIZE)
     }
 
     /// Pages held (in use by skbs or free).
     pub fn len(&self) -> usize {
-        self.pages.lock().len()
+        let p = self.pages.lock();
+        p.lent.len() + p.free.len()
     }
 
     /// Whether the pool holds no page.
@@ -528,6 +555,24 @@ mod page_pool_tests {
         let c_bytes = fill(&mut c);
         assert_eq!(c_bytes.as_ptr(), a_ptr, "the freed page is reused");
         drop((b_bytes, c_bytes));
+    }
+
+    /// Of two pages free again, the one filled (and so sent and freed) last comes
+    /// first: its lines are the likelier to be in the cache still.
+    #[test]
+    fn the_page_freed_last_is_refilled_first() {
+        let pool = PagePool::default();
+        let mut a = pool.exchange(None);
+        let a_bytes = fill(&mut a);
+        let mut b = pool.exchange(Some(a));
+        let b_bytes = fill(&mut b);
+        let b_ptr = b_bytes.as_ptr();
+        let mut c = pool.exchange(Some(b));
+        let c_bytes = fill(&mut c);
+        drop((a_bytes, b_bytes));
+        let mut next = pool.exchange(Some(c));
+        assert_eq!(fill(&mut next).as_ptr(), b_ptr, "b, not a");
+        drop(c_bytes);
     }
 
     #[test]
