@@ -239,28 +239,35 @@ fn blocking_std_sockets_across_threads_in_real_time() {
     assert!(t0.elapsed() >= Duration::from_millis(50));
 }
 
-/// A reader giving `ok` bytes of 0xee, then an error.
-struct FailingReader {
-    ok: usize,
+/// A file of `data` whose reads fail from byte `fail_at` on.
+struct FailingFile {
+    inner: std::io::Cursor<Vec<u8>>,
+    fail_at: u64,
 }
 
-impl Read for FailingReader {
+impl Read for FailingFile {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.ok == 0 {
+        let left = self.fail_at.saturating_sub(self.inner.position());
+        if left == 0 {
             return Err(std::io::Error::other("disk on fire"));
         }
-        let n = self.ok.min(buf.len());
-        buf[..n].fill(0xee);
-        self.ok -= n;
-        Ok(n)
+        let n = buf.len().min(left as usize);
+        self.inner.read(&mut buf[..n])
     }
 }
 
-/// `TcpStream::sendfile`: a count stops it exactly, `None` sends to the end (3 MB,
-/// twelve 256 KiB reads), and a read error after some bytes returns the partial count
-/// (those bytes sent), before any the error.
+impl std::io::Seek for FailingFile {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+/// `TcpStream::sendfile`: a count stops it exactly (0 sends nothing, more than the
+/// file sends the file), `None` sends to the end (3 MB, twelve 256 KiB reads); a read
+/// error after some bytes returns the partial count with those bytes sent, before any
+/// the error; a failed send leaves the file position at the first byte not sent.
 #[test]
-fn sendfile_sends_exactly_what_it_reads_and_reports_partial_sends() {
+fn sendfile_counts_and_file_positions_are_linuxs() {
     let h = RealTwoHosts::start(50);
     let listener = std_api::TcpListener::bind(&h.b, addr(2, 8081)).unwrap();
     let file: Vec<u8> = (0..3_012_345u32)
@@ -274,6 +281,7 @@ fn sendfile_sends_exactly_what_it_reads_and_reports_partial_sends() {
     });
     let c = std_api::TcpStream::connect(&h.a, addr(2, 8081)).unwrap();
     let mut f = std::io::Cursor::new(file.clone());
+    assert_eq!(c.sendfile(&mut f, Some(0)).unwrap(), 0);
     assert_eq!(c.sendfile(&mut f, Some(1000)).unwrap(), 1000);
     assert_eq!(f.position(), 1000, "read no further than the count");
     assert_eq!(c.sendfile(&mut f, None).unwrap(), file.len() as u64 - 1000);
@@ -282,18 +290,30 @@ fn sendfile_sends_exactly_what_it_reads_and_reports_partial_sends() {
         0,
         "at the end of the file"
     );
+    let mut short = std::io::Cursor::new(vec![0xddu8; 500]);
+    assert_eq!(c.sendfile(&mut short, Some(10_000)).unwrap(), 500);
+    let mut failing = FailingFile {
+        inner: std::io::Cursor::new(vec![0xeeu8; 1000]),
+        fail_at: 100,
+    };
     assert_eq!(
-        c.sendfile(&mut FailingReader { ok: 100 }, None).unwrap(),
+        c.sendfile(&mut failing, None).unwrap(),
         100,
         "the bytes sent before the error"
     );
-    let e = c.sendfile(&mut FailingReader { ok: 0 }, None).unwrap_err();
+    let e = c.sendfile(&mut failing, None).unwrap_err();
     assert_eq!(e.to_string(), "disk on fire");
     c.shutdown(Shutdown::Write).unwrap();
+    // Sending fails (EPIPE): nothing was sent, so the position goes back to 0.
+    let mut late = std::io::Cursor::new(vec![1u8; 5000]);
+    let e = c.sendfile(&mut late, None).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(errno::EPIPE));
+    assert_eq!(late.position(), 0);
     let got = server.join().unwrap();
-    assert_eq!(got.len(), file.len() + 100);
+    assert_eq!(got.len(), file.len() + 500 + 100);
     assert!(got[..file.len()] == file[..], "the file intact");
-    assert!(got[file.len()..].iter().all(|b| *b == 0xee));
+    assert!(got[file.len()..file.len() + 500].iter().all(|b| *b == 0xdd));
+    assert!(got[file.len() + 500..].iter().all(|b| *b == 0xee));
 }
 
 /// Softirq bookkeeping of a request/response run: how often each stack's softirq ran

@@ -44,7 +44,8 @@ impl PageRing {
     }
 
     /// A buffer of `len` bytes to fill: the oldest lent one if the stack has let it go
-    /// and it is that long (its old bytes still in it), else a new, zeroed one.
+    /// and it is that long (its old bytes still in it), else a new, zeroed one. Only
+    /// the oldest is looked at: a stream's buffers come back in the order they went.
     pub fn take(&mut self, len: usize) -> BytesMut {
         let free = self
             .lent

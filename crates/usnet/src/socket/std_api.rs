@@ -169,13 +169,20 @@ impl TcpStream {
         self.sys.send_pages(self.fd, pages, 0)
     }
 
-    /// `sendfile(2)`: send `count` bytes read from `file` (to its end when `None`),
-    /// each 256 KiB read going to the stack uncopied ([`TcpStream::send_pages`]) and
-    /// its buffer refilled once the stack lets it go ([`super::pages::PageRing`]) —
-    /// one copy per byte, the read, where `write` would make two. Returns the bytes
-    /// sent: fewer than `count` at the end of the file, or when an error came after
-    /// some were sent (as Linux returns a partial count); the error otherwise.
-    pub fn sendfile(&self, file: &mut impl io::Read, count: Option<u64>) -> io::Result<u64> {
+    /// `sendfile(2)`: send `count` bytes read from `file` at its position (to its end
+    /// when `None`), each read of up to 256 KiB going to the stack uncopied
+    /// ([`TcpStream::send_pages`]) and its buffer refilled once the stack lets it go
+    /// ([`super::pages::PageRing`]) — one copy per byte, the read, where `write` would
+    /// make two. As Linux's, the file position ends past what was sent and no
+    /// further: bytes read but not sent when sending fails are sought back over.
+    /// Returns the bytes sent — fewer than `count` at the end of the file, or when an
+    /// error came after some were sent (the error then shows on the next call, as
+    /// Linux returns a partial count) — or the error when none were.
+    pub fn sendfile<F: io::Read + io::Seek>(
+        &self,
+        file: &mut F,
+        count: Option<u64>,
+    ) -> io::Result<u64> {
         const CHUNK: usize = 256 << 10;
         let mut ring = super::pages::PageRing::new(32);
         let mut sent = 0u64;
@@ -185,7 +192,7 @@ impl TcpStream {
             if want == 0 {
                 return Ok(sent);
             }
-            let mut page = ring.take(CHUNK);
+            let mut page = ring.take(want);
             let mut filled = 0;
             let mut read_err = None;
             while filled < want {
@@ -206,7 +213,12 @@ impl TcpStream {
             while off < filled {
                 match self.send_pages(&[page.slice(off..)]) {
                     Ok(n) => off += n,
-                    Err(e) => return partial(sent + off as u64, e),
+                    Err(e) => {
+                        // The file position stays at the first byte not sent.
+                        let back = (filled - off) as i64;
+                        file.seek(io::SeekFrom::Current(-back))?;
+                        return partial(sent + off as u64, e);
+                    }
                 }
             }
             sent += filled as u64;

@@ -112,9 +112,9 @@ fn new_data_skb(stack: &Stack, t: &Tcb) -> Skb {
 
 /// Filled page fragments waiting for their skbs to be freed, shared by a stack's
 /// sockets: a sender refills a page whose bytes have all been acknowledged instead of
-/// allocating a new one — the one freed last, whose lines the copy into it and the
-/// driver's read of it left in the cache most recently (a page freed long ago has
-/// left the cache, and writing it costs a read of every line first). Without a pool
+/// allocating a new one — of those, the one filled (so sent, and so left in the cache
+/// by the copy into it and the driver's read of it) last; a page filled long ago has
+/// left the cache, and writing it costs a read of every line first. Without a pool
 /// each 32 KiB page went back to malloc when its last skb was freed, often on another
 /// thread, and a fresh one came from newly mapped memory (page faults and zeroing on
 /// the copy into it).
@@ -123,19 +123,20 @@ pub struct PagePool {
     pages: Mutex<Pages>,
 }
 
-/// The pool's pages: lent (oldest first) and free again (freed last on top).
+/// The pool's pages: lent (oldest first) and free again (filled last on top).
 #[derive(Debug, Default)]
 struct Pages {
     lent: VecDeque<BytesMut>,
     free: Vec<BytesMut>,
 }
 
-/// Pages a pool keeps at most (8 MiB): beyond that the oldest lent one is let go.
+/// Lent pages a pool keeps at most (8 MiB): beyond that the oldest is let go (freed
+/// by its last skb).
 const PAGE_POOL_MAX: usize = 256;
 /// Lent pages at the head of the pool looked at for ones that are free again (pages
 /// come back in about the order they went out; sockets sharing the pool mix it).
 const PAGE_POOL_SCAN: usize = 4;
-/// Free pages kept beyond what the senders take again.
+/// Free pages a pool keeps at most (2 MiB; so 10 MiB in all).
 const PAGE_POOL_FREE_MAX: usize = 64;
 
 impl PagePool {
@@ -147,7 +148,7 @@ impl PagePool {
             p.lent.push_back(full);
         }
         // Free pages at the head move to the free stack, oldest first, so the one
-        // freed last ends on top.
+        // filled last ends on top.
         let mut i = 0;
         while i < p.lent.len().min(PAGE_POOL_SCAN) {
             if p.lent[i].try_reclaim(PAGE_FRAG_SIZE) {
@@ -162,11 +163,11 @@ impl PagePool {
             let extra = p.free.len() - PAGE_POOL_FREE_MAX;
             p.free.drain(..extra);
         }
-        if let Some(page) = p.free.pop() {
-            return page;
-        }
         while p.lent.len() > PAGE_POOL_MAX {
             p.lent.pop_front();
+        }
+        if let Some(page) = p.free.pop() {
+            return page;
         }
         drop(guard);
         BytesMut::with_capacity(PAGE_FRAG_SIZE)
@@ -557,8 +558,9 @@ mod page_pool_tests {
         drop((b_bytes, c_bytes));
     }
 
-    /// Of two pages free again, the one filled (and so sent and freed) last comes
-    /// first: its lines are the likelier to be in the cache still.
+    /// Of two pages free again, the one filled (and so sent) last comes first: its
+    /// lines are the likelier to be in the cache still. (`b` is freed before `a`, so
+    /// the order of freeing does not decide it.)
     #[test]
     fn the_page_freed_last_is_refilled_first() {
         let pool = PagePool::default();
@@ -569,10 +571,39 @@ mod page_pool_tests {
         let b_ptr = b_bytes.as_ptr();
         let mut c = pool.exchange(Some(b));
         let c_bytes = fill(&mut c);
-        drop((a_bytes, b_bytes));
+        drop(b_bytes);
+        drop(a_bytes);
         let mut next = pool.exchange(Some(c));
         assert_eq!(fill(&mut next).as_ptr(), b_ptr, "b, not a");
         drop(c_bytes);
+    }
+
+    /// Free pages beyond `PAGE_POOL_FREE_MAX` are let go, and lent ones beyond
+    /// `PAGE_POOL_MAX` even while free pages are handed out.
+    #[test]
+    fn free_and_lent_pages_are_both_bounded() {
+        let pool = PagePool::default();
+        let mut page = pool.exchange(None);
+        let mut held = Vec::new();
+        for _ in 0..PAGE_POOL_FREE_MAX + 40 {
+            held.push(fill(&mut page));
+            page = pool.exchange(Some(page));
+        }
+        // All of them free at once: the pool keeps PAGE_POOL_FREE_MAX of them.
+        drop(held);
+        held = vec![fill(&mut page)];
+        page = pool.exchange(Some(page));
+        assert!(pool.len() <= PAGE_POOL_FREE_MAX + 1, "{}", pool.len());
+        for _ in 0..PAGE_POOL_MAX + 50 {
+            held.push(fill(&mut page));
+            page = pool.exchange(Some(page));
+        }
+        assert!(
+            pool.len() <= PAGE_POOL_MAX + PAGE_POOL_FREE_MAX,
+            "{}",
+            pool.len()
+        );
+        drop(held);
     }
 
     #[test]
