@@ -310,6 +310,13 @@ fn sendfile_counts_and_file_positions_are_linuxs() {
     assert_eq!(e.raw_os_error(), Some(errno::EPIPE));
     assert_eq!(late.position(), 0);
     let got = server.join().unwrap();
+    // No byte took the copy path: it fills the stack's page fragments, and the pool
+    // they return to stayed empty.
+    assert_eq!(
+        h.a.tcp.page_pool.len(),
+        0,
+        "sendfile copied into page fragments"
+    );
     assert_eq!(got.len(), file.len() + 500 + 100);
     assert!(got[..file.len()] == file[..], "the file intact");
     assert!(got[file.len()..file.len() + 500].iter().all(|b| *b == 0xdd));

@@ -562,7 +562,7 @@ mod page_pool_tests {
     /// lines are the likelier to be in the cache still. (`b` is freed before `a`, so
     /// the order of freeing does not decide it.)
     #[test]
-    fn the_page_freed_last_is_refilled_first() {
+    fn the_page_filled_last_is_refilled_first() {
         let pool = PagePool::default();
         let mut a = pool.exchange(None);
         let a_bytes = fill(&mut a);
