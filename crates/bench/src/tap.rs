@@ -87,15 +87,11 @@ impl TapLab {
         while sent < bytes {
             let n = ((bytes - sent) as usize).min(buf.len());
             if splice {
-                let mut off = 0;
-                while off < n {
-                    off += s
-                        .send_pages(&[buf.slice(off..n)])
-                        .map_err(|e| e.to_string())?;
-                }
+                s.send_all_pages(&buf.slice(..n))
             } else {
-                s.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+                s.write_all(&buf[..n])
             }
+            .map_err(|e| e.to_string())?;
             sent += n as u64;
         }
         s.shutdown(std::net::Shutdown::Write)

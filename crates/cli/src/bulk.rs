@@ -126,10 +126,7 @@ fn send_pattern(
             pattern(sent, &mut page);
             h.update(&page);
             let page = page.freeze();
-            let mut off = 0;
-            while off < n {
-                off += s.send_pages(&[page.slice(off..)])?;
-            }
+            s.send_all_pages(&page)?;
             ring.lend(page);
         } else {
             pattern(sent, &mut buf[..n]);

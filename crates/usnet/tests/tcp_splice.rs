@@ -221,6 +221,14 @@ fn send_pages_on_a_connected_udp_socket_sends_one_datagram() {
     let (n, from) = sb.recvfrom(rx, &mut buf, 0x40).unwrap();
     assert_eq!(&buf[..n], b"hello, pages");
     assert_eq!(from.map(|a| *a.ip()), Some(ip(10, 0, 0, 1)));
+    // One page (the call's path without a gathered list).
+    assert_eq!(
+        sa.send_pages(tx, &[Bytes::from_static(b"one")], 0).unwrap(),
+        3
+    );
+    k.h.sim.run_for(Duration::from_millis(20));
+    let (n, _) = sb.recvfrom(rx, &mut buf, 0x40).unwrap();
+    assert_eq!(&buf[..n], b"one");
 }
 
 /// Bytes written after pages that used up the tail skb's fragment slots go to a new

@@ -195,8 +195,13 @@ impl ProtoOps for InetDgram {
     /// A datagram of `pages` to the connected peer, copied into its skb (Linux's UDP
     /// takes `MSG_SPLICE_PAGES` since 6.5, so `sendfile` to a UDP socket works).
     fn send_pages(&self, pages: &[bytes::Bytes], flags: u32) -> io::Result<usize> {
-        let iov: Vec<&[u8]> = pages.iter().map(|p| &p[..]).collect();
-        self.sendmsg(&iov, flags, None)
+        match pages {
+            [one] => self.sendmsg(&[&one[..]], flags, None),
+            _ => {
+                let iov: Vec<&[u8]> = pages.iter().map(|p| &p[..]).collect();
+                self.sendmsg(&iov, flags, None)
+            }
+        }
     }
 
     fn recvmsg(&self, buf: &mut [u8], flags: u32) -> io::Result<(usize, Option<SocketAddrV4>)> {

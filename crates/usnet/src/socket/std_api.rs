@@ -169,6 +169,16 @@ impl TcpStream {
         self.sys.send_pages(self.fd, pages, 0)
     }
 
+    /// [`TcpStream::send_pages`] until all of `page` is queued, as `write_all` is to
+    /// `write`.
+    pub fn send_all_pages(&self, page: &bytes::Bytes) -> io::Result<()> {
+        let mut off = 0;
+        while off < page.len() {
+            off += self.send_pages(&[page.slice(off..)])?;
+        }
+        Ok(())
+    }
+
     /// `sendfile(2)`: send `count` bytes read from `file` at its position (to its end
     /// when `None`), each read of up to 256 KiB going to the stack uncopied
     /// ([`TcpStream::send_pages`]) and its buffer refilled once the stack lets it go

@@ -137,11 +137,7 @@ pub fn usnet_splices_to_the_kernel(lab: &impl KernelLab, port: u16, bytes: u32) 
         let mut size = 1000;
         while off < all.len() {
             let end = (off + size).min(all.len());
-            let page = all.slice(off..end);
-            let mut done = 0;
-            while done < page.len() {
-                done += s.send_pages(&[page.slice(done..)]).unwrap();
-            }
+            s.send_all_pages(&all.slice(off..end)).unwrap();
             off = end;
             size = size * 3 % 700_001;
         }
